@@ -1,0 +1,51 @@
+"""Networks only: no files, no CLI. `build_generator` / `build_discriminators` from a ModelConfig."""
+from __future__ import annotations
+
+from torch import nn
+
+from ..config import ModelConfig
+from .attention import ChannelAttention, DualAttention, PositionAttention
+from .discriminator import Discriminator, DiscriminatorOutput
+from .fidelity import VGGFeatures, WeightsError
+from .generator import ConditioningAugmentation, Generator, GeneratorOutput, kl_divergence
+
+
+def init_weights(module: nn.Module) -> None:
+    """StackGAN++ initialisation: orthogonal conv/linear weights, BN weight N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.orthogonal_(m.weight, 1.0)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def build_generator(cfg: ModelConfig, init: bool = True) -> Generator:
+    g = Generator(cfg)
+    if init:
+        init_weights(g)
+    return g
+
+
+def build_discriminators(cfg: ModelConfig, init: bool = True) -> nn.ModuleList:
+    """One discriminator per stage, for images of 64, 128(, 256) px."""
+    text_dim = cfg.text_dim if cfg.d_text_regression else 0
+    ds = nn.ModuleList(Discriminator(size, cfg.ndf, cfg.c_dim, text_dim) for size in cfg.image_sizes)
+    if init:
+        for d in ds:
+            init_weights(d)
+    return ds
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+__all__ = [
+    "ChannelAttention", "ConditioningAugmentation", "Discriminator", "DiscriminatorOutput",
+    "DualAttention", "Generator", "GeneratorOutput", "PositionAttention", "VGGFeatures",
+    "WeightsError", "build_discriminators", "build_generator", "count_parameters", "init_weights",
+    "kl_divergence",
+]

@@ -1,0 +1,82 @@
+"""StackGAN++ discriminators D_NET64 / D_NET128 / D_NET256, returning logits.
+
+Parameter names follow the official code. The sigmoid is left out (it has no parameters):
+the training loss is BCE-with-logits, which is the same objective, computed stably.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+
+def _lrelu() -> nn.LeakyReLU:
+    return nn.LeakyReLU(0.2, inplace=True)
+
+
+def encode_by_16(ndf: int) -> nn.Sequential:
+    """Four stride-2 4x4 convs: 3 x S x S -> ndf*8 x S/16 x S/16."""
+    return nn.Sequential(
+        nn.Conv2d(3, ndf, 4, 2, 1, bias=False), _lrelu(),
+        nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), _lrelu(),
+        nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), _lrelu(),
+        nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8), _lrelu(),
+    )
+
+
+def down_block(in_ch: int, out_ch: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 4, 2, 1, bias=False), nn.BatchNorm2d(out_ch),
+                         _lrelu())
+
+
+def block3x3_lrelu(in_ch: int, out_ch: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False), nn.BatchNorm2d(out_ch),
+                         _lrelu())
+
+
+class DiscriminatorOutput(NamedTuple):
+    cond: torch.Tensor | None  # (B,) logits of "real image matching this text"; None without c
+    uncond: torch.Tensor  # (B,) logits of "real image"
+    text: torch.Tensor | None  # (B, text_dim) regressed sentence vector, when enabled
+
+
+class Discriminator(nn.Module):
+    """D_NET{64,128,256} by image size; conditional head on [mu tiled; image code]."""
+
+    def __init__(self, image_size: int, ndf: int, c_dim: int, text_regression_dim: int = 0):
+        super().__init__()
+        if image_size not in (64, 128, 256):
+            raise ValueError(f"image_size must be 64, 128 or 256, got {image_size}")
+        self.image_size = image_size
+        self.img_code_s16 = encode_by_16(ndf)
+        if image_size >= 128:
+            self.img_code_s32 = down_block(ndf * 8, ndf * 16)
+        if image_size == 128:
+            self.img_code_s32_1 = block3x3_lrelu(ndf * 16, ndf * 8)
+        if image_size == 256:
+            self.img_code_s64 = down_block(ndf * 16, ndf * 32)
+            self.img_code_s64_1 = block3x3_lrelu(ndf * 32, ndf * 16)
+            self.img_code_s64_2 = block3x3_lrelu(ndf * 16, ndf * 8)
+        self.logits = nn.Sequential(nn.Conv2d(ndf * 8, 1, 4, 4))
+        self.jointConv = block3x3_lrelu(ndf * 8 + c_dim, ndf * 8)
+        self.uncond_logits = nn.Sequential(nn.Conv2d(ndf * 8, 1, 4, 4))
+        self.text_head = nn.Conv2d(ndf * 8, text_regression_dim, 4, 4) if text_regression_dim else None
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.img_code_s16(x)
+        if self.image_size == 128:
+            h = self.img_code_s32_1(self.img_code_s32(h))
+        elif self.image_size == 256:
+            h = self.img_code_s64_2(self.img_code_s64_1(self.img_code_s64(self.img_code_s32(h))))
+        return h
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> DiscriminatorOutput:
+        h = self.encode(x)
+        cond = None
+        if c is not None:
+            c_tiled = c[:, :, None, None].expand(-1, -1, h.size(2), h.size(3)).to(h.dtype)
+            cond = self.logits(self.jointConv(torch.cat((c_tiled, h), dim=1))).flatten()
+        uncond = self.uncond_logits(h).flatten()
+        text = self.text_head(h).flatten(1) if self.text_head is not None else None
+        return DiscriminatorOutput(cond, uncond, text)

@@ -1,0 +1,92 @@
+"""VGG19 feature extractor for the paper's fidelity loss (PAPER.md sec. 1.1.2)."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import GtganError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+VGG19_CONV5_4 = 35  # features[:35] ends at conv5_4, before its ReLU
+
+
+class WeightsError(GtganError, RuntimeError):
+    """Pretrained weights could not be found or do not fit; the message says what to do."""
+
+
+class VGGFeatures(nn.Module):
+    """Frozen `vgg19().features[:35]` on images in [-1, 1].
+
+    weights: "imagenet" (torchvision's IMAGENET1K_V1, downloaded once into the torch cache),
+    a path to a vgg19 state dict (.pth with full or features-only keys, or .safetensors), or
+    "random", which must be asked for explicitly; `is_random` then stays True so that every
+    number depending on it can say so.
+    """
+
+    def __init__(self, weights: str = "imagenet"):
+        super().__init__()
+        from torchvision.models import vgg19
+
+        self.weights_source = weights
+        self.is_random = weights == "random"
+        if weights == "imagenet":
+            from torchvision.models import VGG19_Weights
+
+            try:
+                model = vgg19(weights=VGG19_Weights.IMAGENET1K_V1)
+            except Exception as exc:  # network or cache problems
+                raise WeightsError(
+                    f"could not get torchvision's ImageNet VGG19 weights ({exc}). Download them on a "
+                    "machine with internet access (they go to ~/.cache/torch/hub/checkpoints), pass a "
+                    "local file with loss.vgg_weights=/path/vgg19.pth, or use loss.vgg_weights=random "
+                    "(results are then not comparable)") from None
+        else:
+            model = vgg19(weights=None)
+            if not self.is_random:
+                _load_vgg_file(model, Path(weights))
+            else:
+                warnings.warn("VGG19 fidelity features use RANDOM weights: fidelity losses are not "
+                              "the paper's", stacklevel=2)
+        self.features = model.features[:VGG19_CONV5_4]
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "VGGFeatures":
+        return super().train(False)  # always frozen, whatever the parent does
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = ((images + 1) / 2 - self.mean.to(images.dtype)) / self.std.to(images.dtype)
+        return self.features(x)
+
+
+def _load_vgg_file(model: nn.Module, path: Path) -> None:
+    if not path.exists():
+        raise WeightsError(f"{path}: VGG19 weights file not found")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"{path}: cannot read VGG19 weights ({exc})") from None
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: expected a state dict, found {type(state).__name__}")
+    if not any(k.startswith("features.") for k in state):
+        state = {f"features.{k}": v for k, v in state.items()}
+    wanted = {k for k in model.state_dict() if k.startswith("features.")}
+    state = {k: v for k, v in state.items() if k.startswith("features.")}
+    missing = sorted(wanted - set(state))
+    if missing:
+        raise WeightsError(f"{path}: not a VGG19 state dict; missing {missing[:4]}")
+    try:
+        model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path}: VGG19 weights do not fit: {exc}") from None

@@ -1,0 +1,152 @@
+"""Generator: StackGAN++'s tree with the paper's dual attention in the refinement stage(s).
+
+Module and parameter names follow the official StackGAN-v2 code (ca_net, h_net1, img_net1,
+h_net2, ...), so an official state dict loads into the attention-free presets unchanged.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from .attention import DualAttention
+
+
+def conv3x3(in_ch: int, out_ch: int) -> nn.Conv2d:
+    return nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False)
+
+
+def up_block(in_ch: int, out_ch: int) -> nn.Sequential:
+    """Nearest x2, conv3x3, BN, GLU (StackGAN++ upBlock)."""
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), conv3x3(in_ch, out_ch * 2),
+                         nn.BatchNorm2d(out_ch * 2), nn.GLU(dim=1))
+
+
+def joint_block(in_ch: int, out_ch: int) -> nn.Sequential:
+    """conv3x3, BN, GLU (StackGAN++ Block3x3_relu)."""
+    return nn.Sequential(conv3x3(in_ch, out_ch * 2), nn.BatchNorm2d(out_ch * 2), nn.GLU(dim=1))
+
+
+class ResBlock(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.block = nn.Sequential(conv3x3(ch, ch * 2), nn.BatchNorm2d(ch * 2), nn.GLU(dim=1),
+                                   conv3x3(ch, ch), nn.BatchNorm2d(ch))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+class ConditioningAugmentation(nn.Module):
+    """Linear + GLU -> (mu, logvar); c = mu + noise_scale * eps * exp(logvar / 2)."""
+
+    def __init__(self, text_dim: int, c_dim: int, noise_scale: float = 1.0):
+        super().__init__()
+        self.c_dim = c_dim
+        self.noise_scale = noise_scale
+        self.fc = nn.Linear(text_dim, c_dim * 4)
+        self.glu = nn.GLU(dim=1)
+
+    def encode(self, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.glu(self.fc(text))
+        return x[:, : self.c_dim], x[:, self.c_dim:]
+
+    def forward(self, text: torch.Tensor, eps: torch.Tensor | None = None):
+        mu, logvar = self.encode(text)
+        if eps is None:
+            eps = torch.randn_like(mu)
+        c = mu + self.noise_scale * eps * torch.exp(0.5 * logvar)
+        return c, mu, logvar
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma) || N(0, I)), a mean over batch and dimensions as StackGAN++."""
+    return -0.5 * torch.mean(1 + logvar - mu.pow(2) - logvar.exp())
+
+
+class InitStage(nn.Module):
+    """FC([c; z]) -> ngf*16 x 4 x 4, then four up blocks -> ngf x 64 x 64."""
+
+    def __init__(self, ngf16: int, in_dim: int):
+        super().__init__()
+        self.ngf16 = ngf16
+        self.fc = nn.Sequential(nn.Linear(in_dim, ngf16 * 4 * 4 * 2, bias=False),
+                                nn.BatchNorm1d(ngf16 * 4 * 4 * 2), nn.GLU(dim=1))
+        self.upsample1 = up_block(ngf16, ngf16 // 2)
+        self.upsample2 = up_block(ngf16 // 2, ngf16 // 4)
+        self.upsample3 = up_block(ngf16 // 4, ngf16 // 8)
+        self.upsample4 = up_block(ngf16 // 8, ngf16 // 16)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        h = self.fc(torch.cat((c, z), dim=1)).view(-1, self.ngf16, 4, 4)
+        return self.upsample4(self.upsample3(self.upsample2(self.upsample1(h))))
+
+
+class NextStage(nn.Module):
+    """Joint layer over [c tiled; h], optional dual attention, residual blocks, one up block."""
+
+    def __init__(self, ngf: int, c_dim: int, num_residual: int, attention: DualAttention | None):
+        super().__init__()
+        self.jointConv = joint_block(ngf + c_dim, ngf)
+        self.attention = attention
+        ch = attention.out_channels if attention is not None else ngf
+        self.residual = nn.Sequential(*[ResBlock(ch) for _ in range(num_residual)])
+        self.upsample = up_block(ch, ngf // 2)
+
+    def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        c_tiled = c[:, :, None, None].expand(-1, -1, h.size(2), h.size(3))
+        x = self.jointConv(torch.cat((c_tiled.to(h.dtype), h), dim=1))
+        if self.attention is not None:
+            x = self.attention(x)
+        return self.upsample(self.residual(x))
+
+
+class ImageHead(nn.Module):
+    def __init__(self, ngf: int):
+        super().__init__()
+        self.img = nn.Sequential(conv3x3(ngf, 3), nn.Tanh())
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.img(h)
+
+
+class GeneratorOutput(NamedTuple):
+    images: list[torch.Tensor]  # one per stage, 64, 128(, 256) px, in [-1, 1]
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    c: torch.Tensor
+
+
+class Generator(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.ca_net = ConditioningAugmentation(cfg.text_dim, cfg.c_dim, cfg.ca_noise_scale)
+        self.h_net1 = InitStage(cfg.ngf * 16, cfg.c_dim + cfg.z_dim)
+        self.img_net1 = ImageHead(cfg.ngf)
+        ngf = cfg.ngf
+        for stage in range(2, cfg.stages + 1):
+            attention = None
+            if stage in cfg.attention_stages and (cfg.pam or cfg.cam):
+                attention = DualAttention(ngf, cfg.pam, cfg.cam, cfg.cam_form,
+                                          cfg.attention_merge, pam_naive=cfg.pam_impl == "naive")
+            setattr(self, f"h_net{stage}", NextStage(ngf, cfg.c_dim, cfg.num_residual, attention))
+            ngf //= 2
+            setattr(self, f"img_net{stage}", ImageHead(ngf))
+
+    def forward(self, z: torch.Tensor, text: torch.Tensor,
+                ca_eps: torch.Tensor | None = None) -> GeneratorOutput:
+        c, mu, logvar = self.ca_net(text, ca_eps)
+        return GeneratorOutput(self.synthesise(z, c), mu, logvar, c)
+
+    def synthesise(self, z: torch.Tensor, c: torch.Tensor) -> list[torch.Tensor]:
+        """Images at every scale from noise and an already-sampled condition code."""
+        h = self.h_net1(z, c)
+        images = [self.img_net1(h)]
+        for stage in range(2, self.cfg.stages + 1):
+            h = getattr(self, f"h_net{stage}")(h, c)
+            images.append(getattr(self, f"img_net{stage}")(h))
+        return images
