@@ -1,0 +1,103 @@
+"""Import checkpoints of the official StackGAN-v2 code (hanzhanggit/StackGAN-v2).
+
+The official trainer saves `netG.state_dict()` (after loading the averaged parameters, so
+it is the moving-average generator) and `netD{i}.state_dict()` with torch.save, usually
+through nn.DataParallel ("module." prefixes). Our module names follow the official ones, so
+the conversion is: read safely, strip prefixes, infer the architecture from the shapes,
+check every key and shape, and write a gtgan model folder.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from .config import ModelConfig
+from .errors import CheckpointError
+from .modelio import load_generator_state, save_model
+
+DISCRIMINATORS_FILE = "discriminators.safetensors"
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """torch.load with weights_only=True: a file holding code or objects is refused, not run."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: file not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(
+            f"{path}: cannot be read as a plain PyTorch state dict ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}). Only weights saved with "
+            "torch.save(model.state_dict()) are accepted; nothing in the file was executed") from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path}: expected a state dict of tensors, found {type(obj).__name__}")
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in obj.items()}
+
+
+def infer_model_config(state: dict[str, torch.Tensor], source: str) -> ModelConfig:
+    """Architecture of an official generator from its tensor shapes."""
+    try:
+        fc = state["ca_net.fc.weight"]  # (4 * c_dim, text_dim)
+        h1 = state["h_net1.fc.0.weight"]  # (ngf16 * 32, c_dim + z_dim)
+        img1 = state["img_net1.img.0.weight"]  # (3, ngf, 3, 3)
+    except KeyError as exc:
+        raise CheckpointError(f"{source}: not a StackGAN-v2 generator state dict (no {exc.args[0]!r})") from None
+    c_dim = fc.shape[0] // 4
+    ngf = img1.shape[1]
+    stages = 1 + sum(f"img_net{i}.img.0.weight" in state for i in (2, 3))
+    residual = {int(k.split(".")[2]) for k in state if k.startswith("h_net2.residual.")}
+    cfg = ModelConfig(text_dim=fc.shape[1], c_dim=c_dim, z_dim=h1.shape[1] - c_dim, ngf=ngf,
+                      stages=stages, num_residual=len(residual) if residual else 2,
+                      attention_stages=[], pam=False, cam=False)
+    if h1.shape[0] != ngf * 16 * 32:
+        raise CheckpointError(f"{source}: h_net1.fc.0.weight has {h1.shape[0]} rows; a StackGAN-v2 "
+                              f"generator with GF_DIM={ngf} has {ngf * 16 * 32}")
+    return cfg
+
+
+def import_checkpoint(generator_path: str | Path, discriminator_paths: list[str | Path],
+                      out_dir: str | Path, ndf: int | None = None) -> Path:
+    """Convert official netG (and optionally netD*) files into a gtgan model folder."""
+    from safetensors.torch import save_file
+
+    from .models import build_discriminators, build_generator
+
+    g_state = read_state_dict(generator_path)
+    cfg = infer_model_config(g_state, str(generator_path))
+    d_states = [read_state_dict(p) for p in discriminator_paths]
+    if d_states:
+        first = d_states[0].get("img_code_s16.0.weight")
+        if first is None:
+            raise CheckpointError(f"{discriminator_paths[0]}: not a StackGAN-v2 discriminator "
+                                  "(no img_code_s16.0.weight)")
+        cfg.ndf = int(first.shape[0])
+    elif ndf:
+        cfg.ndf = ndf
+    cfg.validate()
+
+    generator = build_generator(cfg, init=False)
+    load_generator_state(generator, g_state, str(generator_path))
+    d_tensors: dict[str, torch.Tensor] = {}
+    if d_states:
+        if len(d_states) != cfg.stages:
+            raise CheckpointError(f"the generator has {cfg.stages} stages, so {cfg.stages} "
+                                  f"discriminator files are needed (netD0.pth ...), got {len(d_states)}")
+        for i, (d, state, path) in enumerate(zip(build_discriminators(cfg, init=False), d_states,
+                                                 discriminator_paths)):
+            load_generator_state(d, state, f"{path} (as the {64 * 2 ** i}px discriminator)")
+            d_tensors.update({f"d{i}.{k}": v.contiguous() for k, v in d.state_dict().items()})
+
+    digest = hashlib.sha256(Path(generator_path).read_bytes()).hexdigest()
+    encoder = {"kind": "char-cnn-rnn", "name": "", "dim": cfg.text_dim}
+    out = save_model(out_dir, cfg, generator.state_dict(), encoder,
+                     {"source": "StackGAN-v2 official checkpoint", "generator_file": str(generator_path),
+                      "generator_sha256": digest, "discriminators": [str(p) for p in discriminator_paths],
+                      "note": "official netG is the moving-average generator"})
+    if d_tensors:
+        save_file(d_tensors, str(out / DISCRIMINATORS_FILE))
+    return out

@@ -1,0 +1,281 @@
+"""Networks: shapes, attention maths against naive references, parameter counts, StackGAN-v2 keys."""
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from gtgan.config import ModelConfig
+from gtgan.models import (ChannelAttention, DualAttention, PositionAttention, VGGFeatures,
+                          build_discriminators, build_generator, count_parameters, kl_divergence)
+from gtgan.presets import get_preset
+
+# The official StackGAN-v2 birds counts (GF_DIM = DF_DIM = 64, Z 100, C 128, text 1024).
+OFFICIAL_COUNTS = {"G_NET_2stages": 21_082_016, "G_NET_3stages": 21_239_696, "D_NET64": 5_723_906,
+                   "D_NET128": 18_834_178, "D_NET256": 71_269_122}
+
+TINY = dict(text_dim=24, c_dim=8, z_dim=8, ngf=8, ndf=8)
+
+
+def naive_pam(m: PositionAttention, x: torch.Tensor) -> torch.Tensor:
+    """DANet's PAM written literally (bmm over the full N x N energy)."""
+    b, c, h, w = x.shape
+    q = m.query_conv(x).view(b, -1, h * w).permute(0, 2, 1)
+    k = m.key_conv(x).view(b, -1, h * w)
+    attention = torch.softmax(torch.bmm(q, k), dim=-1)
+    v = m.value_conv(x).view(b, -1, h * w)
+    out = torch.bmm(v, attention.permute(0, 2, 1)).view(b, c, h, w)
+    return m.gamma * out + x
+
+
+def naive_cam(m: ChannelAttention, x: torch.Tensor) -> torch.Tensor:
+    b, c, h, w = x.shape
+    if m.form == "paper":
+        q, k, v = (conv(x).view(b, c, -1) for conv in (m.query_conv, m.key_conv, m.value_conv))
+        attention = torch.softmax(torch.einsum("bin,bjn->bij", q, k), dim=-1)
+    else:
+        v = x.view(b, c, -1)
+        energy = torch.einsum("bin,bjn->bij", v, v)
+        attention = torch.softmax(energy.max(-1, keepdim=True)[0] - energy, dim=-1)
+    return m.gamma * torch.einsum("bij,bjn->bin", attention, v).view(b, c, h, w) + x
+
+
+def test_parameter_counts_match_official_stackgan_v2(reference_shapes):
+    assert reference_shapes["parameter_counts"] == OFFICIAL_COUNTS
+    for preset, g_name, d_names in [("stackgan++", "G_NET_2stages", ["D_NET64", "D_NET128"]),
+                                    ("stackgan++-256", "G_NET_3stages", ["D_NET64", "D_NET128", "D_NET256"])]:
+        cfg = get_preset(preset).model
+        g = build_generator(cfg, init=False)
+        assert count_parameters(g) == OFFICIAL_COUNTS[g_name]
+        shapes = {k: list(v.shape) for k, v in g.state_dict().items()}
+        assert shapes == reference_shapes["state_dict_shapes"][g_name]
+        for d, name in zip(build_discriminators(cfg, init=False), d_names):
+            assert count_parameters(d) == OFFICIAL_COUNTS[name]
+            assert {k: list(v.shape) for k, v in d.state_dict().items()} == \
+                reference_shapes["state_dict_shapes"][name]
+
+
+def test_paper_preset_shapes_at_paper_sizes():
+    cfg = get_preset("paper").model
+    torch.manual_seed(0)
+    g = build_generator(cfg)
+    out = g(torch.randn(2, cfg.z_dim), torch.randn(2, cfg.text_dim))
+    assert [tuple(im.shape) for im in out.images] == [(2, 3, 64, 64), (2, 3, 128, 128)]
+    assert out.mu.shape == out.logvar.shape == out.c.shape == (2, 128)
+    assert all(im.abs().max() <= 1 for im in out.images)
+    # The attention block sits at 64x64 on C = ngf = 64 channels and concatenates to 2C.
+    att = g.h_net2.attention
+    assert isinstance(att, DualAttention) and att.out_channels == 128
+    assert g.h_net2.residual[0].block[0].in_channels == 128
+    assert g.h_net2.upsample[1].in_channels == 128 and g.img_net2.img[0].in_channels == 32
+    ds = build_discriminators(cfg)
+    for d, im in zip(ds, out.images):
+        o = d(im, out.mu)
+        assert o.cond.shape == o.uncond.shape == (2,) and o.text is None
+        assert d(im).cond is None
+
+
+def test_three_stage_and_fused_attention_shapes():
+    cfg = ModelConfig(**TINY, stages=3, attention_stages=[2, 3], attention_merge="fuse")
+    g = build_generator(cfg)
+    images = g(torch.randn(2, 8), torch.randn(2, 24)).images
+    assert [im.shape[-1] for im in images] == [64, 128, 256]
+    assert g.h_net2.attention.out_channels == 8 and g.h_net3.attention.out_channels == 4
+    assert all(d(im, torch.randn(2, 8)).cond.shape == (2,) for d, im in zip(build_discriminators(cfg), images))
+
+
+def test_one_stage_and_ablations():
+    cfg = ModelConfig(**TINY, stages=1, attention_stages=[])
+    assert len(build_generator(cfg)(torch.randn(3, 8), torch.randn(3, 24)).images) == 1
+    for pam, cam in [(True, False), (False, True)]:
+        g = build_generator(ModelConfig(**TINY, pam=pam, cam=cam))
+        assert g.h_net2.attention.out_channels == 8
+        assert (g.h_net2.attention.pam is not None) == pam and (g.h_net2.attention.cam is not None) == cam
+    g = build_generator(ModelConfig(**TINY, pam=False, cam=False))
+    assert g.h_net2.attention is None
+
+
+@pytest.mark.parametrize("module", [PositionAttention(16), ChannelAttention(16, "paper"),
+                                    ChannelAttention(16, "danet")])
+def test_attention_is_identity_with_gamma_zero(module):
+    x = torch.randn(2, 16, 8, 8)
+    assert float(module.gamma.detach()) == 0.0
+    torch.testing.assert_close(module(x), x, rtol=0, atol=0)
+
+
+def test_dual_attention_concat_is_two_identities_at_init():
+    x = torch.randn(2, 16, 8, 8)
+    torch.testing.assert_close(DualAttention(16)(x), torch.cat([x, x], 1), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("channels,size", [(64, 16), (16, 12)])
+def test_position_attention_matches_naive_reference(channels, size):
+    torch.manual_seed(0)
+    m = PositionAttention(channels)
+    with torch.no_grad():
+        m.gamma.fill_(0.7)
+    x = torch.randn(2, channels, size, size, dtype=torch.float32)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours, ref = m(x1), naive_pam(m, x2)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    grad = torch.randn_like(ours)
+    g_ours = torch.autograd.grad(ours, [x1, *m.parameters()], grad)
+    g_ref = torch.autograd.grad(ref, [x2, *m.parameters()], grad)
+    for a, b in zip(g_ours, g_ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    # The module's own naive path is the same maths.
+    m.naive = True
+    torch.testing.assert_close(m(x), ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("form", ["paper", "danet"])
+def test_channel_attention_matches_naive_reference(form):
+    torch.manual_seed(1)
+    m = ChannelAttention(16, form)
+    with torch.no_grad():
+        m.gamma.fill_(0.5)
+    x = (0.1 * torch.randn(2, 16, 8, 8)).requires_grad_()
+    ours, ref = m(x), naive_cam(m, x)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    g1 = torch.autograd.grad(ours.sum(), [x, *m.parameters()])
+    g2 = torch.autograd.grad(ref.sum(), [x, *m.parameters()])
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_gradients_reach_every_trainable_parameter():
+    cfg = ModelConfig(**TINY, cam_form="paper", d_text_regression=True)
+    torch.manual_seed(0)
+    g, ds = build_generator(cfg), build_discriminators(cfg)
+    for m in g.modules():  # gamma = 0 at init blocks the gradient to q/k/v: open the gate
+        if isinstance(m, (PositionAttention, ChannelAttention)):
+            with torch.no_grad():
+                m.gamma.fill_(0.3)
+    out = g(torch.randn(4, 8), torch.randn(4, 24))
+    loss = kl_divergence(out.mu, out.logvar)
+    for d, im in zip(ds, out.images):
+        o = d(im, out.mu)
+        loss = loss + o.cond.mean() + o.uncond.mean() + o.text.pow(2).mean()
+    loss.backward()
+    for name, p in [*g.named_parameters(), *ds.named_parameters()]:
+        assert p.grad is not None, name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_kl_matches_formula_and_ca_sampling():
+    mu, logvar = torch.randn(5, 7), torch.randn(5, 7)
+    expected = -0.5 * (1 + logvar - mu**2 - logvar.exp()).mean()
+    torch.testing.assert_close(kl_divergence(mu, logvar), expected)
+    assert float(kl_divergence(torch.zeros(3, 4), torch.zeros(3, 4))) == 0.0
+    g = build_generator(ModelConfig(**TINY, ca_noise_scale=0.0))
+    c, mu, _ = g.ca_net(torch.randn(3, 24))
+    torch.testing.assert_close(c, mu)
+
+
+def test_initialisation_is_stackgan_pp():
+    g = build_generator(ModelConfig(**TINY))
+    w = g.h_net2.jointConv[0].weight.flatten(1)  # orthogonal rows (fewer rows than columns)
+    torch.testing.assert_close(w @ w.T, torch.eye(w.shape[0]), rtol=1e-4, atol=1e-4)
+    bn = g.h_net1.fc[1]
+    assert abs(float(bn.weight.mean()) - 1.0) < 0.01 and 0.01 < float(bn.weight.std()) < 0.03
+    assert float(bn.bias.abs().max()) == 0.0
+
+
+def test_vgg_extractor_is_vgg19_features_to_conv5_4():
+    from torchvision.models import vgg19
+
+    with pytest.warns(UserWarning, match="RANDOM"):
+        vgg = VGGFeatures("random")
+    reference = vgg19(weights=None).features[:35]
+    assert len(vgg.features) == len(reference) == 35
+    for ours, ref in zip(vgg.features, reference):
+        assert type(ours) is type(ref) and repr(ours) == repr(ref)
+    assert isinstance(vgg.features[-1], nn.Conv2d)  # conv5_4, before its ReLU
+    assert vgg.is_random and not vgg.training
+    assert all(not p.requires_grad for p in vgg.parameters())
+    vgg.train()
+    assert not vgg.training
+    feats = vgg(torch.rand(1, 3, 64, 64) * 2 - 1)
+    assert feats.shape == (1, 512, 4, 4)
+
+
+def test_vgg_local_file_roundtrip_and_bad_file(tmp_path):
+    from gtgan.models import WeightsError
+    from torchvision.models import vgg19
+
+    ref = vgg19(weights=None)
+    path = tmp_path / "vgg19.pth"
+    torch.save(ref.state_dict(), path)
+    vgg = VGGFeatures(str(path))
+    assert not vgg.is_random
+    torch.testing.assert_close(vgg.features[0].weight, ref.features[0].weight)
+    (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match="bad.pth"):
+        VGGFeatures(str(tmp_path / "bad.pth"))
+    with pytest.raises(WeightsError, match="not found"):
+        VGGFeatures(str(tmp_path / "missing.pth"))
+
+
+def _official_state(shapes: dict, prefix: str = "") -> dict:
+    gen = torch.Generator().manual_seed(0)
+    out = {}
+    for k, shape in shapes.items():
+        if k.endswith("num_batches_tracked"):
+            out[prefix + k] = torch.tensor(7)
+        else:
+            out[prefix + k] = torch.randn(shape, generator=gen)
+    return out
+
+
+def test_import_official_stackgan_v2_checkpoint(tmp_path, reference_shapes):
+    from gtgan.cli import main
+    from gtgan.modelio import load_model
+
+    shapes = reference_shapes["state_dict_shapes"]
+    g_state = _official_state(shapes["G_NET_2stages"], prefix="module.")  # DataParallel keys
+    torch.save(g_state, tmp_path / "netG_120000.pth")
+    for i, name in enumerate(["D_NET64", "D_NET128"]):
+        torch.save(_official_state(shapes[name]), tmp_path / f"netD{i}.pth")
+    out = tmp_path / "model"
+    rc = main(["import-stackgan-v2", str(tmp_path / "netG_120000.pth"), "--discriminators",
+               str(tmp_path / "netD0.pth"), str(tmp_path / "netD1.pth"), "--out", str(out)])
+    assert rc == 0
+    cfg, state, encoder, meta = load_model(out)
+    assert (cfg.stages, cfg.ngf, cfg.ndf, cfg.z_dim, cfg.c_dim, cfg.text_dim) == (2, 64, 64, 100, 128, 1024)
+    assert not cfg.pam and not cfg.cam and encoder["kind"] == "char-cnn-rnn"
+    for k, v in g_state.items():
+        torch.testing.assert_close(state[k[len("module."):]], v)
+    g = build_generator(cfg, init=False)
+    g.load_state_dict(state)
+    assert (out / "discriminators.safetensors").exists() and len(meta["generator_sha256"]) == 64
+
+
+def test_import_refuses_foreign_and_unsafe_files(tmp_path, reference_shapes, capsys):
+    from gtgan.cli import main
+
+    shapes = dict(reference_shapes["state_dict_shapes"]["G_NET_2stages"])
+    shapes["h_net2.upsample.1.weight"] = [64, 64, 5, 5]
+    torch.save(_official_state(shapes), tmp_path / "wrong.pth")
+    assert main(["import-stackgan-v2", str(tmp_path / "wrong.pth"), "--out", str(tmp_path / "o")]) == 2
+    assert "h_net2.upsample.1.weight" in capsys.readouterr().err
+    torch.save({"foo": torch.zeros(2)}, tmp_path / "foreign.pth")
+    assert main(["import-stackgan-v2", str(tmp_path / "foreign.pth"), "--out", str(tmp_path / "o")]) == 2
+    assert "not a StackGAN-v2 generator" in capsys.readouterr().err
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("EXECUTED",))
+
+    torch.save({"x": Evil()}, tmp_path / "evil.pth")
+    assert main(["import-stackgan-v2", str(tmp_path / "evil.pth"), "--out", str(tmp_path / "o")]) == 2
+    captured = capsys.readouterr()
+    assert "EXECUTED" not in captured.out and "nothing in the file was executed" in captured.err
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_help_and_version():
+    out = subprocess.run([sys.executable, "-m", "gtgan.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "import-stackgan-v2" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "gtgan.cli", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("gtgan ")
