@@ -1,0 +1,277 @@
+"""Text-to-image pipeline in the style of diffusers: from_pretrained, __call__, save_pretrained.
+
+    pipe = TextToImage.from_pretrained("runs/demo")          # a run directory or a model folder
+    images = pipe(["a red bird with black wings"], num_images=4, seed=0)   # PIL images
+
+Noise is drawn on the CPU from a seeded torch.Generator, so the same seed gives the same
+images on any device (up to floating-point differences between devices) and through the CLI
+and the API alike. Column j of every caption uses the same noise, so rows differ only by text.
+"""
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from PIL import Image
+
+from .config import ModelConfig, RunConfig
+from .errors import CheckpointError, GtganError
+from .modelio import MODEL_JSON, load_generator_state, load_model, save_model
+
+MAX_CAPTION_CHARS = 1000
+MAX_BATCH = 64
+
+
+class CaptionError(GtganError):
+    """A caption cannot be used with this model."""
+
+
+def validate_captions(captions: Sequence[str] | str, encoder_kind: str) -> list[str]:
+    """Clean captions or say exactly which one is wrong and why."""
+    if isinstance(captions, str):
+        captions = [captions]
+    captions = list(captions)
+    if not captions:
+        raise CaptionError("no caption given; pass at least one, e.g. \"a small red bird with black wings\"")
+    out = []
+    for i, text in enumerate(captions, 1):
+        if not isinstance(text, str):
+            raise CaptionError(f"caption {i} is a {type(text).__name__}, not text")
+        text = unicodedata.normalize("NFKC", text).strip()
+        if not text:
+            raise CaptionError(f"caption {i} is empty; describe a bird, e.g. \"a small red bird with black wings\"")
+        if len(text) > MAX_CAPTION_CHARS:
+            raise CaptionError(f"caption {i} has {len(text):,} characters; the limit is {MAX_CAPTION_CHARS:,} "
+                               "(the data set's captions have under 300): shorten it to a sentence or two")
+        bad = next((ch for ch in text if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs")), None)
+        if bad is not None:
+            raise CaptionError(f"caption {i} contains the control character U+{ord(bad):04X}; remove it")
+        if encoder_kind != "sentence-transformers":
+            odd = next((ch for ch in text if ord(ch) > 127), None)
+            if odd is not None:
+                raise CaptionError(
+                    f"caption {i} contains {odd!r} (U+{ord(odd):04X}); this model's text encoder "
+                    f"({encoder_kind}) knows only plain English (ASCII) text: rewrite the caption in "
+                    "English without it, or use a model trained with a sentence-transformers encoder")
+        out.append(" ".join(text.split()))
+    return out
+
+
+def tensor_to_pil(images: torch.Tensor) -> list[Image.Image]:
+    """(n, 3, H, W) in [-1, 1] -> PIL RGB images."""
+    arr = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    arr = arr.permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(a, "RGB") for a in arr]
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    from .training.device import resolve_device
+
+    return device if isinstance(device, torch.device) else resolve_device(device)
+
+
+class TextToImage:
+    """A trained EMA generator with its text encoder."""
+
+    def __init__(self, generator: torch.nn.Module, encoder, model_config: ModelConfig,
+                 run_config: RunConfig | None = None, metadata: dict | None = None,
+                 device: str | torch.device = "cpu", source: str = ""):
+        self.device = _resolve_device(device)
+        self.generator = generator.to(self.device).eval()
+        self.encoder = encoder
+        self.model_config = model_config
+        self.run_config = run_config
+        self.metadata = metadata or {}
+        self.source = source
+
+    # ------------------------------------------------------------ loading and saving
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu",
+                        data_root: str | Path | None = None) -> "TextToImage":
+        """A model folder (save_pretrained, import-stackgan-v2) or a training run directory
+        (its `model/` folder: the EMA generator of the latest checkpoint)."""
+        from .data.encoders import encoder_from_identity
+        from .models import build_generator
+
+        path = Path(path)
+        if not path.exists():
+            raise CheckpointError(f"{path}: no such model folder or run directory")
+        run_config = None
+        model_dir = path
+        if not (path / MODEL_JSON).exists() and (path / "model" / MODEL_JSON).exists():
+            model_dir = path / "model"
+        if (path / "config.yaml").exists():
+            from .config import load_run_config
+
+            run_config = load_run_config(path / "config.yaml")
+        if not (model_dir / MODEL_JSON).exists() and (path / "config.yaml").exists():
+            raise CheckpointError(f"{path}: this run directory has no model yet (no model/{MODEL_JSON}); "
+                                  "it is written at the first checkpoint: train longer or resume it")
+        cfg, state, encoder_identity, metadata = load_model(model_dir)
+        generator = build_generator(cfg, init=False)
+        load_generator_state(generator, state, str(model_dir))
+        if data_root is None and run_config is not None and encoder_identity.get("kind") == "char-cnn-rnn":
+            data_root = run_config.data.root or None
+        encoder = encoder_from_identity(encoder_identity, data_root)
+        return cls(generator, encoder, cfg, run_config, metadata, device, source=str(model_dir))
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """A self-contained folder: gtgan_model.json (config, encoder identity) + safetensors."""
+        meta = dict(self.metadata)
+        meta.setdefault("saved_from", self.source)
+        return save_model(directory, self.model_config, self.generator.state_dict(),
+                          self.encoder.identity, meta)
+
+    # ------------------------------------------------------------ generation
+    @property
+    def image_sizes(self) -> list[int]:
+        return self.model_config.image_sizes
+
+    def encode(self, captions: Sequence[str] | str) -> torch.Tensor:
+        captions = validate_captions(captions, self.encoder.identity.get("kind", ""))
+        emb = self.encoder.encode(captions)
+        if emb.shape[-1] != self.model_config.text_dim:
+            raise CheckpointError(f"the text encoder gives {emb.shape[-1]}-d vectors but the model "
+                                  f"expects {self.model_config.text_dim}-d")
+        return emb.float()
+
+    def noise(self, n: int, seed: int | None = None, generator: torch.Generator | None = None):
+        """(z, ca_eps) for n images, drawn on the CPU so every device sees the same noise."""
+        if generator is None:
+            generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
+        z = torch.randn(n, self.model_config.z_dim, generator=generator)
+        eps = torch.randn(n, self.model_config.c_dim, generator=generator)
+        return z, eps
+
+    @torch.inference_mode()
+    def generate_tensors(self, text_embeddings: torch.Tensor, seed: int | None = None,
+                         generator: torch.Generator | None = None, z: torch.Tensor | None = None,
+                         ca_eps: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """One (n, 3, S, S) tensor in [-1, 1] per scale, on the CPU, from sentence vectors."""
+        n = text_embeddings.shape[0]
+        if z is None or ca_eps is None:
+            z_new, eps_new = self.noise(n, seed, generator)
+            z = z_new if z is None else z
+            ca_eps = eps_new if ca_eps is None else ca_eps
+        outs: list[list[torch.Tensor]] = []
+        for start in range(0, n, MAX_BATCH):
+            sl = slice(start, start + MAX_BATCH)
+            images = self.generator(z[sl].to(self.device), text_embeddings[sl].to(self.device).float(),
+                                    ca_eps=ca_eps[sl].to(self.device)).images
+            outs.append([im.float().cpu() for im in images])
+        return [torch.cat([o[k] for o in outs]) for k in range(len(outs[0]))]
+
+    def generate_grid_tensors(self, captions: Sequence[str] | str, num_images: int = 1,
+                              seed: int = 0, scale: int | None = None) -> torch.Tensor:
+        """(len(captions), num_images, 3, S, S): row i = caption i, column j = noise j."""
+        if num_images < 1:
+            raise CaptionError(f"num_images = {num_images}: must be at least 1")
+        emb = self.encode(captions)
+        k = self._scale_index(scale)
+        z, eps = self.noise(num_images, seed)
+        n_cap = emb.shape[0]
+        images = self.generate_tensors(emb.repeat_interleave(num_images, 0), z=z.repeat(n_cap, 1),
+                                       ca_eps=eps.repeat(n_cap, 1))[k]
+        return images.view(n_cap, num_images, *images.shape[1:])
+
+    def __call__(self, captions: Sequence[str] | str, num_images: int = 1, seed: int = 0,
+                 scale: int | None = None) -> list[Image.Image]:
+        """PIL images, caption-major: the num_images images of caption 0 first."""
+        grid = self.generate_grid_tensors(captions, num_images, seed, scale)
+        return tensor_to_pil(grid.flatten(0, 1))
+
+    def _scale_index(self, scale: int | None) -> int:
+        sizes = self.image_sizes
+        if scale is None:
+            return len(sizes) - 1
+        if scale not in sizes:
+            raise CaptionError(f"--scale {scale}: this model makes {', '.join(map(str, sizes))} px images")
+        return sizes.index(scale)
+
+    # ------------------------------------------------------------ interpolation
+    @torch.inference_mode()
+    def interpolate_captions(self, caption_a: str, caption_b: str, steps: int = 8, seed: int = 0,
+                             scale: int | None = None) -> list[Image.Image]:
+        """Same noise, the condition code moving linearly from caption a to caption b."""
+        emb = self.encode([caption_a, caption_b]).to(self.device)
+        z, eps = self.noise(1, seed)
+        c, _, _ = self.generator.ca_net(emb, eps.expand(2, -1).to(self.device))
+        t = torch.linspace(0, 1, max(2, steps), device=self.device)[:, None]
+        codes = (1 - t) * c[0] + t * c[1]
+        images = self.generator.synthesise(z.to(self.device).expand(len(codes), -1), codes)
+        return tensor_to_pil(images[self._scale_index(scale)])
+
+    @torch.inference_mode()
+    def interpolate_noise(self, caption: str, steps: int = 8, seed: int = 0, seed_b: int | None = None,
+                          scale: int | None = None) -> list[Image.Image]:
+        """Same caption and condition code, the noise moving along a great circle (slerp)."""
+        emb = self.encode([caption]).to(self.device)
+        z0, eps = self.noise(1, seed)
+        z1, _ = self.noise(1, seed + 1 if seed_b is None else seed_b)
+        c, _, _ = self.generator.ca_net(emb, eps.to(self.device))
+        t = torch.linspace(0, 1, max(2, steps))[:, None]
+        omega = torch.arccos((z0 / z0.norm() * z1 / z1.norm()).sum().clamp(-1, 1))
+        if float(omega) < 1e-4:
+            zs = (1 - t) * z0 + t * z1
+        else:
+            zs = (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+        images = self.generator.synthesise(zs.to(self.device), c.expand(len(zs), -1))
+        return tensor_to_pil(images[self._scale_index(scale)])
+
+
+# ---------------------------------------------------------------- pictures with text
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def _wrap(text: str, width_chars: int, max_lines: int) -> list[str]:
+    import textwrap
+
+    lines = textwrap.wrap(text, width_chars) or [""]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1][: max(0, width_chars - 3)] + "..."
+    return lines
+
+
+def captioned_grid(rows: Sequence[Sequence[Image.Image]], captions: Sequence[str],
+                   text_width: int = 260, pad: int = 4) -> Image.Image:
+    """One row of images per caption, the caption written to the left of its row."""
+    from PIL import ImageDraw
+
+    size = rows[0][0].width
+    ncol = max(len(r) for r in rows)
+    font_size = 12 if size <= 64 else 14
+    font = _font(font_size)
+    line_h = font_size + 3
+    canvas = Image.new("RGB", (text_width + ncol * (size + pad) + pad, len(rows) * (size + pad) + pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    chars = max(10, int(text_width / (font_size * 0.55)))
+    for r, (row, caption) in enumerate(zip(rows, captions)):
+        y = pad + r * (size + pad)
+        for line_no, line in enumerate(_wrap(caption, chars, max(1, size // line_h))):
+            draw.text((pad, y + line_no * line_h), line, fill="black", font=font)
+        for c, im in enumerate(row):
+            canvas.paste(im, (text_width + pad + c * (size + pad), y))
+    return canvas
+
+
+def image_strip(images: Sequence[Image.Image], label: str = "", pad: int = 2) -> Image.Image:
+    """Images side by side, with an optional label line above."""
+    from PIL import ImageDraw
+
+    w, h = images[0].size
+    top = 20 if label else 0
+    canvas = Image.new("RGB", (len(images) * (w + pad) + pad, h + 2 * pad + top), "white")
+    for i, im in enumerate(images):
+        canvas.paste(im, (pad + i * (w + pad), pad + top))
+    if label:
+        ImageDraw.Draw(canvas).text((pad, 3), label, fill="black", font=_font(13))
+    return canvas
