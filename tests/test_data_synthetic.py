@@ -1,0 +1,115 @@
+"""Built-in synthetic birds: determinism, items, held-out split, attributes."""
+import numpy as np
+import pytest
+import torch
+
+from gtgan.config import DataConfig, EncoderConfig
+from gtgan.data import build_dataset
+from gtgan.data.synthetic import COLOUR_NAMES, HELD_OUT_PAIRS, SyntheticBirds
+from gtgan.errors import DataError
+
+
+def _cfg(count=120, seed=0):
+    return DataConfig(kind="synthetic", synthetic_count=count, synthetic_seed=seed,
+                      encoder=EncoderConfig(kind="bow", dim=0))
+
+
+@pytest.fixture(scope="module")
+def train_ds():
+    return build_dataset(_cfg(), "train", [64, 128], train=True, seed=3)
+
+
+def test_item_layout(train_ds):
+    it = train_ds[5]
+    assert [tuple(x.shape) for x in it["images"]] == [(3, 64, 64), (3, 128, 128)]
+    assert [tuple(x.shape) for x in it["wrong_images"]] == [(3, 64, 64), (3, 128, 128)]
+    for x in it["images"] + it["wrong_images"]:
+        assert x.dtype == torch.float32 and x.min() >= -1 and x.max() <= 1 and x.std() > 0.05
+    assert it["text"].shape == (train_ds.encoder_identity["dim"],)
+    assert it["caption"] in train_ds.captions(5) and it["index"] == 5
+    assert torch.equal(it["text"], train_ds.embeddings(5)[it["caption_index"]])
+    # the 64 px view is the 128 px crop scaled down, not another crop
+    small = torch.nn.functional.avg_pool2d(it["images"][1][None], 2)[0]
+    assert (small - it["images"][0]).abs().mean() < 0.05
+
+
+def test_same_seed_same_birds_other_seed_other_birds():
+    a = build_dataset(_cfg(seed=7), "train", [64, 128], train=True, seed=1)
+    b = build_dataset(_cfg(seed=7), "train", [64, 128], train=True, seed=1)
+    c = build_dataset(_cfg(seed=8), "train", [64, 128], train=True, seed=1)
+    for i in (0, 17, 99):
+        ia, ib = a[i], b[i]
+        assert all(torch.equal(x, y) for x, y in zip(ia["images"], ib["images"]))
+        assert ia["caption"] == ib["caption"] and a.captions(i) == b.captions(i)
+        assert np.array_equal(np.asarray(a.load_image(i)), np.asarray(b.load_image(i)))
+    assert any(a.captions(i) != c.captions(i) for i in range(10))
+
+
+def test_per_item_randomness_follows_seed_epoch_index(train_ds):
+    first = train_ds[3]
+    train_ds.set_epoch(1)
+    other = train_ds[3]
+    train_ds.set_epoch(0)
+    again = train_ds[3]
+    assert all(torch.equal(x, y) for x, y in zip(first["images"], again["images"]))
+    assert first["caption"] == again["caption"]
+    assert not all(torch.equal(x, y) for x, y in zip(first["images"], other["images"]))
+
+
+def test_wrong_image_always_other_class(train_ds):
+    from gtgan.data.base import item_rng
+
+    for i in range(len(train_ds)):
+        j = train_ds.wrong_index(i, item_rng(0, 0, i))
+        assert train_ds.class_ids[j] != train_ds.class_ids[i]
+
+
+def test_eval_mode_centre_crop_caption0():
+    ds = build_dataset(_cfg(), "train", [64, 128], train=False, seed=0)
+    a, b = ds[4], ds[4]
+    ds.set_epoch(5)
+    c = ds[4]
+    assert a["caption_index"] == 0 and c["caption_index"] == 0
+    assert torch.equal(a["images"][1], c["images"][1])
+    assert torch.equal(ds.real_image(4, 128), a["images"][1])
+    assert ds.real_image(4, 64).shape == (3, 64, 64)
+
+
+def test_attributes_and_captions_agree(train_ds):
+    for i in range(30):
+        true = train_ds.attributes(i)
+        assert set(true) == set(train_ds.attribute_names)
+        for k, cap in enumerate(train_ds.captions(i)):
+            said = train_ds.caption_attributes(i, k)
+            assert said and all(true[n] == v for n, v in said.items())
+            for n in ("body", "wing", "crown", "tail"):
+                if n in said:
+                    assert said[n] in cap
+        assert {"body", "wing", "crown"} <= set(train_ds.caption_attributes(i, 0))
+        assert len(train_ds.captions(i)) == 10 and len(set(train_ds.captions(i))) > 5
+
+
+def test_held_out_pairs_only_in_test():
+    train = build_dataset(_cfg(count=600), "train", [64], train=True, seed=0)
+    test = build_dataset(_cfg(count=600), "test", [64], train=False, seed=0)
+    pairs = lambda ds: {(ds.attributes(i)["body"], ds.attributes(i)["wing"]) for i in range(len(ds))}
+    assert pairs(test) == set(HELD_OUT_PAIRS)
+    assert not pairs(train) & set(HELD_OUT_PAIRS)
+    assert len(pairs(train)) == 64 - 8
+    assert len(test) == 100
+
+
+def test_colours_are_drawn():
+    ds = build_dataset(_cfg(), "train", [128], train=False, seed=0)
+    from gtgan.data.synthetic import COLOURS
+    for i in range(5):
+        img = np.asarray(ds.load_image(i)).reshape(-1, 3).astype(int)
+        for part in ("body", "wing", "crown"):
+            rgb = np.array(COLOURS[ds.attributes(i)[part]])
+            close = (np.abs(img - rgb).sum(1) < 12).mean()
+            assert close > 0.008, (i, part)  # each coloured region covers >0.8% of the picture
+
+
+def test_bad_split():
+    with pytest.raises(DataError, match="split 'val' unknown"):
+        build_dataset(_cfg(), "val", [64], train=True, seed=0)
