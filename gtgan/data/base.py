@@ -61,24 +61,73 @@ def pil_to_tensor(img: Image.Image) -> torch.Tensor:
 
 def multiscale_views(img: Image.Image, image_sizes: list[int], rng: np.random.Generator | None,
                      flip: bool = True) -> list[torch.Tensor]:
-    """StackGAN++'s transform: resize to 76/64 of the largest size, crop the largest size
-    (random with `rng`, centred without), flip half the time (with `rng` and `flip`), then
-    every smaller size is resized from that same crop."""
+    """StackGAN++'s transform: scale the shorter side to 76/64 of the largest size (aspect
+    kept), crop a square of the largest size (random with `rng`, centred without), flip half
+    the time (with `rng` and `flip`); every smaller size is resized from that same crop."""
     big = max(image_sizes)
     load = load_size(image_sizes)
-    if img.size != (load, load):
-        img = img.resize((load, load), Image.Resampling.BILINEAR)
+    w, h = img.size
+    if min(w, h) != load:
+        f = load / min(w, h)
+        w, h = max(load, round(w * f)), max(load, round(h * f))
+        img = img.resize((w, h), Image.Resampling.BILINEAR)
     if rng is not None:
-        x, y = (int(v) for v in rng.integers(0, load - big + 1, size=2))
+        x, y = int(rng.integers(0, w - big + 1)), int(rng.integers(0, h - big + 1))
         do_flip = flip and bool(rng.random() < 0.5)
     else:
-        x = y = (load - big) // 2
+        x, y = (w - big) // 2, (h - big) // 2
         do_flip = False
     crop = img.crop((x, y, x + big, y + big))
     if do_flip:
         crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     return [pil_to_tensor(crop if s == big else crop.resize((s, s), Image.Resampling.BILINEAR))
             for s in image_sizes]
+
+
+def stackgan_box(bbox: tuple[float, float, float, float], width: int, height: int
+                 ) -> tuple[int, int, int, int]:
+    """StackGAN++'s crop for a CUB box (x, y, w, h): a square of half-side 0.75 * max(w, h)
+    around the box centre, clipped to the image. Returns (x1, y1, x2, y2)."""
+    x, y, w, h = bbox
+    r = int(max(w, h) * 0.75)
+    cx, cy = int((2 * x + w) / 2), int((2 * y + h) / 2)
+    return max(0, cx - r), max(0, cy - r), min(width, cx + r), min(height, cy + r)
+
+
+def open_image(path, min_side: int | None = None,
+               bbox: tuple[float, float, float, float] | None = None) -> Image.Image:
+    """Decode an image file to RGB, cropped StackGAN++-style around `bbox` (x, y, w, h) if
+    given. With `min_side`, big JPEGs decode at a reduced scale (Image.draft) as long as the
+    cropped region keeps at least `min_side` pixels on its shorter side: several times faster.
+    Grayscale, CMYK, palette and alpha images are converted to RGB. Undecodable files raise
+    ImageDecodeError naming the file."""
+    try:
+        with Image.open(path) as img:
+            full_w, full_h = img.size
+            box = stackgan_box(bbox, full_w, full_h) if bbox is not None else None
+            if box is not None and (box[2] <= box[0] or box[3] <= box[1]):
+                raise DataError(f"{path}: bounding box {bbox} lies outside the "
+                                f"{full_w}x{full_h} image; check bounding_boxes.txt")
+            if min_side and img.format == "JPEG":
+                bw, bh = ((box[2] - box[0], box[3] - box[1]) if box else (full_w, full_h))
+                factor = min(bw, bh) / min_side
+                if factor >= 2:
+                    img.draft(img.mode if img.mode in ("RGB", "L") else None,
+                              (int(full_w / factor) + 1, int(full_h / factor) + 1))
+            img.load()
+            sx, sy = img.size[0] / full_w, img.size[1] / full_h
+            out = to_rgb(img)
+            if box is not None:
+                out = out.crop((round(box[0] * sx), round(box[1] * sy),
+                                round(box[2] * sx), round(box[3] * sy)))
+            return out
+    except FileNotFoundError:
+        raise DataError(f"{path}: image file not found") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageDecodeError(
+            f"{path}: cannot decode image ({type(exc).__name__}: {exc}); replace the file, or "
+            f"skip broken items with data.skip_missing=true (CLI --skip-missing); "
+            f"`gtgan data inspect` lists every broken file") from None
 
 
 class CaptionedImageDataset(Dataset):

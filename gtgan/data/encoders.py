@@ -348,8 +348,17 @@ def register_encoder(kind: str, factory: EncoderFactory) -> None:
 register_encoder("bow", lambda spec, root: BowEncoder(
     dim=int(spec.get("dim") or BOW_DIM), window=int(spec.get("window", 2)),
     pair_weight=float(spec.get("pair_weight", 1.5))))
-register_encoder("sentence-transformers", lambda spec, root: SentenceTransformerEncoder(
-    spec.get("source") or spec.get("name", ""), dim=int(spec.get("dim") or 0)))
+
+
+def _st_factory(spec: dict, root) -> TextEncoder:
+    # A stored identity's `source` may be a path on another machine: fall back to the name.
+    source = spec.get("source") or ""
+    if not source or (("/" in source or "\\" in source) and not Path(source).is_dir()):
+        source = spec.get("name", "")
+    return SentenceTransformerEncoder(source, dim=int(spec.get("dim") or 0))
+
+
+register_encoder("sentence-transformers", _st_factory)
 register_encoder("char-cnn-rnn", lambda spec, root: CharCnnRnnEncoder(
     root or spec.get("data_root", ""), dim=int(spec.get("dim") or 1024)))
 
