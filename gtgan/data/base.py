@@ -181,7 +181,7 @@ class CaptionedImageDataset(Dataset):
         self._class_count = dict(zip(classes.tolist(), counts.tolist()))
         if len(classes) < 2:
             raise DataError(
-                f"{type(self).__name__}: all {len(ids)} items are of one class ({classes[:1]}); "
+                f"{type(self).__name__}: all {len(ids)} items are of one class ({int(classes[0])}); "
                 f"mismatched pairs need images of at least two classes")
 
     def wrong_index(self, index: int, rng: np.random.Generator) -> int:
