@@ -420,3 +420,19 @@ def check_encoder_compatible(expected_identity: dict, encoder: TextEncoder | dic
             f"text encoder mismatch: trained with {describe_identity(expected_identity)}, "
             f"given {describe_identity(got)} (differs in {', '.join(diffs)}); use the encoder "
             f"stored with the model (encoder_from_identity), or retrain with this one")
+
+
+def parse_encoder_spec(spec: str) -> Any:
+    """CLI form -> EncoderConfig: "bow", "sentence-transformers:NAME_OR_PATH", "char-cnn-rnn"."""
+    from ..config import EncoderConfig
+
+    kind, _, name = spec.partition(":")
+    kind = kind.strip()
+    if kind == "bow" and not name:
+        return EncoderConfig(kind="bow", dim=BOW_DIM)
+    if kind == "sentence-transformers" and name:
+        return EncoderConfig(kind=kind, name=name, dim=0)
+    if kind == "char-cnn-rnn" and not name:
+        return EncoderConfig(kind=kind, dim=1024)
+    raise EncoderError(f"--encoder {spec!r}: use bow, sentence-transformers:NAME_OR_PATH "
+                       f"(e.g. sentence-transformers:all-MiniLM-L6-v2) or char-cnn-rnn")

@@ -1,0 +1,254 @@
+"""Your own captioned images: a folder of images, each with a caption file next to it.
+
+    ROOT/<any/sub/folders>/<name>.<jpg|jpeg|png|bmp|webp|tif|tiff>
+    ROOT/<any/sub/folders>/<name>.txt        one caption per line (UTF-8), at least one
+
+`prepare_folder` (CLI `gtgan data prepare ROOT`) checks every image and caption file, writes
+ROOT/gtgan_manifest.json (items, split, class) and caches the text vectors under
+ROOT/gtgan_cache/. The split comes from an optional JSON split file {"train": [paths],
+"test": [paths]} (paths relative to ROOT), else from a hash of each path (about 1 in 10 to
+test), stable when images are added. The class (for mismatched pairs) is the image's
+sub-folder when there are several; otherwise every image is its own class.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import DataError
+from ._io import atomic_write_json
+from .base import CaptionedImageDataset, load_size, open_image
+from .captions import CaptionFileError, read_caption_file
+from .embcache import cached_embeddings, captions_key
+from .encoders import TextEncoder
+
+log = logging.getLogger("gtgan.data")
+
+MANIFEST = "gtgan_manifest.json"
+CACHE_DIR = "gtgan_cache"
+MANIFEST_FORMAT = "gtgan-folder-manifest"
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+_SKIP_HINT = "or leave such items out with --skip-missing (data.skip_missing=true)"
+
+
+@dataclass
+class FolderScan:
+    root: Path
+    items: list[dict] = field(default_factory=list)  # image, captions, split, class, n_captions
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, what is wrong)
+    not_in_split_file: int = 0
+    empty_lines: int = 0
+    fffd_lines: int = 0
+    class_mode: str = "folders"
+
+
+def _check_root(root: str | Path) -> Path:
+    if not str(root):
+        raise DataError("data.root is empty: give the folder of captioned images")
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{root}: folder not found")
+    return root
+
+
+def _hash_split(rel: str) -> str:
+    return "test" if int(hashlib.sha1(rel.encode("utf-8")).hexdigest(), 16) % 10 == 0 else "train"
+
+
+def read_split_file(path: str | Path, root: Path, images: set[str]) -> dict[str, str]:
+    """image path (relative, '/') -> split name, from a JSON {"split": [paths]} file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: split file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc}); expected "
+                        f'{{"train": ["a.jpg", ...], "test": [...]}}') from None
+    if not isinstance(data, dict) or not all(
+            isinstance(v, list) and all(isinstance(p, str) for p in v) for v in data.values()):
+        raise DataError(f'{path}: expected {{"train": ["a.jpg", ...], "test": [...]}} '
+                        f"(split name -> list of image paths relative to {root})")
+    out: dict[str, str] = {}
+    for split, paths in data.items():
+        for p in paths:
+            rel = Path(p).as_posix()
+            if rel not in images:
+                raise DataError(f"{path}: {p!r} (split {split!r}) is not an image under {root}")
+            if rel in out and out[rel] != split:
+                raise DataError(f"{path}: {p!r} is in both {out[rel]!r} and {split!r}")
+            out[rel] = split
+    return out
+
+
+def scan_folder(root: str | Path, split_file: str | Path | None = None,
+                verify_images: bool = True, progress: bool = False) -> FolderScan:
+    """Find and check every image and caption file (decoding images when `verify_images`)."""
+    root = _check_root(root)
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file()
+                   and CACHE_DIR not in p.relative_to(root).parts)
+    if not files:
+        raise DataError(f"{root}: no images ({', '.join(IMAGE_EXTS)}) in this folder or below")
+    rels = [p.relative_to(root).as_posix() for p in files]
+    splits = read_split_file(split_file, root, set(rels)) if split_file else None
+    scan = FolderScan(root)
+    it = zip(files, rels)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(list(it), desc="checking", unit="img", leave=False)
+    for path, rel in it:
+        if splits is not None and rel not in splits:
+            scan.not_in_split_file += 1
+            continue
+        txt = path.with_suffix(".txt")
+        try:
+            cf = read_caption_file(txt, skip_hint=_SKIP_HINT)
+        except CaptionFileError as exc:
+            scan.problems.append((str(txt), str(exc)))
+            continue
+        if verify_images:
+            try:
+                open_image(path, min_side=64)
+            except DataError as exc:
+                scan.problems.append((str(path), str(exc)))
+                continue
+        scan.empty_lines += cf.empty_lines
+        scan.fffd_lines += cf.fffd_lines
+        parent = Path(rel).parent.as_posix()
+        scan.items.append({"image": rel, "captions": Path(rel).with_suffix(".txt").as_posix(),
+                           "split": splits[rel] if splits else _hash_split(rel),
+                           "class": parent, "n_captions": len(cf.captions)})
+    if len({it["class"] for it in scan.items}) < 2:
+        scan.class_mode = "images"
+        for it in scan.items:
+            it["class"] = it["image"]
+    return scan
+
+
+def _problems_message(root: Path, problems: list[tuple[str, str]]) -> str:
+    shown = "; ".join(msg for _, msg in problems[:3])
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return (f"{root}: {len(problems)} item(s) cannot be used: {shown}{more}. Fix them, "
+            f"{_SKIP_HINT}")
+
+
+def prepare_folder(root: str | Path, encoder: TextEncoder, split_file: str | Path | None = None,
+                   skip_missing: bool = False, progress: bool = False) -> dict:
+    """Check a folder of captioned images, write its manifest and cache its text vectors.
+    Returns a report (counts per split, problems, manifest and cache paths)."""
+    scan = scan_folder(root, split_file, verify_images=True, progress=progress)
+    if scan.problems and not skip_missing:
+        raise DataError(_problems_message(scan.root, scan.problems))
+    if not scan.items:
+        raise DataError(f"{scan.root}: no usable captioned images")
+    counts: dict[str, int] = {}
+    for it in scan.items:
+        counts[it["split"]] = counts.get(it["split"], 0) + 1
+    manifest = {
+        "format": MANIFEST_FORMAT, "version": 1, "classes": scan.class_mode,
+        "split_file": str(split_file) if split_file else None, "splits": counts,
+        "items": [{k: it[k] for k in ("image", "captions", "split", "class")} for it in scan.items],
+        "skipped": [{"path": p, "reason": m} for p, m in scan.problems],
+        "not_in_split_file": scan.not_in_split_file,
+    }
+    atomic_write_json(scan.root / MANIFEST, manifest)
+    caches = {}
+    for split in counts:
+        ds = FolderDataset(scan.root, split, encoder, [64], train=False, seed=0,
+                           skip_missing=skip_missing)
+        caches[split] = str(ds.cache_dir)
+    return {"root": str(scan.root), "manifest": str(scan.root / MANIFEST), "splits": counts,
+            "skipped": len(scan.problems), "problems": scan.problems,
+            "not_in_split_file": scan.not_in_split_file, "empty_lines": scan.empty_lines,
+            "fffd_lines": scan.fffd_lines, "classes": scan.class_mode,
+            "encoder": encoder.identity, "caches": caches}
+
+
+def read_manifest(root: Path) -> dict:
+    path = root / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{root}: no {MANIFEST}; run `gtgan data prepare {root}` first") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: damaged ({exc}); run `gtgan data prepare {root}` again") from None
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or \
+            not isinstance(data.get("items"), list):
+        raise DataError(f"{path}: not a gtgan folder manifest; run `gtgan data prepare {root}`")
+    return data
+
+
+class FolderDataset(CaptionedImageDataset):
+    """One split of a prepared folder. Captions are re-read from their files (the files are
+    the truth; vectors are recomputed when they change)."""
+
+    def __init__(self, root: str | Path, split: str, encoder: TextEncoder, image_sizes: list[int],
+                 train: bool, seed: int, skip_missing: bool = False):
+        super().__init__(image_sizes, train, seed, encoder.identity, skip_broken=skip_missing)
+        self.root = _check_root(root)
+        manifest = read_manifest(self.root)
+        items = manifest["items"]
+        class_names = sorted({it["class"] for it in items})
+        class_of = {c: i for i, c in enumerate(class_names)}
+        mine = [it for it in items if it.get("split") == split]
+        if not mine:
+            have = sorted({it.get("split") for it in items})
+            raise DataError(f"{self.root}: no items in split {split!r} (splits: {', '.join(have)})")
+        self.listed = len(mine)
+        self.skipped: dict[str, int] = {}
+        self.problems: list[tuple[str, str]] = []
+        self._paths, self._captions, ids = [], [], []
+        for it in mine:
+            img = self.root / it["image"]
+            try:
+                if not img.is_file():
+                    raise DataError(f"{img}: image listed in {MANIFEST} is gone; run `gtgan data "
+                                    f"prepare {self.root}` again, {_SKIP_HINT}")
+                caps = read_caption_file(self.root / it["captions"], skip_hint=_SKIP_HINT).captions
+            except DataError as exc:
+                if not skip_missing:
+                    raise
+                self.skipped["missing or bad"] = self.skipped.get("missing or bad", 0) + 1
+                self.problems.append((str(img), str(exc)))
+                continue
+            self._paths.append(str(img))
+            self._captions.append(caps)
+            ids.append(class_of[it["class"]])
+        if len(self._paths) < 2:
+            raise DataError(f"{self.root}: split {split!r} has {len(self._paths)} usable item(s); "
+                            f"need at least 2")
+        self.class_ids = np.array(ids, np.int64)
+        self._index_classes()
+        counts = np.array([len(c) for c in self._captions])
+        self._offsets = np.concatenate([[0], np.cumsum(counts)])
+        flat = [c for cs in self._captions for c in cs]
+        self.cache_dir = self.root / CACHE_DIR / split
+        self.captions_sha256 = captions_key(flat)
+        self._emb = np.ascontiguousarray(cached_embeddings(encoder, flat, self.cache_dir),
+                                         dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def captions(self, index: int) -> list[str]:
+        return list(self._captions[index])
+
+    def embeddings(self, index: int) -> torch.Tensor:
+        return torch.from_numpy(self._emb[self._offsets[index]:self._offsets[index + 1]])
+
+    def text_vector(self, index: int, k: int) -> torch.Tensor:
+        return torch.from_numpy(self._emb[self._offsets[index] + k].copy())
+
+    def load_image(self, index: int) -> Image.Image:
+        return open_image(self._paths[index], min_side=load_size(self.image_sizes))
+
+    def image_path(self, index: int) -> str:
+        return self._paths[index]

@@ -1,0 +1,306 @@
+"""`gtgan data inspect`: what a data root holds, what is missing or broken, caption
+statistics, and a PNG grid of example crops with their captions."""
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from ..errors import DataError
+from ._io import atomic_save_image
+from .base import multiscale_views, open_image
+from .captions import CaptionFileError, read_caption_file
+
+
+@dataclass
+class InspectReport:
+    lines: list[str] = field(default_factory=list)
+    ok: bool = True  # usable as it is (with the given skip_missing)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    grid: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def detect_kind(root: str | Path) -> str:
+    root = Path(root)
+    if (root / "birds" / "CUB_200_2011").is_dir() or (root / "CUB_200_2011").is_dir():
+        return "cub"
+    return "folder"
+
+
+def caption_stats(captions: list[list[str]]) -> str:
+    lines = [c for cs in captions for c in cs]
+    if not lines:
+        return "captions: none"
+    words = np.array([len(c.split()) for c in lines])
+    vocab = {w.strip(".,;:!?") for c in lines for w in c.lower().split()}
+    per = np.array([len(cs) for cs in captions])
+    return (f"captions: {len(lines):,} in {len(captions):,} files ({per.min()}-{per.max()} per image); "
+            f"words per caption min {words.min()} / mean {words.mean():.1f} / max {words.max()}; "
+            f"vocabulary {len(vocab):,} words")
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+            for r in rows]
+
+
+def _font(size: int = 11):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def caption_grid(examples: list[tuple[Image.Image, str]], size: int = 128, cols: int = 4,
+                 text_lines: int = 5) -> Image.Image:
+    """Crops with their captions written under them."""
+    font = _font(11)
+    line_h = 13
+    cell_h = size + line_h * text_lines + 6
+    cols = max(1, min(cols, len(examples)))
+    rows = (len(examples) + cols - 1) // cols
+    grid = Image.new("RGB", (cols * (size + 6) + 6, rows * cell_h + 6), (255, 255, 255))
+    draw = ImageDraw.Draw(grid)
+    width_chars = max(10, size // 6)
+    for n, (img, caption) in enumerate(examples):
+        x, y = 6 + (n % cols) * (size + 6), 6 + (n // cols) * cell_h
+        grid.paste(img.resize((size, size)), (x, y))
+        wrapped = textwrap.wrap(caption, width_chars)[:text_lines]
+        for k, line in enumerate(wrapped):
+            draw.text((x, y + size + 2 + k * line_h), line, fill=(0, 0, 0), font=font)
+    return grid
+
+
+def _centre_crop(img: Image.Image, size: int = 128) -> Image.Image:
+    t = multiscale_views(img, [size], None)[0]
+    return Image.fromarray(((t.permute(1, 2, 0).numpy() + 1) * 127.5 + 0.5).clip(0, 255).astype(np.uint8))
+
+
+def _pick(n: int, k: int) -> list[int]:
+    return sorted({int(i) for i in np.linspace(0, n - 1, min(k, n))}) if n else []
+
+
+def _write_grid(report: InspectReport, out, examples) -> None:
+    if out and examples:
+        atomic_save_image(out, caption_grid(examples))
+        report.grid = str(out)
+        report.lines.append(f"grid: wrote {out} ({len(examples)} example crops with a caption)")
+    elif out:
+        report.lines.append("grid: nothing to show (no usable items)")
+
+
+# ---------------------------------------------------------------- CUB
+
+
+def inspect_cub(root, skip_missing: bool, out=None, examples: int = 8, verify: bool = True
+                ) -> InspectReport:
+    from .cub import EMBEDDINGS_FILE, CAPTIONS_PER_IMAGE, find_birds_dir, load_char_cnn_rnn, scan_split
+
+    birds = find_birds_dir(root)
+    rep = InspectReport([f"CUB-200-2011, StackGAN layout, at {birds}"])
+    splits = sorted((p.name for p in birds.iterdir() if (p / "filenames.pickle").is_file()),
+                    key=lambda s: (s != "train", s != "test", s))
+    if not splits:
+        raise DataError(f"{birds}: no <split>/filenames.pickle (e.g. train/, test/)")
+    rows = [["split", "listed", "present", "missing images", "missing captions", "bad captions",
+             "broken images", "classes present"]]
+    notes, problems, grid_items, all_caps = [], [], [], []
+    fffd, modes, sizes = [], {}, []
+    for split in splits:
+        info = scan_split(birds, split)
+        present = info.present
+        bad_caps = broken = 0
+        for i in present:
+            name = info.names[i]
+            try:
+                cf = read_caption_file(info.text_path(name), CAPTIONS_PER_IMAGE, strict_empty=True)
+            except CaptionFileError as exc:
+                bad_caps += 1
+                problems.append(str(exc))
+                continue
+            all_caps.append(cf.captions)
+            if cf.fffd_lines:
+                fffd.append((str(info.text_path(name)), cf.fffd_lines))
+            if verify:
+                try:
+                    with Image.open(info.image_path(name)) as im:
+                        modes[im.mode] = modes.get(im.mode, 0) + 1
+                        sizes.append(im.size)
+                    img = open_image(info.image_path(name), min_side=152, bbox=info.boxes[name])
+                except DataError as exc:
+                    broken += 1
+                    problems.append(str(exc))
+                    continue
+            else:
+                img = None
+            grid_items.append((split, info, name, cf.captions[0], img))
+        usable = len(present) - bad_caps - broken
+        classes = len(set(info.class_ids[present].tolist()))
+        rows.append([split, f"{len(info.names):,}", f"{usable:,}", f"{len(info.missing_images):,}",
+                     f"{len(set(info.missing_texts) - set(info.missing_images)):,}", f"{bad_caps:,}",
+                     f"{broken:,}" if verify else "-",
+                     f"{classes}/{len(set(info.class_ids.tolist()))}"])
+        rep.counts[split] = {"listed": len(info.names), "present": usable,
+                             "missing_images": len(info.missing_images),
+                             "missing_captions": len(info.missing_texts), "bad_captions": bad_caps,
+                             "broken_images": broken}
+        emb = birds / split / EMBEDDINGS_FILE
+        if emb.exists():
+            try:
+                load_char_cnn_rnn(birds, split, len(info.names))
+                notes.append(f"embeddings: {split}/{EMBEDDINGS_FILE}: shape ok "
+                             f"({len(info.names)}, {CAPTIONS_PER_IMAGE}, 1024)")
+            except DataError as exc:
+                notes.append(f"embeddings: {exc}")
+                rep.ok = False
+        else:
+            notes.append(f"embeddings: {split}/{EMBEDDINGS_FILE} not present (needed only by the "
+                         f"char-cnn-rnn encoder)")
+        if len(present) < len(info.names) or bad_caps or broken:
+            if not skip_missing:
+                rep.ok = False
+    rep.lines += _table(rows)
+    rep.lines.append(caption_stats(all_caps))
+    if fffd:
+        rep.lines.append(f"captions: {sum(n for _, n in fffd)} line(s) had a U+FFFD pair where a "
+                         f"space belongs, repaired on reading (nothing to do; first: {fffd[0][0]})")
+    if verify and sizes:
+        w = np.array([s[0] for s in sizes]); h = np.array([s[1] for s in sizes])
+        rep.lines.append(f"images: {len(sizes):,} decoded; modes "
+                         + ", ".join(f"{m} {n}" for m, n in sorted(modes.items()))
+                         + f" (non-RGB are converted); sizes {w.min()}x{h.min()} to {w.max()}x{h.max()}")
+    rep.lines += notes
+    for msg in problems[:10]:
+        rep.lines.append(f"problem: {msg}")
+    if len(problems) > 10:
+        rep.lines.append(f"... and {len(problems) - 10} more problems")
+    shown = []
+    for j in _pick(len(grid_items), examples):
+        split, info, name, cap, img = grid_items[j]
+        img = img or open_image(info.image_path(name), min_side=152, bbox=info.boxes[name])
+        shown.append((_centre_crop(img), cap))
+    _write_grid(rep, out, shown)
+    _verdict(rep, skip_missing)
+    return rep
+
+
+def _verdict(rep: InspectReport, skip_missing: bool) -> None:
+    present = {s: c["present"] for s, c in rep.counts.items()}
+    listed = {s: c["listed"] for s, c in rep.counts.items()}
+    if all(present[s] == listed[s] for s in present):
+        rep.lines.append("ok: every listed item is present and readable")
+    elif skip_missing:
+        rep.lines.append("ok with --skip-missing: training uses only the present items ("
+                         + ", ".join(f"{s} {present[s]:,} of {listed[s]:,}" for s in present) + ")")
+    else:
+        rep.lines.append("NOT usable as is: listed items are missing or broken; training stops "
+                         "with an error. Get the missing files, or set data.skip_missing=true "
+                         "(--skip-missing) to use the present items ("
+                         + ", ".join(f"{s} {present[s]:,} of {listed[s]:,}" for s in present) + ")")
+
+
+# ---------------------------------------------------------------- own folder
+
+
+def inspect_folder(root, skip_missing: bool, out=None, examples: int = 8,
+                   split_file=None, verify: bool = True) -> InspectReport:
+    from .folder import MANIFEST, read_manifest, scan_folder
+
+    scan = scan_folder(root, split_file, verify_images=verify)
+    rep = InspectReport([f"captioned image folder at {scan.root}"])
+    rows = [["split", "images", "classes"]]
+    by_split: dict[str, list[dict]] = {}
+    for it in scan.items:
+        by_split.setdefault(it["split"], []).append(it)
+    for split, items in sorted(by_split.items()):
+        rows.append([split, f"{len(items):,}", f"{len({i['class'] for i in items}):,}"])
+        rep.counts[split] = {"listed": len(items), "present": len(items)}
+    rep.lines += _table(rows)
+    rep.lines.append(f"class of an image: {'its sub-folder' if scan.class_mode == 'folders' else 'itself (one folder only)'}")
+    caps = []
+    for it in scan.items:
+        caps.append(read_caption_file(scan.root / it["captions"]).captions)
+    rep.lines.append(caption_stats(caps))
+    if scan.empty_lines:
+        rep.lines.append(f"captions: {scan.empty_lines} empty line(s) ignored")
+    if scan.fffd_lines:
+        rep.lines.append(f"captions: {scan.fffd_lines} line(s) had U+FFFD characters, replaced by spaces")
+    if scan.not_in_split_file:
+        rep.lines.append(f"{scan.not_in_split_file} image(s) not in the split file, left out")
+    if scan.problems:
+        rep.lines.append(f"{len(scan.problems)} item(s) cannot be used:")
+        rep.lines += [f"problem: {m}" for _, m in scan.problems[:10]]
+        if not skip_missing:
+            rep.ok = False
+    try:
+        manifest = read_manifest(scan.root)
+        same = [i["image"] for i in manifest["items"]] == [i["image"] for i in scan.items]
+        rep.lines.append(f"{MANIFEST}: present, " + ("up to date" if same else
+                         f"OUT OF DATE: run `gtgan data prepare {scan.root}` again"))
+    except DataError:
+        rep.lines.append(f"{MANIFEST}: missing; run `gtgan data prepare {scan.root}` before training")
+    shown = [(_centre_crop(open_image(scan.root / scan.items[j]["image"], min_side=152)), caps[j][0])
+             for j in _pick(len(scan.items), examples)]
+    _write_grid(rep, out, shown)
+    rep.lines.append("ok" if rep.ok else "NOT usable as is: fix the problems above, or pass "
+                     "--skip-missing to leave those items out")
+    return rep
+
+
+# ---------------------------------------------------------------- synthetic
+
+
+def inspect_synthetic(count: int = 3000, seed: int = 0, out=None, examples: int = 8) -> InspectReport:
+    from .synthetic import (ATTRIBUTE_VALUES, HELD_OUT_PAIRS, draw_bird, _pose, make_captions,
+                            sample_attributes, split_count)
+
+    rep = InspectReport([f"built-in synthetic birds (count {count}, seed {seed}), 128x128, "
+                         f"drawn on demand"])
+    rows = [["split", "images", "classes (body, wing)"]]
+    shown, caps = [], []
+    for split in ("train", "test"):
+        n = split_count(split, count)
+        attrs = [sample_attributes(seed, split, i) for i in range(n)]
+        rows.append([split, f"{n:,}", f"{len({(a['body'], a['wing']) for a in attrs})}"])
+        rep.counts[split] = {"listed": n, "present": n}
+        split_caps = [make_captions(a, seed, split, i) for i, a in enumerate(attrs)]
+        caps += [[c for c, _ in cs] for cs in split_caps]
+        if split == "train":
+            for j in _pick(n, examples):
+                a = attrs[j]
+                shown.append((draw_bird(a, _pose(seed, split, j, a["size"])), split_caps[j][0][0]))
+    rep.lines += _table(rows)
+    rep.lines.append(f"attributes: " + "; ".join(f"{k} ({len(v)})" for k, v in ATTRIBUTE_VALUES.items()))
+    rep.lines.append("held-out (body, wing) pairs, test split only: "
+                     + ", ".join(f"{b}/{w}" for b, w in HELD_OUT_PAIRS))
+    rep.lines.append(caption_stats(caps))
+    _write_grid(rep, out, shown)
+    rep.lines.append("ok")
+    return rep
+
+
+def inspect_data(root: str | Path | None, kind: str | None = None, skip_missing: bool = False,
+                 out: str | Path | None = None, examples: int = 8, split_file=None,
+                 verify: bool = True, synthetic_count: int = 3000, synthetic_seed: int = 0
+                 ) -> InspectReport:
+    """Report on a data root (kind auto-detected: cub if CUB_200_2011/ is there, else folder)."""
+    if kind == "synthetic":
+        return inspect_synthetic(synthetic_count, synthetic_seed, out, examples)
+    if not root:
+        raise DataError("give a data root (or --kind synthetic)")
+    if not Path(root).exists():
+        raise DataError(f"{root}: data root not found")
+    kind = kind or detect_kind(root)
+    if kind == "cub":
+        return inspect_cub(root, skip_missing, out, examples, verify)
+    if kind == "folder":
+        return inspect_folder(root, skip_missing, out, examples, split_file, verify)
+    raise DataError(f"--kind {kind!r}: must be cub, folder or synthetic")
