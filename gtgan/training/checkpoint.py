@@ -1,0 +1,193 @@
+"""Atomic, verifiable training checkpoints.
+
+RUN_DIR/checkpoints/step-XXXXXXXX/ holds
+  G.safetensors, G_ema.safetensors, D0.safetensors, ...   weights (no code can run on load)
+  train_state.pt     optimiser, loss-scaler, EMA and RNG state (torch.load weights_only=True)
+  state.json         step, epoch, batch position, world size, and each file's SHA-256
+A checkpoint is built in a hidden temporary folder, every file fsynced, then renamed into place;
+`checkpoints/latest` names the newest one and is replaced atomically after it. A crash at any
+moment leaves the previous checkpoint complete and `latest` pointing at a complete one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError
+
+FORMAT = "gtgan-checkpoint"
+VERSION = 1
+PREFIX = "step-"
+LATEST = "latest"
+STATE_JSON = "state.json"
+TRAIN_STATE = "train_state.pt"
+
+
+def checkpoint_name(step: int) -> str:
+    return f"{PREFIX}{step:08d}"
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file or a directory (directories: so a rename inside it is durable)."""
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if path.is_dir() else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on directories
+    finally:
+        os.close(fd)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a small file so readers see the old or the new content, never a mix."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_path(path.parent)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def list_checkpoints(root: Path) -> list[Path]:
+    """Complete checkpoints (renamed into place) under `root`, oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    out = []
+    for p in root.iterdir():
+        if p.is_dir() and p.name.startswith(PREFIX) and p.name[len(PREFIX):].isdigit():
+            out.append(p)
+    return sorted(out, key=lambda p: int(p.name[len(PREFIX):]))
+
+
+def save_checkpoint(root: Path, step: int, weights: dict[str, dict[str, torch.Tensor]],
+                    train_state: dict, loop_state: dict[str, Any], keep: int = 3) -> Path:
+    """Write checkpoint `step` atomically, point `latest` at it, keep the newest `keep`."""
+    from safetensors.torch import save_file
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    name = checkpoint_name(step)
+    for stale in root.glob(".tmp-*"):  # left by a crash mid-write (one writer per run: locked)
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = root / f".tmp-{name}-{os.getpid()}"
+    tmp.mkdir()
+    try:
+        files = {}
+        for key, state in weights.items():
+            fname = f"{key}.safetensors"
+            tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+            save_file(tensors, str(tmp / fname), metadata={"format": FORMAT, "step": str(step)})
+            files[fname] = None
+        torch.save(train_state, tmp / TRAIN_STATE)
+        files[TRAIN_STATE] = None
+        for fname in files:
+            fsync_path(tmp / fname)
+            files[fname] = _sha256(tmp / fname)
+        state = {"format": FORMAT, "version": VERSION, "step": step, "weights": sorted(weights),
+                 "files": files, **loop_state}
+        with open(tmp / STATE_JSON, "w") as f:
+            json.dump(state, f, indent=2, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        fsync_path(tmp)
+        final = root / name
+        if final.exists():  # the same step saved again (e.g. final == periodic): swap it
+            from ..modelio import replace_dir
+
+            replace_dir(tmp, final)
+        else:
+            os.rename(tmp, final)
+        fsync_path(root)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    write_text_atomic(root / LATEST, name + "\n")
+    prune_checkpoints(root, keep, protect=final)
+    return final
+
+
+def prune_checkpoints(root: Path, keep: int, protect: Path | None = None) -> None:
+    if keep <= 0:
+        return
+    ckpts = list_checkpoints(root)
+    for p in ckpts[:-keep]:
+        if protect is not None and p.resolve() == protect.resolve():
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def latest_checkpoint(root: Path) -> Path | None:
+    """The checkpoint `latest` names, else the newest complete one, else None."""
+    root = Path(root)
+    pointer = root / LATEST
+    if pointer.exists():
+        name = pointer.read_text().strip()
+        cand = root / name
+        if name.startswith(PREFIX) and (cand / STATE_JSON).exists():
+            return cand
+        warnings.warn(f"{pointer} names {name!r}, which is not a complete checkpoint; "
+                      "using the newest complete one", stacklevel=2)
+    ckpts = [p for p in list_checkpoints(root) if (p / STATE_JSON).exists()]
+    return ckpts[-1] if ckpts else None
+
+
+def read_state(path: Path) -> dict:
+    path = Path(path)
+    try:
+        state = json.loads((path / STATE_JSON).read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: not a checkpoint ({STATE_JSON} missing)") from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path / STATE_JSON}: not valid JSON ({exc})") from None
+    if state.get("format") != FORMAT:
+        raise CheckpointError(f"{path / STATE_JSON}: format {state.get('format')!r}, expected {FORMAT!r}")
+    if int(state.get("version", 0)) > VERSION:
+        raise CheckpointError(f"{path}: written by a newer gtgan (checkpoint version "
+                              f"{state['version']}); upgrade gtgan")
+    return state
+
+
+def load_checkpoint(path: Path, verify: bool = True
+                    ) -> tuple[dict[str, dict[str, torch.Tensor]], dict, dict]:
+    """(weights by name, train_state, loop state) of one checkpoint, checking every file's hash."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    state = read_state(path)
+    for fname, digest in state.get("files", {}).items():
+        f = path / fname
+        if not f.exists():
+            raise CheckpointError(f"{f}: missing from the checkpoint")
+        if verify and _sha256(f) != digest:
+            raise CheckpointError(f"{f}: contents do not match the checksum in {STATE_JSON} "
+                                  "(damaged file); resume from an older checkpoint")
+    try:
+        weights = {k: load_file(str(path / f"{k}.safetensors")) for k in state["weights"]}
+        train_state = torch.load(path / TRAIN_STATE, map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({exc})") from None
+    return weights, train_state, state

@@ -1,0 +1,70 @@
+"""The objective (PAPER.md eq. 3-5, StackGAN-v2's trainer where the paper is silent).
+
+Every function takes logits and returns a scalar fp32 tensor; the step decides what gets
+detached. See docs/training.md for the reading of eq. 4's fidelity sign.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..models import DiscriminatorOutput
+
+
+def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """BCE-with-logits against a constant label (fp32, so autocast never loses the loss)."""
+    logits = logits.float()
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def d_stage_loss(real: DiscriminatorOutput, wrong: DiscriminatorOutput, fake: DiscriminatorOutput,
+                 uncond_weight: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """StackGAN-v2 `train_Dnet`: real+text -> 1, wrong+text -> 0, fake -> 0 (conditional);
+    real -> 1, wrong -> 1 (it is a real image), fake -> 0 (unconditional)."""
+    loss = bce(real.cond, 1.0) + bce(wrong.cond, 0.0) + bce(fake.cond, 0.0)
+    if uncond_weight > 0:
+        loss = loss + uncond_weight * (bce(real.uncond, 1.0) + bce(wrong.uncond, 1.0)
+                                       + bce(fake.uncond, 0.0))
+    with torch.no_grad():
+        stats = {"p_real": torch.sigmoid(real.cond.float()).mean(),
+                 "p_wrong": torch.sigmoid(wrong.cond.float()).mean(),
+                 "p_fake": torch.sigmoid(fake.cond.float()).mean()}
+    return loss, stats
+
+
+def g_stage_loss(fake: DiscriminatorOutput, uncond_weight: float) -> torch.Tensor:
+    """StackGAN-v2 `train_Gnet`: the fake image with its text -> 1 on both heads."""
+    loss = bce(fake.cond, 1.0)
+    if uncond_weight > 0:
+        loss = loss + uncond_weight * bce(fake.uncond, 1.0)
+    return loss
+
+
+def fidelity_loss(fake_features: torch.Tensor, real_features: torch.Tensor) -> torch.Tensor:
+    """PAPER.md eq. 5: mean L1 between VGG19 conv5_4 features of generated and real images."""
+    return F.l1_loss(fake_features.float(), real_features.float())
+
+
+def mean_covariance(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image mean colour (B,C,1,1) and colour covariance (B,C,C), as StackGAN-v2."""
+    b, c, h, w = images.shape
+    images = images.float()
+    mu = images.mean(dim=(2, 3), keepdim=True)
+    centred = (images - mu).reshape(b, c, h * w)
+    return mu, torch.bmm(centred, centred.transpose(1, 2)) / (h * w)
+
+
+def color_consistency_loss(fakes: list[torch.Tensor], weight: float) -> torch.Tensor:
+    """StackGAN-v2 colour consistency: each scale's colour mean and covariance follow the
+    next smaller scale (detached), coefficients `weight` and 5 * `weight`."""
+    total = fakes[0].new_zeros((), dtype=torch.float32)
+    for small, large in zip(fakes[:-1], fakes[1:]):
+        mu1, cov1 = mean_covariance(large)
+        mu2, cov2 = mean_covariance(small.detach())
+        total = total + weight * F.mse_loss(mu1, mu2) + 5 * weight * F.mse_loss(cov1, cov2)
+    return total
+
+
+def text_regression_loss(predicted: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """Auxiliary (demo-only) loss: the discriminator's text head regresses the sentence vector."""
+    return F.mse_loss(predicted.float(), text.float())

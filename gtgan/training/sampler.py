@@ -1,0 +1,42 @@
+"""Data order: a seeded permutation per epoch, sharded across processes, resumable by position.
+
+Unlike torch's RandomSampler this keeps no hidden state: the order of epoch e is a function of
+(seed, e) only, so a resumed run rebuilds it and skips the batches already consumed.
+"""
+from __future__ import annotations
+
+import torch
+
+
+class EpochSampler:
+    """Batches of dataset indices for one process.
+
+    Each epoch: permutation of range(n) seeded by (seed, epoch); padded by wrapping to a
+    multiple of world_size (as DistributedSampler), rank r takes every world_size-th index;
+    incomplete last batches are dropped (StackGAN++ uses drop_last=True, and batch norm needs
+    full batches). `batch_size` is per process.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        if n <= 0:
+            raise ValueError("the training set is empty")
+        self.n = n
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.per_rank = -(-n // world_size)
+        self.steps_per_epoch = self.per_rank // batch_size
+
+    def permutation(self, epoch: int) -> list[int]:
+        g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch * 7_919 + 12_345) % 2**63)
+        perm = torch.randperm(self.n, generator=g).tolist()
+        total = self.per_rank * self.world_size
+        perm = (perm * (total // self.n + 1))[:total]
+        return perm[self.rank::self.world_size]
+
+    def batches(self, epoch: int, start: int = 0) -> list[list[int]]:
+        """This process's batches of `epoch`, from batch number `start` on."""
+        idx = self.permutation(epoch)
+        b = self.batch_size
+        return [idx[i * b:(i + 1) * b] for i in range(start, self.steps_per_epoch)]

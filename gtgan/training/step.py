@@ -1,0 +1,258 @@
+"""One training step of the paper's objective: no files, no CLI, no data loading.
+
+`GANStep(cfg, device)` owns the generator, one discriminator per scale, their Adam optimisers,
+the EMA generator, the optional VGG19 fidelity network and the precision machinery;
+`step(batch)` runs the discriminator updates then the generator update (StackGAN-v2's order)
+and returns the losses as floats. Under an initialised torch.distributed process group the
+networks are wrapped in DistributedDataParallel.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ..config import RunConfig
+from ..models import VGGFeatures, build_discriminators, build_generator, kl_divergence
+from . import losses as L
+from .device import autocast, autocast_dtype
+from .ema import EMA
+
+_MIX = (1_000_003, 998_244_353, 2_654_435_761)
+
+
+def step_seed(seed: int, rank: int, step: int) -> int:
+    """Seed of the noise (z and CA epsilon) drawn at `step` on `rank`: a pure function, so a
+    resumed run draws exactly what an uninterrupted one would, with no generator state."""
+    return (seed * _MIX[0] + rank * _MIX[1] + step * _MIX[2] + 1) % (2**63 - 1)
+
+
+class GANStep:
+    """Models, optimisers, EMA and the loss for one training step; no files, no CLI."""
+
+    def __init__(self, cfg: RunConfig, device: torch.device, vgg: VGGFeatures | None = None):
+        cfg.validate()
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.amp_dtype = autocast_dtype(cfg.run.precision, self.device)
+        self.memory_format = torch.channels_last if cfg.run.channels_last else torch.contiguous_format
+        distributed = dist.is_available() and dist.is_initialized()
+        self.rank = dist.get_rank() if distributed else 0
+        self.world_size = dist.get_world_size() if distributed else 1
+        self.step = 0  # completed steps
+
+        self.G = build_generator(cfg.model).to(self.device, memory_format=self.memory_format)
+        self.Ds = build_discriminators(cfg.model).to(self.device, memory_format=self.memory_format)
+        self.ema = EMA(self.G, cfg.optim.ema_decay)
+        o = cfg.optim
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
+        self.opt_d = [torch.optim.Adam(d.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
+                      for d in self.Ds]
+        # Loss scaling only where fp16 gradients can underflow; a disabled scaler is a no-op.
+        use_scaler = self.amp_dtype == torch.float16
+        self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
+        self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
+
+        lc = cfg.loss
+        self.vgg: VGGFeatures | None = None
+        if lc.fidelity and lc.fidelity_weight > 0:
+            vgg = vgg if vgg is not None else VGGFeatures(lc.vgg_weights)
+            self.vgg = vgg.to(self.device, memory_format=self.memory_format)
+        self.vgg_random = bool(self.vgg is not None and self.vgg.is_random)
+        self.text_regression = cfg.model.d_text_regression and lc.text_regression_weight > 0
+
+        self.G_train: nn.Module = self.G
+        self.D_train: list[nn.Module] = list(self.Ds)
+        if self.world_size > 1:
+            self._wrap_ddp()
+
+    # ------------------------------------------------------------------ set-up
+    def _wrap_ddp(self) -> None:
+        """DDP with per-replica batch-norm statistics and buffers broadcast from rank 0 (see
+        docs/training.md, "Batch norm across processes")."""
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        lc = self.cfg.loss
+        d_unused = lc.uncond_weight <= 0 or (self.cfg.model.d_text_regression and not self.text_regression)
+        self.G_train = DDP(self.G, device_ids=ids, broadcast_buffers=True)
+        self.D_train = [DDP(d, device_ids=ids, broadcast_buffers=True, find_unused_parameters=d_unused)
+                        for d in self.Ds]
+
+    def _put(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
+
+    def noise(self, batch_size: int, step: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z, CA epsilon) for `step` (default: the next one) on this rank."""
+        g = torch.Generator().manual_seed(step_seed(self.cfg.run.seed, self.rank,
+                                                    self.step if step is None else step))
+        z = torch.randn(batch_size, self.cfg.model.z_dim, generator=g)
+        eps = torch.randn(batch_size, self.cfg.model.c_dim, generator=g)
+        return z.to(self.device), eps.to(self.device)
+
+    # ------------------------------------------------------------------ the step
+    def __call__(self, batch: dict) -> dict[str, float]:
+        """D update(s) then G update; returns the losses (non-finite values are returned, not
+        raised: the caller decides, so that all processes stop together)."""
+        cfg, lc = self.cfg, self.cfg.loss
+        reals = [self._put(x) for x in batch["images"]]
+        wrongs = [self._put(x) for x in batch["wrong_images"]]
+        text = self._put(batch["text"]).float()
+        n_stages = len(self.Ds)
+        if len(reals) != n_stages or len(wrongs) != n_stages:
+            raise ValueError(f"batch has {len(reals)} real / {len(wrongs)} wrong scales, the model "
+                             f"has {n_stages} ({cfg.model.image_sizes} px)")
+        z, eps = self.noise(text.size(0))
+        self.G_train.train()
+        for d in self.Ds:
+            d.train()
+        log: dict[str, torch.Tensor] = {}
+
+        with autocast(self.device, self.amp_dtype):
+            out = self.G_train(z, text, ca_eps=eps)
+        fakes, mu, logvar = out.images, out.mu, out.logvar
+        mu_d = mu.detach()
+
+        # ---- discriminators: real/wrong/fake as separate passes (batch-norm statistics)
+        d_total = torch.zeros((), device=self.device)
+        stats_sum: dict[str, torch.Tensor] = {}
+        text_d = torch.zeros((), device=self.device)
+        for i, (d, opt) in enumerate(zip(self.D_train, self.opt_d)):
+            with autocast(self.device, self.amp_dtype):
+                real_o = d(reals[i], mu_d)
+                wrong_o = d(wrongs[i], mu_d)
+                fake_o = d(fakes[i].detach(), mu_d)
+                err_d, stats = L.d_stage_loss(real_o, wrong_o, fake_o, lc.uncond_weight)
+                if self.text_regression:
+                    t = L.text_regression_loss(real_o.text, text)
+                    err_d = err_d + lc.text_regression_weight * t
+                    text_d = text_d + t.detach()
+                elif real_o.text is not None:  # keep the unused head in the graph for DDP
+                    err_d = err_d + 0.0 * real_o.text.float().sum()
+            opt.zero_grad(set_to_none=True)
+            self.scaler_d.scale(err_d).backward()
+            self.scaler_d.step(opt)
+            log[f"d_loss_{cfg.model.image_sizes[i]}"] = err_d.detach()
+            d_total = d_total + err_d.detach()
+            for k, v in stats.items():
+                stats_sum[k] = stats_sum.get(k, 0) + v / n_stages
+        self.scaler_d.update()
+        log["d_loss"] = d_total
+        log.update(stats_sum)
+        if self.text_regression:
+            log["text_reg_d"] = text_d
+
+        # ---- generator
+        for d in self.Ds:
+            d.requires_grad_(False)
+        try:
+            with autocast(self.device, self.amp_dtype):
+                g_adv = torch.zeros((), device=self.device)
+                text_g = torch.zeros((), device=self.device)
+                for i, d in enumerate(self.Ds):  # the raw modules: no D gradient sync in G's step
+                    fo = d(fakes[i], mu)
+                    g_adv = g_adv + L.g_stage_loss(fo, lc.uncond_weight)
+                    if self.text_regression:
+                        text_g = text_g + L.text_regression_loss(fo.text, text)
+                kl = kl_divergence(mu.float(), logvar.float())
+                err_g = g_adv + lc.kl_weight * kl
+                if self.vgg is not None:
+                    fid = torch.zeros((), device=self.device)
+                    for i in range(n_stages):
+                        with torch.no_grad():
+                            real_f = self.vgg(reals[i])
+                        fid = fid + L.fidelity_loss(self.vgg(fakes[i]), real_f)
+                    err_g = err_g + lc.fidelity_weight * fid
+                    log["fidelity"] = fid.detach()
+                if lc.color_weight > 0 and n_stages > 1:
+                    color = L.color_consistency_loss(fakes, lc.color_weight)
+                    err_g = err_g + color
+                    log["color"] = color.detach()
+                if self.text_regression:
+                    err_g = err_g + lc.text_regression_weight * text_g
+                    log["text_reg_g"] = text_g.detach()
+            self.opt_g.zero_grad(set_to_none=True)
+            self.scaler_g.scale(err_g).backward()
+            self.scaler_g.step(self.opt_g)
+            self.scaler_g.update()
+        finally:
+            for d in self.Ds:
+                d.requires_grad_(True)
+        self.ema.update(self.G)
+        self.step += 1
+        log["g_loss"] = err_g.detach()
+        log["g_adv"] = g_adv.detach()
+        log["kl"] = kl.detach()
+        keys = list(log)
+        values = torch.stack([log[k].float().reshape(()) for k in keys]).tolist()
+        return dict(zip(keys, values))
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor, text: torch.Tensor, ca_eps: torch.Tensor | None = None,
+               ema: bool = True) -> list[torch.Tensor]:
+        """Images at every scale from the EMA generator (eval mode, fp32)."""
+        g = self.ema.module if ema else self.G
+        was_training = g.training
+        g.eval()
+        try:
+            return g(z.to(self.device), text.to(self.device).float(),
+                     ca_eps=None if ca_eps is None else ca_eps.to(self.device)).images
+        finally:
+            g.train(was_training)
+
+    # ------------------------------------------------------------------ state
+    def weights(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Named state dicts: G, G_ema, D0, D1, ... (for safetensors files)."""
+        out = {"G": self.G.state_dict(), "G_ema": self.ema.module.state_dict()}
+        for i, d in enumerate(self.Ds):
+            out[f"D{i}"] = d.state_dict()
+        return out
+
+    def load_weights(self, weights: dict[str, dict[str, torch.Tensor]]) -> None:
+        self.G.load_state_dict(weights["G"])
+        self.ema.module.load_state_dict(weights["G_ema"])
+        for i, d in enumerate(self.Ds):
+            d.load_state_dict(weights[f"D{i}"])
+
+    def train_state(self) -> dict:
+        """Optimiser, loss-scaler and EMA state, plus the step (torch.save-able, weights_only)."""
+        return {"step": self.step, "opt_g": self.opt_g.state_dict(),
+                "opt_d": [o.state_dict() for o in self.opt_d],
+                "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
+                "ema": self.ema.state_dict()}
+
+    def load_train_state(self, state: dict) -> None:
+        self.step = int(state["step"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        if len(state["opt_d"]) != len(self.opt_d):
+            raise ValueError(f"checkpoint has {len(state['opt_d'])} discriminator optimisers, "
+                             f"the model has {len(self.opt_d)}")
+        for o, s in zip(self.opt_d, state["opt_d"]):
+            o.load_state_dict(s)
+        if state.get("scaler_g"):
+            self.scaler_g.load_state_dict(state["scaler_g"])
+        if state.get("scaler_d"):
+            self.scaler_d.load_state_dict(state["scaler_d"])
+        self.ema.load_state_dict(state["ema"])
+
+
+def make_fake_batch(cfg: RunConfig, batch_size: int, device: torch.device | str = "cpu",
+                    seed: int = 0) -> dict:
+    """A random batch shaped like the data set's (for benchmarks and tests)."""
+    g = torch.Generator().manual_seed(seed)
+    sizes = cfg.model.image_sizes
+
+    def imgs():
+        return [(torch.rand(batch_size, 3, s, s, generator=g) * 2 - 1).to(device) for s in sizes]
+
+    return {"images": imgs(), "wrong_images": imgs(),
+            "text": torch.randn(batch_size, cfg.model.text_dim, generator=g).to(device)}
+
+
+def nonfinite(losses: dict[str, float]) -> list[str]:
+    """Names of NaN/inf losses."""
+    return [k for k, v in losses.items() if not math.isfinite(v)]
