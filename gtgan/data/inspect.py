@@ -225,9 +225,7 @@ def inspect_folder(root, skip_missing: bool, out=None, examples: int = 8,
         rep.counts[split] = {"listed": len(items), "present": len(items)}
     rep.lines += _table(rows)
     rep.lines.append(f"class of an image: {'its sub-folder' if scan.class_mode == 'folders' else 'itself (one folder only)'}")
-    caps = []
-    for it in scan.items:
-        caps.append(read_caption_file(scan.root / it["captions"]).captions)
+    caps = [it["text"] for it in scan.items]
     rep.lines.append(caption_stats(caps))
     if scan.empty_lines:
         rep.lines.append(f"captions: {scan.empty_lines} empty line(s) ignored")
