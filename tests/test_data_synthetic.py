@@ -113,3 +113,19 @@ def test_colours_are_drawn():
 def test_bad_split():
     with pytest.raises(DataError, match="split 'val' unknown"):
         build_dataset(_cfg(), "val", [64], train=True, seed=0)
+
+
+def test_worker_count_does_not_change_batches():
+    from gtgan.data import make_loader
+
+    ds = build_dataset(_cfg(count=40), "train", [64], train=True, seed=2)
+    ds.set_epoch(3)
+    got = []
+    for workers in (0, 2):
+        batch = next(iter(make_loader(ds, 8, shuffle=True, num_workers=workers, seed=5)))
+        got.append(batch)
+    a, b = got
+    assert torch.equal(a["index"], b["index"]) and a["caption"] == b["caption"]
+    assert torch.equal(a["images"][0], b["images"][0])
+    assert torch.equal(a["wrong_images"][0], b["wrong_images"][0])
+    assert torch.equal(a["text"], b["text"]) and a["text"].shape == (8, 1024)

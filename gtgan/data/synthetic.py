@@ -24,6 +24,9 @@ from ..errors import DataError
 from .base import CaptionedImageDataset
 
 IMAGE_SIZE = 128
+# Bump when drawing, attribute sampling or captions change: caches keyed on the data (e.g. a
+# trained attribute judge) must then be rebuilt.
+SYNTHETIC_VERSION = 1
 _SS = 2  # drawn at 2x and reduced: cheap anti-aliasing
 
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -289,6 +292,8 @@ class SyntheticBirds(CaptionedImageDataset):
 
     attribute_names = ATTRIBUTE_NAMES
     attribute_values = ATTRIBUTE_VALUES
+    data_version = SYNTHETIC_VERSION
+    held_out_pairs = HELD_OUT_PAIRS
 
     def __len__(self) -> int:
         return self.n
