@@ -13,7 +13,6 @@ from gtgan.config import DataConfig, EncoderConfig
 from gtgan.data import build_dataset, encoder_from_identity
 from gtgan.data._io import load_data_pickle
 from gtgan.data.base import item_rng, open_image, stackgan_box
-from gtgan.data.encoders import build_encoder
 from gtgan.errors import DataError, GtganError
 
 CUB_MINI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cub-mini"
@@ -110,6 +109,8 @@ def test_present_items_with_skip_missing():
     assert again.names == test.names
     a, b = test[7], again[7]
     assert torch.equal(a["images"][1], b["images"][1]) and a["caption"] == test.captions(7)[0]
+    assert torch.equal(test.real_image(7, 128), a["images"][1])
+    assert test.real_image(7, 299).shape == (3, 299, 299)  # e.g. for Inception, decoded big enough
 
 
 def test_fffd_pairs_repaired():

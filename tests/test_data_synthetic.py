@@ -5,7 +5,7 @@ import torch
 
 from gtgan.config import DataConfig, EncoderConfig
 from gtgan.data import build_dataset
-from gtgan.data.synthetic import COLOUR_NAMES, HELD_OUT_PAIRS, SyntheticBirds
+from gtgan.data.synthetic import HELD_OUT_PAIRS
 from gtgan.errors import DataError
 
 
@@ -69,7 +69,8 @@ def test_eval_mode_centre_crop_caption0():
     a, b = ds[4], ds[4]
     ds.set_epoch(5)
     c = ds[4]
-    assert a["caption_index"] == 0 and c["caption_index"] == 0
+    assert a["caption_index"] == 0 and c["caption_index"] == 0 and b["caption"] == a["caption"]
+    assert torch.equal(a["wrong_images"][0], b["wrong_images"][0])
     assert torch.equal(a["images"][1], c["images"][1])
     assert torch.equal(ds.real_image(4, 128), a["images"][1])
     assert ds.real_image(4, 64).shape == (3, 64, 64)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import DataError
-from .encoders import (BOW_DIM, EncoderError, TextEncoder, build_encoder,  # noqa: F401
+from .encoders import (BOW_DIM, EncoderError, TextEncoder, build_encoder,
                        check_encoder_compatible, encoder_from_identity)
+
+__all__ = ["BOW_DIM", "EncoderError", "TextEncoder", "build_encoder", "check_encoder_compatible",
+           "encoder_from_identity", "build_dataset", "make_loader"]
 
 
 def build_dataset(data_cfg: Any, split: str, image_sizes: list[int], train: bool, seed: int,

@@ -156,7 +156,9 @@ class CaptionedImageDataset(Dataset):
     def __len__(self) -> int:
         raise NotImplementedError
 
-    def load_image(self, index: int) -> Image.Image:
+    def load_image(self, index: int, min_side: int | None = None) -> Image.Image:
+        """The item's full region (RGB), at least `min_side` px on its shorter side where the
+        source allows (default: what the data set's image sizes need)."""
         raise NotImplementedError
 
     def captions(self, index: int) -> list[str]:
@@ -244,6 +246,6 @@ class CaptionedImageDataset(Dataset):
 
     def real_image(self, index: int, size: int) -> torch.Tensor:
         """The item's image at `size`, centre crop as for evaluation (3xSxS in [-1, 1])."""
-        big = max(self.image_sizes)
+        big = max(max(self.image_sizes), size)
         sizes = [big] if size == big else [size, big]
-        return multiscale_views(self.load_image(index), sizes, None)[0]
+        return multiscale_views(self.load_image(index, load_size(sizes)), sizes, None)[0]

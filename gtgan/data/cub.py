@@ -24,7 +24,7 @@ from ._io import load_data_pickle
 from .base import CaptionedImageDataset, load_size, open_image
 from .captions import CaptionFileError, read_caption_file
 from .embcache import cached_embeddings, default_cache_dir
-from .encoders import EncoderError, TextEncoder, clean_caption
+from .encoders import EncoderError, TextEncoder
 
 log = logging.getLogger("gtgan.data")
 
@@ -279,8 +279,8 @@ class CubDataset(CaptionedImageDataset):
     def text_vector(self, index: int, k: int) -> torch.Tensor:
         return torch.from_numpy(self._emb[index, k].copy())
 
-    def load_image(self, index: int) -> Image.Image:
-        return open_image(self._paths[index], min_side=load_size(self.image_sizes),
+    def load_image(self, index: int, min_side: int | None = None) -> Image.Image:
+        return open_image(self._paths[index], min_side=min_side or load_size(self.image_sizes),
                           bbox=self._boxes[index])
 
     def image_path(self, index: int) -> str:

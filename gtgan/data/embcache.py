@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ._io import atomic_write_bytes
 from .encoders import TextEncoder

@@ -297,7 +297,7 @@ class CharCnnRnnEncoder(TextEncoder):
             raise EncoderError(
                 "the char-cnn-rnn encoder needs the CUB data root (data.root): its vectors are "
                 "precomputed for the data set's own captions only")
-        self.data_root = str(data_root)
+        self.data_root = str(Path(data_root).expanduser().resolve())
         self._dim = int(dim) if dim else 1024
         self._table: dict[str, np.ndarray] | None = None
 

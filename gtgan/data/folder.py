@@ -253,8 +253,8 @@ class FolderDataset(CaptionedImageDataset):
     def text_vector(self, index: int, k: int) -> torch.Tensor:
         return torch.from_numpy(self._emb[self._offsets[index] + k].copy())
 
-    def load_image(self, index: int) -> Image.Image:
-        return open_image(self._paths[index], min_side=load_size(self.image_sizes))
+    def load_image(self, index: int, min_side: int | None = None) -> Image.Image:
+        return open_image(self._paths[index], min_side=min_side or load_size(self.image_sizes))
 
     def image_path(self, index: int) -> str:
         return self._paths[index]

@@ -276,7 +276,7 @@ def inspect_synthetic(count: int = 3000, seed: int = 0, out=None, examples: int 
                 a = attrs[j]
                 shown.append((draw_bird(a, _pose(seed, split, j, a["size"])), split_caps[j][0][0]))
     rep.lines += _table(rows)
-    rep.lines.append(f"attributes: " + "; ".join(f"{k} ({len(v)})" for k, v in ATTRIBUTE_VALUES.items()))
+    rep.lines.append("attributes: " + "; ".join(f"{k} ({len(v)})" for k, v in ATTRIBUTE_VALUES.items()))
     rep.lines.append("held-out (body, wing) pairs, test split only: "
                      + ", ".join(f"{b}/{w}" for b, w in HELD_OUT_PAIRS))
     rep.lines.append(caption_stats(caps))

@@ -318,6 +318,6 @@ class SyntheticBirds(CaptionedImageDataset):
     def text_vector(self, index: int, k: int) -> torch.Tensor:
         return torch.from_numpy(self._emb[self._emb_rows[index, k]].copy())
 
-    def load_image(self, index: int) -> Image.Image:
+    def load_image(self, index: int, min_side: int | None = None) -> Image.Image:
         a = self._attrs[index]
         return draw_bird(a, _pose(self.synthetic_seed, self.split, index, a["size"]))
