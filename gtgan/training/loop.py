@@ -1,0 +1,475 @@
+"""The training loop: a RunConfig and a run directory in, checkpoints, logs and a model out.
+
+`train(cfg, run_dir)` starts a run in an empty (or missing) directory; `resume(run_dir)`
+continues the latest checkpoint exactly (same step, data order and noise). Nothing here knows
+about argparse. Under torchrun the same calls train with DistributedDataParallel; rank 0 writes.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import threading
+import time
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from ..config import ConfigError, RunConfig, apply_overrides, load_run_config, save_yaml
+from ..errors import DataError, GtganError
+from . import distributed as D
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .device import resolve_device, rng_state, seed_everything, set_deterministic, set_rng_state
+from .rundir import (CONFIG, ENCODER, METRICS, MetricsLog, RunLock, append_env, check_new_run_dir,
+                     check_run_dir, env_record, write_json_atomic)
+from .sampler import EpochSampler
+from .step import GANStep, nonfinite
+
+log = logging.getLogger("gtgan.training")
+
+EvalFn = Callable[[torch.nn.Module, int], dict]
+StepHook = Callable[[int, dict], None]
+
+# What `resume` may change: how the run executes, never what it computes on the same data.
+RESUME_OVERRIDABLE = ("run.max_steps", "run.max_minutes", "run.device", "run.checkpoint_every",
+                      "run.sample_every", "run.log_every", "run.eval_every_epochs",
+                      "run.eval_samples", "run.keep_checkpoints", "run.num_sample_captions",
+                      "run.precision", "run.channels_last", "optim.epochs", "data.num_workers",
+                      "data.root")
+
+
+class DivergenceError(GtganError):
+    """A loss became NaN or infinite; the run stopped without writing a checkpoint."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    epoch: int
+    status: str  # finished | max_steps | max_minutes | signal
+    checkpoint: Path | None
+    elapsed_s: float
+
+    @property
+    def message(self) -> str:
+        why = {"finished": "finished all epochs", "max_steps": "reached run.max_steps",
+               "max_minutes": "reached run.max_minutes",
+               "signal": "stopped by a signal"}.get(self.status, self.status)
+        where = f"; checkpoint {self.checkpoint}" if self.checkpoint else ""
+        more = (f"; continue with `gtgan train --resume {self.run_dir}`"
+                if self.status in ("signal", "max_minutes", "max_steps") else "")
+        return f"{why} at step {self.step} (epoch {self.epoch}) after {self.elapsed_s:.0f} s{where}{more}"
+
+
+def train(cfg: RunConfig, run_dir: str | Path, *, eval_fn: EvalFn | None = None,
+          command: list[str] | None = None, progress: bool = True,
+          on_step: StepHook | None = None) -> TrainResult:
+    """Start a new run of `cfg` in `run_dir`, which must be missing or empty."""
+    return _Run(cfg, Path(run_dir), False, eval_fn, command, progress, on_step).run()
+
+
+def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), *,
+           eval_fn: EvalFn | None = None, command: list[str] | None = None,
+           progress: bool = True, on_step: StepHook | None = None) -> TrainResult:
+    """Continue the run in `run_dir` from its latest checkpoint (or from the start if it died
+    before the first one). `overrides` may change only RESUME_OVERRIDABLE keys."""
+    run_dir = Path(run_dir)
+    check_run_dir(run_dir)
+    cfg = load_run_config(run_dir / CONFIG)
+    if overrides:
+        bad = [o for o in overrides if o.split("=", 1)[0].strip() not in RESUME_OVERRIDABLE]
+        if bad:
+            raise ConfigError(f"--set {', '.join(bad)}: cannot change on --resume (it would change "
+                              f"what the run computes); allowed: {', '.join(RESUME_OVERRIDABLE)}")
+        cfg = apply_overrides(cfg, list(overrides))
+    return _Run(cfg, run_dir, True, eval_fn, command, progress, on_step, list(overrides)).run()
+
+
+class _Run:
+    def __init__(self, cfg: RunConfig, run_dir: Path, resuming: bool, eval_fn, command, progress,
+                 on_step, overrides: list[str] | None = None):
+        cfg.validate()
+        self.cfg, self.run_dir, self.resuming = cfg, run_dir, resuming
+        self.eval_fn, self.command, self.progress, self.on_step = eval_fn, command, progress, on_step
+        self.overrides = overrides or []
+        self.signal_received: int | None = None
+
+    # ------------------------------------------------------------------ entry
+    def run(self) -> TrainResult:
+        self.t0 = time.monotonic()
+        cfg = self.cfg
+        world = D.env_world_size()
+        local_rank = None
+        if world > 1:
+            local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        device = resolve_device(cfg.run.device, local_rank)
+        if world > 1 and device.type == "cuda" and device.index != local_rank:
+            warnings.warn(f"run.device={cfg.run.device!r} under torchrun: using cuda:{local_rank} "
+                          "(one GPU per process)", stacklevel=2)
+            device = torch.device("cuda", local_rank)
+        self.device = device
+        self.info = D.setup_distributed(device.type)
+        try:
+            error = None
+            if self.info.is_main:
+                try:
+                    self._prepare_dir()
+                except GtganError as exc:
+                    error = f"{type(exc).__name__}:{exc}"
+            error = D.broadcast_object(error, self.info)
+            if error:
+                raise _rebuild_error(error)
+            return self._train()
+        finally:
+            lock = getattr(self, "lock", None)
+            if lock is not None:
+                lock.__exit__()
+            D.teardown_distributed(self.info)
+
+    def _prepare_dir(self) -> None:
+        if self.resuming:
+            check_run_dir(self.run_dir)
+        else:
+            check_new_run_dir(self.run_dir)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.lock = RunLock(self.run_dir).__enter__()
+        if not self.resuming:
+            save_yaml(self.cfg, self.run_dir / CONFIG)
+        elif self.overrides:
+            save_yaml(self.cfg, self.run_dir / CONFIG)  # the record follows what runs now
+
+    # ------------------------------------------------------------------ set-up
+    def _build_data(self):
+        from ..data import build_dataset, build_encoder, check_encoder_compatible
+
+        cfg = self.cfg
+        encoder = build_encoder(cfg.data.encoder, data_root=cfg.data.root or None)
+        train_set = build_dataset(cfg.data, "train", cfg.model.image_sizes, train=True,
+                                  seed=cfg.run.seed, encoder=encoder)
+        identity = dict(train_set.encoder_identity)
+        if int(identity.get("dim", -1)) != cfg.model.text_dim:
+            raise ConfigError(f"model.text_dim = {cfg.model.text_dim} but the text encoder gives "
+                              f"{identity.get('dim')}-d vectors; set model.text_dim and "
+                              "data.encoder.dim to match")
+        enc_path = self.run_dir / ENCODER
+        if self.resuming and enc_path.exists():
+            import json
+
+            check_encoder_compatible(json.loads(enc_path.read_text()), identity)
+        test_set = None
+        if self.info.is_main:
+            try:
+                test_set = build_dataset(cfg.data, "test", cfg.model.image_sizes, train=False,
+                                         seed=cfg.run.seed, encoder=encoder)
+            except DataError as exc:
+                warnings.warn(f"no test split for sample captions ({exc}); using training captions",
+                              stacklevel=2)
+                test_set = train_set
+        return train_set, test_set, identity
+
+    def _train(self) -> TrainResult:
+        cfg, info, device, run_dir = self.cfg, self.info, self.device, self.run_dir
+        set_deterministic(cfg.run)
+        seed_everything(cfg.run.seed)  # identical initial weights on every rank
+        train_set, test_set, identity = self._build_data()
+        if len(train_set) == 0:
+            raise DataError("the training set is empty")
+        sampler = EpochSampler(len(train_set), cfg.optim.batch_size, cfg.run.seed, info.rank,
+                               info.world_size)
+        if sampler.steps_per_epoch == 0:
+            raise DataError(f"the training set has {len(train_set)} items, fewer than "
+                            f"optim.batch_size ({cfg.optim.batch_size}) x {info.world_size} process(es); "
+                            "use a smaller batch or more data")
+        seed_everything(cfg.run.seed)
+        gan = GANStep(cfg, device)
+        self.gan = gan
+        if gan.vgg_random and info.is_main:
+            warnings.warn("loss.vgg_weights=random: the fidelity term uses an untrained VGG19; every "
+                          "metrics record of this run says vgg_random=true", stacklevel=2)
+
+        step, epoch, position, last_ckpt = 0, 0, 0, None
+        metrics = MetricsLog(run_dir / METRICS) if info.is_main else None
+        if self.resuming:
+            ckpt = latest_checkpoint(run_dir / "checkpoints")
+            if ckpt is not None:
+                weights, tstate, lstate = load_checkpoint(ckpt)
+                gan.load_weights(weights)
+                gan.load_train_state(tstate["gan"])
+                set_rng_state(tstate["rng"])
+                step, epoch, position = int(lstate["step"]), int(lstate["epoch"]), int(lstate["position"])
+                if (lstate.get("world_size"), lstate.get("batch_size")) != (info.world_size, cfg.optim.batch_size):
+                    warnings.warn(f"{ckpt} was written by {lstate.get('world_size')} process(es) with "
+                                  f"batch {lstate.get('batch_size')}; now {info.world_size} x "
+                                  f"{cfg.optim.batch_size}: the data order from here differs", stacklevel=2)
+                    position = min(position, sampler.steps_per_epoch)
+                last_ckpt = ckpt
+            elif info.is_main:
+                warnings.warn(f"{run_dir}: no checkpoint yet; starting again from step 0", stacklevel=2)
+            if metrics is not None:
+                metrics.truncate_after(step)
+        if info.is_main:
+            if not self.resuming:
+                write_json_atomic(run_dir / ENCODER, identity)
+            append_env(run_dir, env_record(device, info.world_size, self.command,
+                                           "resume" if self.resuming else "start", step))
+        steps_per_epoch = sampler.steps_per_epoch
+        if position >= steps_per_epoch:
+            epoch, position = epoch + 1, 0
+        total = cfg.optim.epochs * steps_per_epoch
+        if cfg.run.max_steps > 0:
+            total = min(total, cfg.run.max_steps)
+        eval_fn = self._eval_fn(test_set)
+
+        fixed = writer = pbar = None
+        if info.is_main:
+            from .samples import fixed_samples
+
+            fixed = fixed_samples(test_set, cfg.run.num_sample_captions, cfg.model.z_dim,
+                                  cfg.model.c_dim, cfg.run.seed)
+            writer = _tensorboard(run_dir / "tb", step if self.resuming else None)
+            if self.progress:
+                from tqdm.auto import tqdm
+
+                pbar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True,
+                            desc=f"train {cfg.name}", mininterval=1.0, smoothing=0.05)
+            log.info("training %s on %s: %d items, %d steps/epoch, batch %d x %d process(es)",
+                     cfg.name, device, len(train_set), steps_per_epoch, cfg.optim.batch_size,
+                     info.world_size)
+
+        self.state = {"step": step, "epoch": epoch, "position": position}
+        old_handlers = self._install_signals()
+        status = None
+        window: dict[str, float] = defaultdict(float)
+        window_n, window_t = 0, time.monotonic()
+        limit_s = cfg.run.max_minutes * 60 if cfg.run.max_minutes > 0 else math.inf
+        try:
+            while status is None:
+                if step >= total:
+                    status = "max_steps" if step < cfg.optim.epochs * steps_per_epoch else "finished"
+                    break
+                train_set.set_epoch(epoch)
+                loader = _loader(train_set, sampler.batches(epoch, position), cfg.data.num_workers, device)
+                for batch in loader:
+                    losses = gan(batch)
+                    step += 1
+                    position += 1
+                    bad = nonfinite(losses)
+                    time_up = time.monotonic() - self.t0 >= limit_s
+                    diverged, stop, time_up = D.any_flags(
+                        [bool(bad), self.signal_received is not None, time_up], info, device)
+                    if diverged:
+                        raise DivergenceError(self._divergence_message(step, losses, bad, last_ckpt))
+                    self.state.update(step=step, epoch=epoch, position=position)
+                    for k, v in losses.items():
+                        window[k] += v
+                    window_n += 1
+                    if self.on_step is not None:
+                        self.on_step(step, losses)
+                    if pbar is not None:
+                        pbar.update(1)
+                    if info.is_main and (step % cfg.run.log_every == 0 or step == 1):
+                        rec = self._log_record(step, epoch, position, steps_per_epoch, window, window_n,
+                                               time.monotonic() - window_t)
+                        metrics.write(rec)
+                        _tb_scalars(writer, "train", rec, step)
+                        if pbar is not None:
+                            pbar.set_postfix(D=f"{rec['d_loss']:.3f}", G=f"{rec['g_loss']:.3f}")
+                        window, window_n, window_t = defaultdict(float), 0, time.monotonic()
+                    if position == steps_per_epoch:
+                        epoch, position = epoch + 1, 0
+                        self.state.update(epoch=epoch, position=position)
+                        self._maybe_eval(eval_fn, epoch, step, metrics, writer)
+                    if info.is_main and cfg.run.sample_every > 0 and step % cfg.run.sample_every == 0:
+                        self._samples(fixed, step, writer)
+                    if cfg.run.checkpoint_every > 0 and step % cfg.run.checkpoint_every == 0:
+                        last_ckpt = self._checkpoint(step, epoch, position, identity, metrics)
+                    if stop:
+                        status = "signal"
+                    elif time_up:
+                        status = "max_minutes"
+                    elif step >= total:
+                        status = "max_steps" if step < cfg.optim.epochs * steps_per_epoch else "finished"
+                    if status is not None:
+                        break
+                del loader
+            if last_ckpt is None or not last_ckpt.name.endswith(f"{step:08d}"):
+                last_ckpt = self._checkpoint(step, epoch, position, identity, metrics)
+            if info.is_main:
+                if cfg.run.sample_every > 0 and step % cfg.run.sample_every != 0:
+                    self._samples(fixed, step, writer)
+                metrics.write({"kind": "event", "event": status, "step": step, "epoch": epoch,
+                               "elapsed_s": round(time.monotonic() - self.t0, 3)})
+        finally:
+            self._restore_signals(old_handlers)
+            if pbar is not None:
+                pbar.close()
+            if writer is not None:
+                writer.close()
+            if metrics is not None:
+                metrics.close()
+        if info.is_main:
+            self._plots()
+        return TrainResult(run_dir, step, epoch, status, last_ckpt, time.monotonic() - self.t0)
+
+    # ------------------------------------------------------------------ pieces
+    def _eval_fn(self, test_set) -> EvalFn | None:
+        """The in-training evaluation hook (rank 0 only): the caller's, else the metrics area's
+        `gtgan.metrics.make_training_eval(cfg, device, test_set)`."""
+        fn = None
+        if self.cfg.run.eval_every_epochs > 0 and self.info.is_main:
+            fn = self.eval_fn
+            if fn is None:
+                try:
+                    from ..metrics import make_training_eval  # provided by the metrics area
+                except ImportError:
+                    warnings.warn("run.eval_every_epochs is set but gtgan.metrics.make_training_eval "
+                                  "is not available; in-training evaluation is skipped", stacklevel=2)
+                else:
+                    fn = make_training_eval(self.cfg, self.device, test_set)
+        self.has_eval = bool(D.broadcast_object(fn is not None, self.info))
+        return fn
+
+    def _maybe_eval(self, eval_fn, epoch, step, metrics, writer) -> None:
+        every = self.cfg.run.eval_every_epochs
+        if not self.has_eval or every <= 0 or epoch % every != 0:
+            return
+        if self.info.is_main:
+            t = time.monotonic()
+            result = eval_fn(self.gan.ema.module, epoch) or {}
+            rec = {"kind": "eval", "epoch": epoch, "step": step,
+                   "eval_s": round(time.monotonic() - t, 3), **result}
+            metrics.write(rec)
+            _tb_scalars(writer, "eval", {k: v for k, v in result.items()}, step)
+        D.barrier(self.info)
+
+    def _log_record(self, step, epoch, position, steps_per_epoch, window, n, dt) -> dict:
+        rec: dict[str, Any] = {"kind": "train", "step": step, "epoch": epoch,
+                               "epoch_float": round(epoch + position / steps_per_epoch, 5)}
+        rec.update({k: v / n for k, v in window.items()})
+        rec["steps_per_s"] = round(n / dt, 4) if dt > 0 else None
+        rec["elapsed_s"] = round(time.monotonic() - self.t0, 3)
+        rec["vgg_random"] = self.gan.vgg_random
+        rec["ema_decay"] = round(self.gan.ema.current_decay(), 6)
+        return rec
+
+    def _samples(self, fixed, step: int, writer) -> None:
+        from .checkpoint import checkpoint_name
+        from .samples import write_samples
+
+        def fn(z, text, eps):
+            return self.gan.sample(z, text, eps, ema=True)
+
+        _, grid = write_samples(fn, fixed, self.run_dir / "samples", checkpoint_name(step))
+        if writer is not None:
+            import numpy as np
+
+            writer.add_image("samples/ema", np.asarray(grid), step, dataformats="HWC")
+
+    def _checkpoint(self, step, epoch, position, identity, metrics) -> Path | None:
+        """All ranks: replicas must agree bit for bit; rank 0 writes checkpoint and model/."""
+        gan, info = self.gan, self.info
+        digest = D.check_replicas(info, gan.G, *gan.Ds) if info.enabled else None
+        path = None
+        if info.is_main:
+            from ..modelio import save_model
+
+            loop_state = {"epoch": epoch, "position": position, "world_size": info.world_size,
+                          "batch_size": self.cfg.optim.batch_size, "seed": self.cfg.run.seed,
+                          "elapsed_s": round(time.monotonic() - self.t0, 3),
+                          "replica_digest": digest, "vgg_random": gan.vgg_random,
+                          "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            train_state = {"gan": gan.train_state(), "rng": rng_state()}
+            metrics.sync()
+            path = save_checkpoint(self.run_dir / "checkpoints", step, gan.weights(), train_state,
+                                   loop_state, keep=self.cfg.run.keep_checkpoints)
+            save_model(self.run_dir / "model", self.cfg.model, gan.ema.module.state_dict(), identity,
+                       {"source": "gtgan train", "run": self.cfg.name, "step": step, "epoch": epoch,
+                        "weights": "ema", "ema_decay": self.cfg.optim.ema_decay,
+                        "vgg_random": gan.vgg_random})
+            self._plots()
+        D.barrier(info)
+        path = D.broadcast_object(str(path) if path else None, info)
+        return Path(path) if path else None
+
+    def _plots(self) -> None:
+        from .plots import write_plots
+
+        try:
+            write_plots(self.run_dir / METRICS, self.run_dir / "plots")
+        except Exception as exc:  # a plot must never cost a run
+            warnings.warn(f"could not write plots: {exc}", stacklevel=2)
+
+    def _divergence_message(self, step, losses, bad, last_ckpt) -> str:
+        if bad:
+            what = ", ".join(f"{k}={losses[k]}" for k in bad)
+        else:
+            what = "a loss on another process"
+        keep = (f"the last good checkpoint is {last_ckpt}" if last_ckpt else
+                "no checkpoint had been written yet")
+        return (f"training diverged at step {step}: {what} is not finite. Nothing was saved after "
+                f"it; {keep}. Lower the learning rates, use run.precision=fp32, or resume from "
+                "that checkpoint with other settings")
+
+    # ------------------------------------------------------------------ signals
+    def _install_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        old = {}
+
+        def handler(signum, frame):
+            if self.signal_received is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt  # a second Ctrl-C: stop now, without a checkpoint
+            self.signal_received = signum
+            if self.info.is_main:
+                log.warning("received %s: finishing this step, then writing a checkpoint",
+                            signal.Signals(signum).name)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            old[sig] = signal.signal(sig, handler)
+        return old
+
+    @staticmethod
+    def _restore_signals(old) -> None:
+        if old:
+            for sig, h in old.items():
+                signal.signal(sig, h)
+
+
+def _loader(dataset, batches: list[list[int]], num_workers: int, device: torch.device):
+    from torch.utils.data import DataLoader
+
+    return DataLoader(dataset, batch_sampler=batches, num_workers=num_workers,
+                      pin_memory=device.type == "cuda",
+                      prefetch_factor=4 if num_workers > 0 else None)
+
+
+def _tensorboard(path: Path, purge_step: int | None):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is a dependency; degrade rather than die
+        warnings.warn("tensorboard is not installed: no TensorBoard events", stacklevel=2)
+        return None
+    return SummaryWriter(log_dir=str(path), purge_step=purge_step)
+
+
+def _tb_scalars(writer, prefix: str, rec: dict, step: int) -> None:
+    if writer is None:
+        return
+    for k, v in rec.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("step", "epoch", "kind"):
+            writer.add_scalar(f"{prefix}/{k}", v, step)
+
+
+def _rebuild_error(text: str) -> GtganError:
+    """Re-raise rank 0's set-up error on every rank (its class when we know it)."""
+    from .rundir import RunDirError
+
+    name, _, msg = text.partition(":")
+    cls = {"RunDirError": RunDirError, "ConfigError": ConfigError}.get(name, GtganError)
+    return cls(msg)

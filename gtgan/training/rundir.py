@@ -1,0 +1,179 @@
+"""The run directory: its layout, its lock, the environment record and the metrics log.
+
+RUN_DIR/
+  config.yaml      the resolved RunConfig (gtgan.config.save_yaml)
+  encoder.json     the text encoder's identity (what turns captions into vectors)
+  env.json         versions, device, world size and command line of every start/resume
+  metrics.jsonl    one JSON record per log interval / evaluation / event
+  tb/              TensorBoard events
+  samples/         step-XXXXXXXX.png (+ .txt captions) at fixed noise and captions
+  plots/           d_loss.png, g_loss.png, eval_<metric>.png
+  checkpoints/     step-XXXXXXXX/ and `latest` (see checkpoint.py)
+  model/           the EMA generator as a model folder (gtgan.modelio)
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import GtganError
+from .checkpoint import fsync_path, write_text_atomic
+
+CONFIG = "config.yaml"
+ENCODER = "encoder.json"
+ENV = "env.json"
+METRICS = "metrics.jsonl"
+LOCK = ".lock"
+
+
+class RunDirError(GtganError):
+    """The run directory cannot be used as asked (not empty, not a run, locked)."""
+
+
+def check_new_run_dir(run_dir: Path) -> None:
+    """A new run needs a missing or empty directory, so nothing is ever silently mixed."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: exists and is not a directory; choose another --out")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        hint = ("it holds a run: continue it with `gtgan train --resume {0}`" if (run_dir / CONFIG).exists()
+                else "it is not empty")
+        raise RunDirError(f"{run_dir}: {hint.format(run_dir)}, or give a new --out directory")
+
+
+def check_run_dir(run_dir: Path) -> None:
+    if not (Path(run_dir) / CONFIG).exists():
+        raise RunDirError(f"{run_dir}: not a training run ({CONFIG} missing); start one with "
+                          "`gtgan train --config PRESET --out DIR`")
+
+
+class RunLock:
+    """An exclusive advisory lock (flock) so two trainings never write one RUN_DIR at once."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK
+        self.fd: int | None = None
+
+    def __enter__(self) -> "RunLock":
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            import fcntl
+
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # not POSIX: no locking
+            pass
+        except OSError:
+            os.close(self.fd)
+            self.fd = None
+            raise RunDirError(f"{self.path.parent}: another training process is using this run "
+                              "directory; stop it first") from None
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    write_text_atomic(Path(path), json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def env_record(device: torch.device, world_size: int, command: list[str] | None,
+               event: str, step: int) -> dict:
+    """What ran, where, with which versions: appended to env.json at every start and resume."""
+    import numpy
+    import torchvision
+
+    from .. import __version__
+
+    rec = {"event": event, "step": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+           "command": command if command is not None else sys.argv,
+           "gtgan": __version__, "python": platform.python_version(), "torch": torch.__version__,
+           "torchvision": torchvision.__version__, "numpy": numpy.__version__,
+           "platform": platform.platform(), "host": socket.gethostname(),
+           "device": str(device), "world_size": world_size,
+           "cpu_threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        rec["cuda"] = torch.version.cuda
+        rec["gpu"] = torch.cuda.get_device_name(device)
+        rec["cudnn"] = torch.backends.cudnn.version()
+    return rec
+
+
+def append_env(run_dir: Path, record: dict) -> None:
+    path = Path(run_dir) / ENV
+    data = {"runs": []}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            data = {"runs": [], "note": "previous env.json was unreadable and was replaced"}
+    data.setdefault("runs", []).append(record)
+    write_json_atomic(path, data)
+
+
+class MetricsLog:
+    """Append-only JSON lines. On resume, records past the checkpoint's step are dropped, so
+    the log reads as one uninterrupted run."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._f = None
+
+    def truncate_after(self, step: int) -> None:
+        if not self.path.exists():
+            return
+        kept = []
+        for line in self.path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill
+            if int(rec.get("step", 0)) <= step:
+                kept.append(line)
+        write_text_atomic(self.path, "".join(k + "\n" for k in kept))
+
+    def write(self, record: dict) -> None:
+        if self._f is None:
+            self._f = open(self.path, "a")
+        self._f.write(json.dumps(record, sort_keys=True) + "\n")
+        self._f.flush()
+
+    def sync(self) -> None:
+        if self._f is not None:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+def read_metrics(path: Path) -> list[dict]:
+    out = []
+    path = Path(path)
+    if not path.exists():
+        return out
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+__all__ = ["CONFIG", "ENCODER", "ENV", "METRICS", "MetricsLog", "RunDirError", "RunLock",
+           "append_env", "check_new_run_dir", "check_run_dir", "env_record", "fsync_path",
+           "read_metrics", "write_json_atomic"]
