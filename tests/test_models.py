@@ -279,3 +279,19 @@ def test_cli_help_and_version():
     assert out.returncode == 0 and "import-stackgan-v2" in out.stdout
     out = subprocess.run([sys.executable, "-m", "gtgan.cli", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("gtgan ")
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_position_attention_uses_a_fused_kernel(channels_last, dtype):
+    """The math fallback materialises N x N; forcing flash-only must still work (CPU and CUDA)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    m = PositionAttention(16).to(dtype)
+    x = torch.randn(2, 16, 16, 16, dtype=dtype)
+    if channels_last:
+        m, x = m.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
+    x.requires_grad_()
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):
+        m(x).sum().backward()
+    assert x.grad is not None

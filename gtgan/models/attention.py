@@ -34,12 +34,13 @@ class PositionAttention(nn.Module):
         else:
             # Zero-padding q and k to the value width leaves every dot product unchanged and
             # lets SDPA pick its fused (flash / memory-efficient) kernels, which want equal widths.
+            # The fused kernels also need a unit stride on the last dimension, which the
+            # transposed conv outputs lack in contiguous (NCHW) memory format.
             if self.qk_dim < c:
                 q = F.pad(q, (0, c - self.qk_dim))
                 k = F.pad(k, (0, c - self.qk_dim))
-            out = F.scaled_dot_product_attention(
-                q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1).to(q.dtype), scale=1.0
-            ).squeeze(1)
+            q, k, v = (t.unsqueeze(1).contiguous() for t in (q, k, v.to(q.dtype)))
+            out = F.scaled_dot_product_attention(q, k, v, scale=1.0).squeeze(1)
         out = out.transpose(1, 2).reshape(b, c, h, w)
         return self.gamma * out.to(x.dtype) + x
 
