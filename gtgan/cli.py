@@ -183,6 +183,45 @@ def _cmd_data_inspect(args) -> int:
     return 0 if rep.ok else 1
 
 
+# ---------------------------------------------------------------- train
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a model (new run with --config/--out, or --resume RUN_DIR)",
+                       description="Train into a run directory. Under `torchrun --nproc_per_node N` "
+                                   "the same command trains with DistributedDataParallel "
+                                   "(optim.batch_size is per process).")
+    p.add_argument("--config", metavar="PRESET_OR_YAML", help="preset name or YAML file (new run)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set optim.batch_size=16 (repeatable; with "
+                        "--resume only run settings such as run.max_steps may change)")
+    p.add_argument("--out", metavar="RUN_DIR", help="new, empty run directory")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its latest checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    import os
+
+    from .config import ConfigError, apply_overrides
+    from .presets import resolve_config
+    from .training import resume, train
+
+    if args.resume:
+        if args.config or args.out:
+            raise ConfigError("--resume RUN_DIR continues a run with its own config.yaml; "
+                              "do not give --config or --out with it")
+        result = resume(args.resume, args.overrides, command=sys.argv, progress=not args.quiet)
+    else:
+        if not args.config or not args.out:
+            raise ConfigError("give --config PRESET_OR_YAML and --out RUN_DIR for a new run, "
+                              "or --resume RUN_DIR to continue one")
+        cfg = apply_overrides(resolve_config(args.config), args.overrides)
+        result = train(cfg, args.out, command=sys.argv, progress=not args.quiet)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"gtgan train: {result.message}")
+    return 0
+
+
 # ---------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -190,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Gt-StackGAN text-to-image GAN: train, evaluate and generate birds from text.")
     parser.add_argument("--version", action="version", version=f"gtgan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_config, _add_import, _add_generate, _add_interpolate, _add_data):
+    for add in (_add_config, _add_import, _add_generate, _add_interpolate, _add_data,
+                _add_train):
         add(sub)
     return parser
 
