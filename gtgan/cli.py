@@ -183,6 +183,58 @@ def _cmd_data_inspect(args) -> int:
     return 0 if rep.ok else 1
 
 
+# ---------------------------------------------------------------- eval
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="IS, FID, SSIM and attribute accuracy of a run, as JSON + Markdown")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a training run directory (or a model folder with --config)")
+    p.add_argument("--checkpoint", metavar="DIR", help="a model folder to score instead of RUN_DIR/model")
+    p.add_argument("--config", metavar="PRESET_OR_YAML", help="data set config when RUN_DIR has none")
+    p.add_argument("--data-root", metavar="DIR", help="override data.root")
+    p.add_argument("--split", default="test", help="split whose captions are used (default test)")
+    p.add_argument("--metrics", default="is,fid,ssim",
+                   help="comma list of is,fid,ssim,attr (attr: synthetic birds only; default is,fid,ssim)")
+    p.add_argument("--samples", type=int, default=30000, help="generated images per scale (default 30000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, metavar="FILE", help="report JSON; a .md table is written beside it")
+    p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--splits", type=int, default=10, help="IS splits (default 10)")
+    p.add_argument("--classifier", default="imagenet", metavar="SPEC",
+                   help="IS classifier: imagenet | pytorch-fid[:FILE] | FILE (inception_v3 state dict, "
+                        "any class count) | random")
+    p.add_argument("--fid-features", default="imagenet", metavar="SPEC",
+                   help="FID feature extractor, same forms as --classifier (default imagenet)")
+    p.add_argument("--classifier-no-transform-input", action="store_true",
+                   help="the classifier FILE expects ImageNet-normalised input as is (transform_input=False)")
+    p.add_argument("--fid-ref", metavar="FILE", help="reference statistics file ({size} = image size); "
+                   "made if missing, refused if made differently")
+    p.add_argument("--cache-dir", metavar="DIR", help="reference statistics and attribute judges "
+                   "(default $GTGAN_CACHE_DIR or ~/.cache/gtgan)")
+    p.add_argument("--allow-random-weights", action="store_true",
+                   help="run without pretrained Inception weights; every number is then labelled NOT COMPARABLE")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_eval)
+
+
+def _cmd_eval(args) -> int:
+    from .metrics.evaluate import EvalOptions, evaluate_run, write_report
+
+    opts = EvalOptions(
+        metrics=tuple(m.strip().lower() for m in args.metrics.split(",") if m.strip()),
+        samples=args.samples, seed=args.seed, batch_size=args.batch_size, splits=args.splits,
+        classifier=args.classifier, fid_features=args.fid_features,
+        classifier_transform_input=not args.classifier_no_transform_input,
+        allow_random_weights=args.allow_random_weights, fid_reference=args.fid_ref,
+        cache_dir=args.cache_dir, progress=not args.quiet)
+    log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    report = evaluate_run(args.run_dir, opts, split=args.split, checkpoint=args.checkpoint,
+                          config=args.config, data_root=args.data_root, device=args.device, log=log)
+    json_path, md_path = write_report(report, args.out)
+    print(open(md_path).read().split("\n## ")[0].rstrip())
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
 # ---------------------------------------------------------------- train
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a model (new run with --config/--out, or --resume RUN_DIR)",
@@ -222,6 +274,30 @@ def _cmd_train(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- demo
+def _add_demo(sub) -> None:
+    from .demo import DEFAULT_MINUTES
+
+    p = sub.add_parser("demo", help="train, evaluate and report on built-in synthetic birds (CPU, minutes)")
+    p.add_argument("--out", default="gtgan-demo", help="folder for the report (default gtgan-demo)")
+    p.add_argument("--minutes", type=float, default=DEFAULT_MINUTES,
+                   help=f"total time budget in minutes (default {DEFAULT_MINUTES:g})")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override the demo preset, e.g. run.device=cuda")
+    p.add_argument("--eval-samples", type=int, default=2000)
+    p.add_argument("--force", action="store_true", help="replace an earlier demo folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out, args.minutes, args.overrides, force=args.force,
+             eval_samples=args.eval_samples, progress=not args.quiet)
+    return 0
+
+
 # ---------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -229,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Gt-StackGAN text-to-image GAN: train, evaluate and generate birds from text.")
     parser.add_argument("--version", action="version", version=f"gtgan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_config, _add_import, _add_generate, _add_interpolate, _add_data,
+    for add in (_add_config, _add_import, _add_generate, _add_interpolate, _add_demo, _add_data, _add_eval,
                 _add_train):
         add(sub)
     return parser
