@@ -120,7 +120,7 @@ def write_figures(run_dir: Path, out: Path) -> dict[str, str]:
 
 def write_html(out: Path, cfg: RunConfig, result, report: dict, metrics_md: str,
                figures: dict[str, str], seconds: float) -> Path:
-    attr = report["results"].get("attr", {})
+    attr = report.get("summary", {}).get("attr", {})  # headline: the largest scale
     acc, real, chance = attr.get("accuracy"), attr.get("real_accuracy"), attr.get("chance")
 
     def pct(x):

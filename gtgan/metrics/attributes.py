@@ -1,0 +1,266 @@
+"""Text-image agreement on the synthetic birds: a small CNN judge with one head per attribute.
+
+The judge is trained on real synthetic pictures of the train split (a fixed part held out to
+measure its own accuracy), then applied to generated pictures, each judged only on the
+attributes its caption mentions. The same judge on the real pictures of the evaluated split,
+with the same captions' attributes, gives the real-image level, the ceiling a generator can
+reach; chance is 1 / (number of values), averaged over the judged mentions.
+
+Trained judges are cached (safetensors + JSON metadata) under a key of everything that changes
+them: the synthetic data set (seed, count, attribute values), the judge's config and the
+gtgan version, so a data set is judged by one network trained once.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import __version__
+from ..errors import GtganError
+
+JUDGE_SIZE = 64
+
+
+class AttributeJudgeError(GtganError):
+    """The attribute judge cannot be built or loaded for this data set."""
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """How the judge is trained; part of its cache key."""
+
+    width: int = 16
+    epochs: int = 6
+    batch_size: int = 64
+    lr: float = 3e-3
+    max_train_images: int = 2000  # of the train split, the first ones
+    holdout_images: int = 300  # the next ones: the judge's own held-out accuracy
+    seed: int = 0
+
+
+class AttributeClassifier(nn.Module):
+    """4 stride-2 conv blocks on 64x64 input, a shared layer, one linear head per attribute.
+
+    Flattening (not global pooling) keeps where colours are, which tells body from wing."""
+
+    def __init__(self, attribute_values: dict[str, Sequence[str]], width: int = 16):
+        super().__init__()
+        self.attribute_names = list(attribute_values)
+        self.num_values = [len(v) for v in attribute_values.values()]
+        w = width
+        chans = [3, w, 2 * w, 4 * w, 4 * w]
+        layers: list[nn.Module] = []
+        for a, b in zip(chans[:-1], chans[1:]):
+            layers += [nn.Conv2d(a, b, 3, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
+        self.features = nn.Sequential(*layers, nn.Flatten(), nn.Linear(4 * w * 16, 8 * w),
+                                      nn.ReLU(inplace=True))
+        self.heads = nn.ModuleList(nn.Linear(8 * w, k) for k in self.num_values)
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Logits per attribute for images in [-1, 1] of any size (resized to 64 px)."""
+        if images.shape[-1] != JUDGE_SIZE or images.shape[-2] != JUDGE_SIZE:
+            images = F.interpolate(images.float(), size=(JUDGE_SIZE, JUDGE_SIZE), mode="bilinear",
+                                   align_corners=False, antialias=True)
+        h = self.features(images.float())
+        return [head(h) for head in self.heads]
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """(n, n_attributes) predicted value indices."""
+        was = self.training
+        self.eval()
+        out = torch.stack([lg.argmax(1) for lg in self(images)], dim=1)
+        self.train(was)
+        return out
+
+
+# ---------------------------------------------------------------- data access
+
+def _attribute_space(dataset) -> dict[str, list[str]]:
+    values = getattr(dataset, "attribute_values", None)
+    if not values:
+        raise AttributeJudgeError(
+            f"{type(dataset).__name__} has no attribute labels; attribute accuracy needs the "
+            "synthetic birds (data.kind=synthetic). On CUB use IS/FID/SSIM (R-precision is "
+            "not implemented, see docs/evaluation.md)")
+    return {k: list(v) for k, v in values.items()}
+
+
+def _label_row(dataset, index: int, names: list[str], values: dict[str, list[str]]) -> list[int]:
+    attrs = dataset.attributes(index)
+    return [values[n].index(attrs[n]) for n in names]
+
+
+def mentioned_targets(dataset, index: int, k: int, names: list[str],
+                      values: dict[str, list[str]]) -> list[int]:
+    """Per attribute, the value index caption k of item `index` mentions, or -1 if it doesn't."""
+    mentioned = dataset.caption_attributes(index, k)
+    out = []
+    for n in names:
+        v = mentioned.get(n)
+        if v is None:
+            out.append(-1)
+        elif isinstance(v, (int, np.integer)):
+            out.append(int(v))
+        else:
+            try:
+                out.append(values[n].index(v))
+            except ValueError:
+                raise AttributeJudgeError(f"caption {k} of item {index} gives {n}={v!r}, not one "
+                                          f"of {values[n]}") from None
+    return out
+
+
+def _images(dataset, indices: Sequence[int]) -> torch.Tensor:
+    return torch.stack([dataset.real_image(int(i), JUDGE_SIZE) for i in indices])
+
+
+# ---------------------------------------------------------------- training and caching
+
+def judge_key(data_identity: dict[str, Any], cfg: JudgeConfig) -> dict[str, Any]:
+    return {"data": data_identity, "judge": asdict(cfg), "judge_size": JUDGE_SIZE,
+            "gtgan_version": __version__}
+
+
+def _key_hash(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def train_judge(train_set, cfg: JudgeConfig = JudgeConfig(), log=None) -> tuple[AttributeClassifier, dict]:
+    """Train on the first max_train_images real pictures of `train_set`; measure on the next
+    holdout_images. Returns the judge (eval mode) and its measured held-out accuracy."""
+    values = _attribute_space(train_set)
+    names = list(values)
+    n = len(train_set)
+    n_hold = min(cfg.holdout_images, max(1, n // 5))
+    n_train = min(cfg.max_train_images, n - n_hold)
+    if n_train < 2:
+        raise AttributeJudgeError(f"the train split has {n} images; the attribute judge needs more")
+    x = _images(train_set, range(n_train))
+    y = torch.tensor([_label_row(train_set, i, names, values) for i in range(n_train)])
+    xh = _images(train_set, range(n_train, n_train + n_hold))
+    yh = torch.tensor([_label_row(train_set, i, names, values) for i in range(n_train, n_train + n_hold)])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        net = AttributeClassifier(values, cfg.width)
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+        g = torch.Generator().manual_seed(cfg.seed)
+        steps = cfg.epochs * ((n_train + cfg.batch_size - 1) // cfg.batch_size)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
+        net.train()
+        for epoch in range(cfg.epochs):
+            perm = torch.randperm(n_train, generator=g)
+            for s in range(0, n_train, cfg.batch_size):
+                idx = perm[s:s + cfg.batch_size]
+                logits = net(x[idx])
+                loss = sum(F.cross_entropy(lg, y[idx, a]) for a, lg in enumerate(logits))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+            if log:
+                log(f"attribute judge epoch {epoch + 1}/{cfg.epochs}: loss {loss.item():.3f}")
+    net.eval()
+    pred = net.predict(xh)
+    per_attr = {nm: float((pred[:, a] == yh[:, a]).float().mean()) for a, nm in enumerate(names)}
+    info = {"n_train": n_train, "n_holdout": n_hold, "holdout_accuracy": per_attr,
+            "holdout_accuracy_mean": float(np.mean(list(per_attr.values())))}
+    return net, info
+
+
+def load_or_train_judge(train_set, data_identity: dict[str, Any], cache_dir: str | Path | None,
+                        cfg: JudgeConfig = JudgeConfig(), log=None) -> tuple[AttributeClassifier, dict]:
+    """The cached judge for (data set, config) if there is one, else train and cache it."""
+    from safetensors.torch import load_file, save_file
+
+    values = _attribute_space(train_set)
+    key = judge_key(data_identity, cfg)
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"attr-judge-{_key_hash(key)}.safetensors"
+        meta_path = path.with_suffix(".json")
+        if path.exists() and meta_path.exists():
+            try:
+                meta = json.loads(meta_path.read_text())
+                if meta.get("key") == key:
+                    net = AttributeClassifier(values, cfg.width)
+                    net.load_state_dict(load_file(str(path)))
+                    net.eval()
+                    info = dict(meta["info"], cache_file=str(path), cached=True,
+                                sha256=_sha256(path))
+                    return net, info
+            except Exception:  # unreadable cache: retrain and overwrite
+                pass
+    net, info = train_judge(train_set, cfg, log)
+    info = dict(info, config=asdict(cfg), key=key, cached=False)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            save_file(state, tmp)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        _write_text_atomic(meta_path, json.dumps({"key": key, "info": info}, indent=2, sort_keys=True))
+        info = dict(info, cache_file=str(path), sha256=_sha256(path))
+    return net, info
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------- accuracy
+
+class AttributeAccuracy:
+    """Streaming accuracy of predictions against caption-mentioned targets (-1 = not judged).
+
+    Also sums the chance level of every judged mention (1 / number of values), so the report
+    can put chance beside the accuracy for exactly the same mentions."""
+
+    def __init__(self, names: list[str], num_values: list[int]):
+        self.names = list(names)
+        self.num_values = list(num_values)
+        self.correct = np.zeros(len(names), np.int64)
+        self.count = np.zeros(len(names), np.int64)
+
+    def update(self, predictions: torch.Tensor, targets: torch.Tensor) -> None:
+        p = np.asarray(predictions.cpu(), np.int64)
+        t = np.asarray(targets.cpu(), np.int64)
+        judged = t >= 0
+        self.correct += ((p == t) & judged).sum(axis=0)
+        self.count += judged.sum(axis=0)
+
+    def result(self) -> dict[str, Any]:
+        per = {n: (float(c / k) if k else None) for n, c, k in zip(self.names, self.correct, self.count)}
+        total = int(self.count.sum())
+        chance = (float(sum(k / v for k, v in zip(self.count, self.num_values)) / total)
+                  if total else None)
+        return {"accuracy": float(self.correct.sum() / total) if total else None,
+                "per_attribute": per, "judged": {n: int(k) for n, k in zip(self.names, self.count)},
+                "mentions": total,
+                "chance": chance,
+                "chance_per_attribute": {n: 1.0 / v for n, v in zip(self.names, self.num_values)}}
