@@ -94,19 +94,42 @@ def gather_objects(obj, info: DistInfo) -> list:
     return out
 
 
+def ddp_buffer_sync_kwargs() -> dict:
+    """Buffers (batch-norm running stats) synced from rank 0 before each forward: the keyword
+    is `forward_sync_buffers` in recent torch, `broadcast_buffers` before."""
+    import inspect
+
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    params = inspect.signature(DDP.__init__).parameters
+    return {"forward_sync_buffers": True} if "forward_sync_buffers" in params else {"broadcast_buffers": True}
+
+
 def state_digest(*modules: torch.nn.Module) -> str:
     """SHA-256 over every parameter and buffer, bit for bit (replica consistency check)."""
     h = hashlib.sha256()
     for m in modules:
         for name, t in m.state_dict().items():
             h.update(name.encode())
-            h.update(t.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes()
+            h.update(t.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
                      if t.numel() else b"")
     return h.hexdigest()
 
 
+def sync_buffers(info: DistInfo, *modules: torch.nn.Module) -> None:
+    """Copy rank 0's buffers (batch-norm running statistics) to every rank. Between checkpoints
+    each replica updates its own running statistics from its own batches (only rank 0's are
+    saved); at a checkpoint all ranks take rank 0's, so a resumed run matches an uninterrupted one."""
+    if not info.enabled:
+        return
+    for m in modules:
+        for b in m.buffers():
+            dist.broadcast(b.data, src=0)
+
+
 def check_replicas(info: DistInfo, *modules: torch.nn.Module) -> str:
-    """Raise if any rank's weights differ from rank 0's; returns the digest."""
+    """Raise if any rank's parameters or buffers differ from rank 0's (call sync_buffers
+    first); returns the digest."""
     digest = state_digest(*modules)
     digests = gather_objects(digest, info)
     if len(set(digests)) > 1:

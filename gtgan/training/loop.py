@@ -33,7 +33,7 @@ from .step import GANStep, nonfinite
 log = logging.getLogger("gtgan.training")
 
 EvalFn = Callable[[torch.nn.Module, int], dict]
-StepHook = Callable[[int, dict], None]
+StepHook = Callable[[int, dict, GANStep], None]  # (step, losses, gan) after each step
 
 # What `resume` may change: how the run executes, never what it computes on the same data.
 RESUME_OVERRIDABLE = ("run.max_steps", "run.max_minutes", "run.device", "run.checkpoint_every",
@@ -163,7 +163,7 @@ class _Run:
 
             check_encoder_compatible(json.loads(enc_path.read_text()), identity)
         test_set = None
-        if self.info.is_main:
+        if self.info.is_main and (cfg.run.sample_every > 0 or cfg.run.eval_every_epochs > 0):
             try:
                 test_set = build_dataset(cfg.data, "test", cfg.model.image_sizes, train=False,
                                          seed=cfg.run.seed, encoder=encoder)
@@ -228,10 +228,11 @@ class _Run:
 
         fixed = writer = pbar = None
         if info.is_main:
-            from .samples import fixed_samples
+            if test_set is not None:
+                from .samples import fixed_samples
 
-            fixed = fixed_samples(test_set, cfg.run.num_sample_captions, cfg.model.z_dim,
-                                  cfg.model.c_dim, cfg.run.seed)
+                fixed = fixed_samples(test_set, cfg.run.num_sample_captions, cfg.model.z_dim,
+                                      cfg.model.c_dim, cfg.run.seed)
             writer = _tensorboard(run_dir / "tb", step if self.resuming else None)
             if self.progress:
                 from tqdm.auto import tqdm
@@ -259,6 +260,8 @@ class _Run:
                     losses = gan(batch)
                     step += 1
                     position += 1
+                    if self.on_step is not None:
+                        self.on_step(step, losses, gan)
                     bad = nonfinite(losses)
                     time_up = time.monotonic() - self.t0 >= limit_s
                     diverged, stop, time_up = D.any_flags(
@@ -269,8 +272,6 @@ class _Run:
                     for k, v in losses.items():
                         window[k] += v
                     window_n += 1
-                    if self.on_step is not None:
-                        self.on_step(step, losses)
                     if pbar is not None:
                         pbar.update(1)
                     if info.is_main and (step % cfg.run.log_every == 0 or step == 1):
@@ -374,7 +375,10 @@ class _Run:
     def _checkpoint(self, step, epoch, position, identity, metrics) -> Path | None:
         """All ranks: replicas must agree bit for bit; rank 0 writes checkpoint and model/."""
         gan, info = self.gan, self.info
-        digest = D.check_replicas(info, gan.G, *gan.Ds) if info.enabled else None
+        digest = None
+        if info.enabled:
+            D.sync_buffers(info, gan.G, gan.ema.module, *gan.Ds)
+            digest = D.check_replicas(info, gan.G, gan.ema.module, *gan.Ds)
         path = None
         if info.is_main:
             from ..modelio import save_model

@@ -74,11 +74,14 @@ class GANStep:
         docs/training.md, "Batch norm across processes")."""
         from torch.nn.parallel import DistributedDataParallel as DDP
 
+        from .distributed import ddp_buffer_sync_kwargs
+
+        sync = ddp_buffer_sync_kwargs()
         ids = [self.device.index] if self.device.type == "cuda" else None
         lc = self.cfg.loss
         d_unused = lc.uncond_weight <= 0 or (self.cfg.model.d_text_regression and not self.text_regression)
-        self.G_train = DDP(self.G, device_ids=ids, broadcast_buffers=True)
-        self.D_train = [DDP(d, device_ids=ids, broadcast_buffers=True, find_unused_parameters=d_unused)
+        self.G_train = DDP(self.G, device_ids=ids, **sync)
+        self.D_train = [DDP(d, device_ids=ids, find_unused_parameters=d_unused, **sync)
                         for d in self.Ds]
 
     def _put(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,316 @@
+"""Training: objective, EMA, sampler, checkpoints, the run loop (presets, exact resume,
+signals, divergence). Tiny widths and a few synthetic birds; a few steps each."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+from gtgan.cli import main as cli_main
+from gtgan.config import apply_overrides, save_yaml
+from gtgan.errors import CheckpointError
+from gtgan.models import DiscriminatorOutput
+from gtgan.presets import get_preset
+from gtgan.training import (EMA, GANStep, latest_checkpoint, list_checkpoints, load_checkpoint,
+                            make_fake_batch, resume, save_checkpoint, train)
+from gtgan.training import losses as L
+from gtgan.training.sampler import EpochSampler
+
+TINY = ["model.ngf=4", "model.ndf=4", "model.c_dim=8", "model.z_dim=8", "optim.batch_size=2",
+        "run.log_every=1", "run.sample_every=0", "run.num_sample_captions=2",
+        "run.checkpoint_every=2", "data.synthetic_count=24", "data.num_workers=0"]
+SYNTHETIC = ["data.kind=synthetic", "data.encoder.kind=bow", "data.encoder.dim=1024",
+             "model.text_dim=1024", "loss.vgg_weights=random"]
+ONE_STAGE = ["model.stages=1", "model.attention_stages=[]"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine, OpenMP barriers across oversubscribed
+    cores made tiny steps 2-4x slower than a single thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny(preset: str, *extra: str):
+    over = list(TINY) + (SYNTHETIC if preset != "demo" else [])
+    return apply_overrides(get_preset(preset), over + list(extra))
+
+
+# ---------------------------------------------------------------- objective
+def _out(cond, uncond):
+    return DiscriminatorOutput(torch.tensor(cond), torch.tensor(uncond), None)
+
+
+def test_d_loss_labels_follow_stackgan_v2():
+    real, wrong, fake = _out([2.0, 1.0], [0.5, -1.0]), _out([-1.0, 0.3], [1.5, 0.2]), _out([0.1, -2.0], [-0.4, 3.0])
+    loss, stats = L.d_stage_loss(real, wrong, fake, uncond_weight=0.5)
+    bce = F.binary_cross_entropy_with_logits
+    one, zero = torch.ones(2), torch.zeros(2)
+    want = (bce(real.cond, one) + bce(wrong.cond, zero) + bce(fake.cond, zero)
+            + 0.5 * (bce(real.uncond, one) + bce(wrong.uncond, one) + bce(fake.uncond, zero)))
+    assert torch.allclose(loss, want)
+    assert torch.allclose(stats["p_wrong"], torch.sigmoid(wrong.cond).mean())
+    g = L.g_stage_loss(fake, uncond_weight=2.0)
+    assert torch.allclose(g, bce(fake.cond, one) + 2.0 * bce(fake.uncond, one))
+
+
+def test_colour_consistency_zero_for_consistent_scales_and_positive_otherwise():
+    small = torch.rand(2, 3, 8, 8) * 2 - 1
+    big = F.interpolate(small, scale_factor=2, mode="nearest")  # same colours, same statistics
+    assert L.color_consistency_loss([small, big], 1.0).item() < 1e-10
+    shifted = big.clone()
+    shifted[:, 0] += 0.5
+    small.requires_grad_()
+    shifted.requires_grad_()
+    loss = L.color_consistency_loss([small, shifted], 1.0)
+    assert loss.item() == pytest.approx(0.5**2 / 3, rel=1e-4)  # mean moved, covariance not
+    loss.backward()  # only the larger scale is pulled towards the smaller one (StackGAN-v2)
+    assert small.grad is None and shifted.grad.abs().sum() > 0
+
+
+def test_fidelity_term_is_minimised_by_the_generator():
+    """Eq. 4's sign reading: with only mu * L1 active, a G step lowers the VGG L1."""
+    cfg = tiny("paper", *ONE_STAGE, "optim.lr_g=0.01", "loss.fidelity_weight=1.0", "loss.kl_weight=0")
+    step = GANStep(cfg, torch.device("cpu"))
+    assert step.vgg is not None and step.vgg_random
+    batch = make_fake_batch(cfg, 2)
+    # Switch off the adversarial part of G's loss for this check.
+    step_module = __import__("gtgan.training.step", fromlist=["L"])
+    real_g = step_module.L.g_stage_loss
+    step_module.L.g_stage_loss = lambda fo, w: fo.uncond.float().sum() * 0
+    try:
+        def fidelity():
+            z, eps = step.noise(2, step=0)
+            with torch.no_grad():
+                fake = step.G(z, batch["text"], ca_eps=eps).images[0]
+                return L.fidelity_loss(step.vgg(fake), step.vgg(batch["images"][0])).item()
+
+        before = fidelity()
+        losses = step(batch)
+        after = fidelity()
+    finally:
+        step_module.L.g_stage_loss = real_g
+    assert losses["fidelity"] == pytest.approx(before, rel=1e-4)
+    assert after < before
+
+
+def test_step_returns_every_loss_and_updates_all_networks():
+    cfg = tiny("demo", "loss.color_weight=0.5", "run.precision=fp32", "run.channels_last=false")
+    step = GANStep(cfg, torch.device("cpu"))
+    before = {k: {n: t.clone() for n, t in sd.items()} for k, sd in step.weights().items()}
+    losses = step(make_fake_batch(cfg, 2))
+    for key in ("d_loss", "d_loss_64", "d_loss_128", "g_loss", "g_adv", "kl", "color",
+                "text_reg_d", "text_reg_g", "p_real", "p_wrong", "p_fake"):
+        assert key in losses and isinstance(losses[key], float)
+    after = step.weights()
+    for net in ("G", "G_ema", "D0", "D1"):
+        changed = any(not torch.equal(before[net][n], after[net][n]) for n in after[net])
+        assert changed, f"{net} did not change"
+    assert step.step == 1
+
+
+# ---------------------------------------------------------------- EMA
+def test_ema_is_kept_apart_from_live_weights():
+    live = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3))
+    ema = EMA(live, decay=0.999)
+    with torch.no_grad():
+        for p in live.parameters():
+            p.fill_(1.0)
+    snapshot = {k: v.clone() for k, v in live.state_dict().items()}
+    d = ema.current_decay()
+    assert d == pytest.approx(0.1)  # warm-up: (1 + 0) / (10 + 0)
+    old = ema.module[0].weight.clone()
+    ema.update(live)
+    assert torch.allclose(ema.module[0].weight, d * old + (1 - d) * 1.0)
+    for k, v in live.state_dict().items():  # the live weights are never written
+        assert torch.equal(v, snapshot[k])
+    assert not ema.module[0].weight.requires_grad
+    for _ in range(20000):
+        ema.updates += 1
+    assert ema.current_decay() == 0.999
+
+
+# ---------------------------------------------------------------- data order
+def test_epoch_sampler_is_seeded_sharded_and_resumable():
+    a = EpochSampler(23, 4, seed=5, rank=0, world_size=2)
+    b = EpochSampler(23, 4, seed=5, rank=1, world_size=2)
+    assert a.steps_per_epoch == 3
+    assert a.batches(0) == EpochSampler(23, 4, seed=5, rank=0, world_size=2).batches(0)
+    assert a.permutation(0) != a.permutation(1)
+    union = set(a.permutation(0)) | set(b.permutation(0))
+    assert union == set(range(23))
+    assert a.batches(1, start=2) == a.batches(1)[2:]
+
+
+# ---------------------------------------------------------------- checkpoints
+def _weights(v: float):
+    return {"G": {"w": torch.full((3, 2), v)}, "D0": {"w": torch.full((2,), v)}}
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    root = tmp_path / "checkpoints"
+    save_checkpoint(root, 1, _weights(1.0), {"opt": torch.ones(2)}, {"epoch": 0, "position": 1})
+
+    import gtgan.training.checkpoint as ck
+
+    def crash(*a, **k):
+        raise OSError("simulated crash while writing train_state.pt")
+
+    monkeypatch.setattr(ck.torch, "save", crash)
+    with pytest.raises(OSError):
+        save_checkpoint(root, 2, _weights(2.0), {"opt": torch.ones(2)}, {"epoch": 0, "position": 2})
+    monkeypatch.undo()
+    assert [p.name for p in list_checkpoints(root)] == ["step-00000001"]
+    assert not list(root.glob(".tmp-*"))
+    latest = latest_checkpoint(root)
+    weights, state, loop = load_checkpoint(latest)
+    assert latest.name == "step-00000001" and loop["step"] == 1
+    assert torch.equal(weights["G"]["w"], torch.full((3, 2), 1.0))
+    # a half-written folder left by a hard kill is never taken for a checkpoint
+    (root / ".tmp-step-00000009-1").mkdir()
+    (root / ".tmp-step-00000009-1" / "G.safetensors").write_bytes(b"partial")
+    assert latest_checkpoint(root).name == "step-00000001"
+    for s in (2, 3, 4):
+        save_checkpoint(root, s, _weights(float(s)), {}, {"epoch": 0, "position": s}, keep=2)
+    assert [p.name for p in list_checkpoints(root)] == ["step-00000003", "step-00000004"]
+    assert not list(root.glob(".tmp-*"))
+    assert (root / "latest").read_text().strip() == "step-00000004"
+    # damage is detected by the checksums
+    f = root / "step-00000004" / "G.safetensors"
+    data = bytearray(f.read_bytes())
+    data[-1] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="G.safetensors"):
+        load_checkpoint(root / "step-00000004")
+
+
+# ---------------------------------------------------------------- the loop
+@pytest.mark.parametrize("preset", ["paper", "stackgan++", "demo"])
+def test_presets_train_a_few_steps(tmp_path, preset):
+    extra = ["run.sample_every=2"] if preset == "demo" else []
+    cfg = tiny(preset, "run.max_steps=2", *extra)
+    run = tmp_path / "run"
+    result = train(cfg, run, progress=False)
+    assert result.status == "max_steps" and result.step == 2
+    for name in ("config.yaml", "encoder.json", "env.json", "metrics.jsonl", "model/gtgan_model.json",
+                 "plots/d_loss.png", "plots/g_loss.png", "checkpoints/latest"):
+        assert (run / name).exists(), name
+    assert any((run / "tb").iterdir())
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    train_recs = [r for r in records if r["kind"] == "train"]
+    assert [r["step"] for r in train_recs] == [1, 2]
+    assert all(r["vgg_random"] is (preset == "paper") for r in train_recs)
+    assert ("fidelity" in train_recs[0]) is (preset == "paper")
+    weights, _, state = load_checkpoint(latest_checkpoint(run / "checkpoints"))
+    assert state["step"] == 2 and set(weights) == {"G", "G_ema", "D0", "D1"}
+    model = load_file(str(run / "model" / "generator.safetensors"))
+    assert all(torch.equal(model[k], weights["G_ema"][k]) for k in model)  # model/ is the EMA
+    assert any(not torch.equal(weights["G"][k], weights["G_ema"][k]) for k in model)
+    if preset == "demo":
+        assert (run / "samples" / "step-00000002.png").exists()
+        assert "row 1" in (run / "samples" / "step-00000002.txt").read_text()
+    env = json.loads((run / "env.json").read_text())
+    assert env["runs"][0]["event"] == "start" and env["runs"][0]["torch"] == torch.__version__
+
+
+class SimulatedKill(Exception):
+    pass
+
+
+def _kill_at(k):
+    def hook(step, losses, gan):
+        if step == k:
+            raise SimulatedKill(step)
+    return hook
+
+
+def _train_records(run):
+    out = []
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if r["kind"] == "train":
+            out.append({k: v for k, v in r.items() if k not in ("elapsed_s", "steps_per_s")})
+    return out
+
+
+def test_killed_then_resumed_equals_uninterrupted_bit_for_bit(tmp_path):
+    cfg = tiny("demo", "run.deterministic=true", "run.max_steps=4", "run.sample_every=0")
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(cfg, a, progress=False)
+    with pytest.raises(SimulatedKill):  # dies after step 3, last checkpoint at step 2
+        train(cfg, b, progress=False, on_step=_kill_at(3))
+    assert latest_checkpoint(b / "checkpoints").name == "step-00000002"
+    result = resume(b, progress=False)
+    assert result.step == 4
+    wa, sa, la = load_checkpoint(a / "checkpoints" / "step-00000004")
+    wb, sb, lb = load_checkpoint(b / "checkpoints" / "step-00000004")
+    for net in wa:
+        for k in wa[net]:
+            assert torch.equal(wa[net][k], wb[net][k]), f"{net}.{k} differs"
+    for ga, gb in zip([sa["gan"]["opt_g"]] + sa["gan"]["opt_d"], [sb["gan"]["opt_g"]] + sb["gan"]["opt_d"]):
+        for pid, st in ga["state"].items():
+            for key, v in st.items():
+                assert torch.equal(v, gb["state"][pid][key])
+    assert (la["epoch"], la["position"]) == (lb["epoch"], lb["position"])
+    assert _train_records(a) == _train_records(b)  # same losses at every step, no duplicates
+    env = json.loads((b / "env.json").read_text())
+    assert [r["event"] for r in env["runs"]] == ["start", "resume"] and env["runs"][1]["step"] == 2
+
+
+def test_sigterm_finishes_the_step_and_checkpoints(tmp_path):
+    cfg = tiny("stackgan++", *ONE_STAGE, "run.max_steps=4", "run.checkpoint_every=100")
+
+    def hook(step, losses, gan):
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    result = train(cfg, tmp_path / "run", progress=False, on_step=hook)
+    assert result.status == "signal" and result.step == 1
+    assert latest_checkpoint(tmp_path / "run" / "checkpoints").name == "step-00000001"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
+    again = resume(tmp_path / "run", ["run.max_minutes=0.000001"], progress=False)
+    assert again.status == "max_minutes" and again.step == 2
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, capsys):
+    import gtgan.training.step as step_module
+
+    real_kl = step_module.kl_divergence
+    calls = {"n": 0}
+
+    def kl(mu, logvar):
+        calls["n"] += 1
+        out = real_kl(mu, logvar)
+        return out * float("nan") if calls["n"] == 3 else out
+
+    monkeypatch.setattr(step_module, "kl_divergence", kl)
+    cfg_path = tmp_path / "tiny.yaml"
+    save_yaml(tiny("stackgan++", *ONE_STAGE, "run.max_steps=5"), cfg_path)
+    rc = cli_main(["train", "--config", str(cfg_path), "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "step 3" in err and "kl=nan" in err and "step-00000002" in err
+    assert "Traceback" not in err
+    assert [p.name for p in list_checkpoints(tmp_path / "run" / "checkpoints")] == ["step-00000002"]
+
+
+def test_cli_refuses_a_non_empty_run_dir_and_bad_resume_overrides(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    assert cli_main(["train", "--config", "demo", "--out", str(run)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    (run / "config.yaml").write_text("")
+    save_yaml(tiny("demo"), run / "config.yaml")
+    assert cli_main(["train", "--resume", str(run), "--set", "optim.lr_g=1"]) == 2
+    assert "cannot change on --resume" in capsys.readouterr().err
+    assert cli_main(["train", "--config", "demo"]) == 2
+    assert "--out" in capsys.readouterr().err
