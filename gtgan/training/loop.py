@@ -238,7 +238,7 @@ class _Run:
                 from tqdm.auto import tqdm
 
                 pbar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True,
-                            desc=f"train {cfg.name}", mininterval=1.0, smoothing=0.05)
+                            desc=f"train {cfg.name}" + (" [VGG random]" if gan.vgg_random else ""), mininterval=1.0, smoothing=0.05)
             log.info("training %s on %s: %d items, %d steps/epoch, batch %d x %d process(es)",
                      cfg.name, device, len(train_set), steps_per_epoch, cfg.optim.batch_size,
                      info.world_size)
@@ -345,6 +345,8 @@ class _Run:
             result = eval_fn(self.gan.ema.module, epoch) or {}
             rec = {"kind": "eval", "epoch": epoch, "step": step,
                    "eval_s": round(time.monotonic() - t, 3), **result}
+            if getattr(eval_fn, "notes", None):  # e.g. "random Inception weights: NOT comparable"
+                rec["notes"] = list(eval_fn.notes)
             metrics.write(rec)
             _tb_scalars(writer, "eval", {k: v for k, v in result.items()}, step)
         D.barrier(self.info)
