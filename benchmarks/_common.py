@@ -1,0 +1,293 @@
+"""Shared helpers for the benchmark scripts: timing, peak memory, the machine, Markdown tables.
+
+Every configuration is measured in a fresh child process (unless --in-process): the child
+builds what it needs, records its resident memory, resets the kernel's peak-RSS counter
+(/proc/self/clear_refs, falling back to getrusage's ru_maxrss when that is not writable), runs
+the warm-up and timed repetitions, and reports the peak minus the baseline. A fresh process per
+configuration keeps allocator caches and earlier peaks of one configuration out of the next.
+On CUDA the memory figure is torch.cuda.max_memory_allocated() over the same baseline.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+RESULT_TAG = "BENCH_RESULT "
+MIB = 2**20
+
+
+# ---------------------------------------------------------------- command line
+
+def make_parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny sizes and few repetitions: a smoke test of the script, not a measurement")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
+    p.add_argument("--repeats", type=int, default=0, help="timed repetitions (default: per script)")
+    p.add_argument("--warmup", type=int, default=0, help="untimed warm-up repetitions (default: per script)")
+    p.add_argument("--in-process", action="store_true",
+                   help="measure every configuration in this process (faster, memory less isolated)")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    return p
+
+
+def setup_torch(threads: int) -> None:
+    if threads > 0:
+        torch.set_num_threads(threads)
+    import warnings
+
+    # VGGFeatures("random") and Inception-v3 without weights warn on purpose; the tables say it.
+    warnings.filterwarnings("ignore", message=".*RANDOM weights.*")
+
+
+def resolve_device(name: str) -> torch.device:
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {name}: CUDA is not available here")
+    if device.type not in ("cpu", "cuda"):
+        raise SystemExit(f"--device {name}: only cpu and cuda are supported")
+    return device
+
+
+# ---------------------------------------------------------------- the machine
+
+def _lscpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _cpu_flags() -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return sorted(f for f in flags if f.startswith(("avx512_bf16", "amx", "avx512f",
+                                                                "avx512_vnni", "avx2")))
+    except OSError:
+        pass
+    return []
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def mem_available_bytes() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def machine_info(device: torch.device) -> dict:
+    info = {
+        "date": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "cpu": _lscpu_model(),
+        "cpu_flags": " ".join(_cpu_flags()),
+        "logical_cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "load_average_1_5_15": load_average(),
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def machine_lines(info: dict) -> str:
+    s = (f"{info['date']}; {info['cpu']} ({info['logical_cpus']} logical CPUs; {info['cpu_flags']}); "
+         f"torch {info['torch']}, {info['torch_threads']} threads; device {info['device']}")
+    if "gpu" in info:
+        s += f" ({info['gpu']})"
+    return s + f"; load average {info['load_average_1_5_15']}"
+
+
+# ---------------------------------------------------------------- timing and memory
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_calls(fn: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> list[float]:
+    """Wall-clock seconds of `repeats` calls after `warmup` untimed ones (synchronised on CUDA)."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def summary(times: list[float]) -> dict:
+    return {"n": len(times), "min": min(times), "median": statistics.median(times), "max": max(times),
+            "all": times}
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class PeakMemory:
+    """Peak memory above a baseline taken at `start()`.
+
+    CPU: resident set size (VmHWM after a reset through /proc/self/clear_refs; else
+    ru_maxrss, which cannot be reset, so then only a fresh process gives a true figure).
+    CUDA: torch.cuda.max_memory_allocated (tensors only, not the caching allocator's slack).
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.method = ""
+        self.baseline = 0
+
+    def start(self) -> None:
+        import gc
+
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.baseline = torch.cuda.memory_allocated(self.device)
+            self.method = "torch.cuda.max_memory_allocated - allocated at baseline"
+            return
+        self.baseline = (_status_kib("VmRSS") or 0) * 1024
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # resets VmHWM to the current RSS
+            self.method = "peak RSS (VmHWM, reset at baseline) - RSS at baseline, fresh process"
+        except OSError:
+            self.baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            self.method = "ru_maxrss - ru_maxrss at baseline, fresh process (set-up peaks hide smaller ones)"
+
+    def peak_bytes(self) -> int:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            return torch.cuda.max_memory_allocated(self.device) - self.baseline
+        if self.method.startswith("peak RSS"):
+            return (_status_kib("VmHWM") or 0) * 1024 - self.baseline
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - self.baseline
+
+
+# ---------------------------------------------------------------- child processes
+
+def run_child(script: str, spec: dict, args: argparse.Namespace, timeout: float = 3600) -> dict:
+    """Run `script --child SPEC` in a fresh interpreter and return the dict it reports."""
+    cmd = [sys.executable, script, "--child", json.dumps(spec), "--device", args.device]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_TAG):
+            return json.loads(line[len(RESULT_TAG):])
+    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    if proc.returncode < 0:
+        tail = f"killed by signal {-proc.returncode} ({tail})"
+    return {"error": tail[:300]}
+
+
+def report_child(result: dict) -> None:
+    print(RESULT_TAG + json.dumps(result), flush=True)
+
+
+def measure(run_one: Callable[[dict], dict], script: str, spec: dict,
+            args: argparse.Namespace) -> dict:
+    """One configuration, in a child process unless --in-process."""
+    if args.in_process:
+        try:
+            res = run_one(spec)
+        except Exception as exc:  # noqa: BLE001 - a failed configuration is a table row
+            return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        if "memory_method" in res:
+            res["memory_method"] = res["memory_method"].replace(
+                "fresh process", "same process as the other configurations (--in-process)")
+        return res
+    return run_child(script, spec, args)
+
+
+# ---------------------------------------------------------------- GEMM peak
+
+def gemm_peak(device: torch.device, dtype: torch.dtype, quick: bool = False) -> float:
+    """Best achieved FLOP/s of a square matrix multiply (the machine's practical peak)."""
+    sizes = [512] if quick else ([2048, 4096] if device.type == "cpu" else [8192])
+    best = 0.0
+    for n in sizes:
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        reps = 2 if quick else (3 if device.type == "cpu" else 20)
+        times = time_calls(lambda: torch.mm(a, b), device, warmup=1, repeats=reps)
+        best = max(best, 2 * n**3 / min(times))
+    return best
+
+
+# ---------------------------------------------------------------- output
+
+def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
+    def cell(x: object) -> str:
+        return "" if x is None else str(x)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt_s(x: float | None) -> str:
+    return "" if x is None else (f"{x:.3f}" if x < 10 else f"{x:.2f}")
+
+
+def fmt_mib(b: float | None) -> str:
+    return "" if b is None else f"{b / MIB:,.0f}"
+
+
+def write_json(path: str | None, payload: dict) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        print(f"\nwrote {path}")

@@ -1,0 +1,185 @@
+"""One training step (D update per scale + G update), per configuration, against the naive reference.
+
+Configurations: the `paper` and `stackgan++` presets in fp32 and in bf16 autocast +
+channels_last, and the `paper` model with model.pam_impl=naive (DANet's materialised N x N
+position attention: the straightforward port, the reference point) in both precisions.
+Each runs in a fresh child process: GANStep(cfg) with random weights, VGG19 with random weights
+for the paper's fidelity loss (same cost as the ImageNet weights), a random batch
+(make_fake_batch); one step at batch 2 to page in code and allocate the optimiser state; then
+the memory baseline; --warmup steps; --repeats timed steps; one more step under
+torch.utils.flop_counter.FlopCounterMode. Achieved FLOP/s is compared with the best square
+matrix multiply this script measures on the same device (fp32 and bf16).
+
+    .venv/bin/python benchmarks/train_step.py [--device cuda] [--quick] [--json out.json]
+        [--profile paper-bf16]   # also print a torch.profiler table of that configuration
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import torch
+
+from _common import (MIB, PeakMemory, _status_kib, fmt_mib, fmt_s, gemm_peak, machine_info,
+                     machine_lines, make_parser, markdown_table, measure, report_child,
+                     resolve_device, setup_torch, summary, time_calls, write_json)
+
+CONFIGS = [  # (label, preset, precision, pam_impl)
+    ("paper-fp32", "paper", "fp32", "sdpa"),
+    ("paper-bf16", "paper", "bf16", "sdpa"),
+    ("stackgan++-fp32", "stackgan++", "fp32", "sdpa"),
+    ("stackgan++-bf16", "stackgan++", "bf16", "sdpa"),
+    ("paper-naive-fp32", "paper", "fp32", "naive"),
+    ("paper-naive-bf16", "paper", "bf16", "naive"),
+]
+REFERENCE = "paper-naive-fp32"
+QUICK_OVERRIDES = ["model.ngf=8", "model.ndf=8", "model.c_dim=8", "model.z_dim=8", "loss.fidelity=false"]
+
+
+def build(spec: dict):
+    """GANStep and a batch for one configuration."""
+    from gtgan.config import apply_overrides
+    from gtgan.models import VGGFeatures
+    from gtgan.presets import get_preset
+    from gtgan.training.step import GANStep, make_fake_batch
+
+    device = torch.device(spec["device"])
+    over = [f"run.precision={spec['precision']}", f"run.channels_last={spec['precision'] != 'fp32'}",
+            f"optim.batch_size={spec['batch']}", f"run.device={device}"]
+    if spec["preset"] == "paper":
+        over.append(f"model.pam_impl={spec['pam_impl']}")
+    if spec["quick"]:
+        over += QUICK_OVERRIDES
+    cfg = apply_overrides(get_preset(spec["preset"]), over)
+    torch.manual_seed(0)
+    vgg = VGGFeatures("random") if cfg.loss.fidelity and cfg.loss.fidelity_weight > 0 else None
+    step = GANStep(cfg, device, vgg=vgg)
+    return cfg, step, make_fake_batch
+
+
+def run_one(spec: dict) -> dict:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = torch.device(spec["device"])
+    cfg, step, make_fake_batch = build(spec)
+    step(make_fake_batch(cfg, 2, device, seed=1))  # code paged in, Adam state allocated
+    batch = make_fake_batch(cfg, spec["batch"], device)
+    mem = PeakMemory(device)
+    mem.start()
+    times = time_calls(lambda: step(batch), device, spec["warmup"], spec["repeats"])
+    peak = mem.peak_bytes()
+    rss_peak = (_status_kib("VmHWM") or 0) * 1024 if device.type == "cpu" else None
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step(batch)
+    by_module = {}
+    for name, counts in counter.get_flop_counts().items():
+        if name != "Global" and "." not in name:
+            by_module[name] = sum(counts.values())
+    return {"time": summary(times), "peak_bytes": peak, "rss_peak_bytes": rss_peak,
+            "memory_method": mem.method, "flops": counter.get_total_flops(),
+            "flops_by_module": by_module, "vgg_random": step.vgg_random,
+            "threads": torch.get_num_threads()}
+
+
+def profile(spec: dict, rows: int = 25) -> str:
+    """torch.profiler table of one step (after two warm-up steps), sorted by self CPU time."""
+    from torch.profiler import ProfilerActivity, profile as tprofile
+
+    device = torch.device(spec["device"])
+    cfg, step, make_fake_batch = build(spec)
+    batch = make_fake_batch(cfg, spec["batch"], device)
+    for _ in range(2):
+        step(batch)
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with tprofile(activities=acts) as prof:
+        step(batch)
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows, max_name_column_width=50)
+
+
+def main() -> None:
+    p = make_parser(__doc__.split("\n\n")[0])
+    p.add_argument("--batch", type=int, default=0, help="default 8 (the paper's) on CPU, 32 on CUDA")
+    p.add_argument("--configs", default="", help="comma-separated labels (default: all): "
+                   + ", ".join(c[0] for c in CONFIGS))
+    p.add_argument("--profile", metavar="LABEL", help="also profile one step of this configuration")
+    args = p.parse_args()
+    setup_torch(args.threads)
+    device = resolve_device(args.device)
+    if args.child:
+        report_child(run_one(json.loads(args.child)))
+        return
+
+    quick = args.quick
+    batch = args.batch or (2 if quick else (8 if device.type == "cpu" else 32))
+    warmup = args.warmup or (1 if quick else 2)
+    repeats = args.repeats or (2 if quick else 5)
+    wanted = [c for c in args.configs.split(",") if c] or [c[0] for c in CONFIGS]
+    unknown = set(wanted) - {c[0] for c in CONFIGS}
+    if unknown:
+        raise SystemExit(f"unknown --configs {sorted(unknown)}; known: {[c[0] for c in CONFIGS]}")
+    info = machine_info(device)
+    title = f"# Training step, batch {batch}" + (" (QUICK: tiny widths, no VGG; not a measurement)" if quick else "")
+    print(f"{title}\n\n{machine_lines(info)}\n", flush=True)
+
+    peaks = {"fp32": gemm_peak(device, torch.float32, quick), "bf16": gemm_peak(device, torch.bfloat16, quick)}
+    print(f"GEMM peak measured here: fp32 {peaks['fp32'] / 1e9:,.0f} GFLOP/s, "
+          f"bf16 {peaks['bf16'] / 1e9:,.0f} GFLOP/s\n", file=sys.stderr, flush=True)
+
+    results = {}
+    for label, preset, precision, pam_impl in CONFIGS:
+        if label not in wanted:
+            continue
+        spec = dict(label=label, preset=preset, precision=precision, pam_impl=pam_impl,
+                    device=str(device), batch=batch, warmup=warmup, repeats=repeats, quick=quick)
+        res = measure(run_one, __file__, spec, args)
+        res.update(spec)
+        results[label] = res
+        msg = res.get("error") or f"median {res['time']['median']:.3f} s, +{res['peak_bytes'] / MIB:.0f} MiB"
+        print(f"  {label}: {msg}", file=sys.stderr, flush=True)
+
+    ref = results.get(REFERENCE)
+    ref_t = ref["time"]["median"] if ref and "time" in ref else None
+    rows = []
+    for label, r in results.items():
+        if "error" in r:
+            rows.append([label, r["preset"], r["pam_impl"], r["precision"], "", "", "", "", "", "", "",
+                         "", "error: " + r["error"]])
+            continue
+        t = r["time"]
+        med = t["median"]
+        achieved = r["flops"] / med
+        other = results.get(label.replace("-bf16", "-fp32")) if label.endswith("-bf16") else None
+        rows.append([
+            label, r["preset"], "naive N x N" if r["pam_impl"] == "naive" else ("ours" if r["preset"] == "paper" else "-"),
+            r["precision"] + (" + channels_last" if r["precision"] != "fp32" else ""),
+            fmt_s(med), f"{fmt_s(t['min'])}-{fmt_s(t['max'])}", fmt_mib(r["peak_bytes"]),
+            fmt_mib(r.get("rss_peak_bytes")), f"{r['flops'] / 1e9:,.0f}", f"{achieved / 1e9:,.0f}",
+            f"{achieved / peaks[r['precision']]:.0%}",
+            f"{ref_t / med:.2f}x" if ref_t else "",
+            f"{other['time']['median'] / med:.2f}x" if other and "time" in other else ""])
+    print(markdown_table(
+        ["config", "preset", "position attention", "precision", "median s/step", "min-max s",
+         "peak added MiB", "peak RSS MiB", "GFLOP/step", "achieved GFLOP/s", "of GEMM peak",
+         f"speed-up vs {REFERENCE}", "bf16 vs fp32"], rows))
+    method = next((r["memory_method"] for r in results.values() if "memory_method" in r), "")
+    print(f"\nGEMM peak measured here: fp32 {peaks['fp32'] / 1e9:,.0f} GFLOP/s, bf16 "
+          f"{peaks['bf16'] / 1e9:,.0f} GFLOP/s (best square torch.mm). Time: median of {repeats} "
+          f"steps after {warmup} warm-up. Memory: {method}; the baseline holds the models, the "
+          f"optimiser state and the batch. FLOPs: FlopCounterMode (matmuls and convolutions, "
+          f"forward and backward, as executed). VGG19 and all networks have random weights.")
+    payload = {"benchmark": "train_step", "machine": info, "batch": batch,
+               "gemm_peak_flops": peaks, "results": results}
+    if args.profile:
+        spec = dict(label=args.profile, device=str(device), batch=batch, quick=quick,
+                    **{k: v for k, v in zip(("preset", "precision", "pam_impl"),
+                                             next(c[1:] for c in CONFIGS if c[0] == args.profile))})
+        table = profile(spec)
+        print(f"\n## Profile of one step: {args.profile}, batch {batch}\n\n```\n{table}\n```")
+        payload["profile"] = {"label": args.profile, "table": table}
+    write_json(args.json, payload)
+
+
+if __name__ == "__main__":
+    main()
