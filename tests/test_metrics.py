@@ -226,7 +226,10 @@ def offline(monkeypatch, tmp_path):
     def fail(*a, **k):
         raise urllib.error.URLError("no network (test)")
 
+    import torchvision.models._api
+
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fail)
+    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", fail)
 
 
 def test_imagenet_weights_missing_is_refused(offline):
@@ -239,15 +242,17 @@ def test_imagenet_weights_missing_is_refused(offline):
 def test_random_inception_is_labelled_and_deterministic(offline):
     with pytest.warns(UserWarning, match="RANDOM"):
         a = load_inception("imagenet", allow_random_weights=True)
+    assert "no network (test)" in a.identity["fallback_reason"]
     b = load_inception("random", allow_random_weights=True)
     assert a.is_random and a.identity["label"] == RANDOM_LABEL
     assert a.identity["requested"] == "imagenet"
-    assert a.identity["sha256"] == b.identity["sha256"]
+    assert a.identity["sha256"] == b.identity["sha256"]  # seeded: the same random network
+    assert load_inception("random", allow_random_weights=True, random_seed=1).identity["sha256"] \
+        != a.identity["sha256"]
     x = torch.rand(2, 3, 64, 64) * 2 - 1
-    out_a, out_b = a(x), b(x)
-    assert out_a.pool.shape == (2, 2048) and out_a.logits.shape == (2, 1000)
-    assert torch.equal(out_a.logits, out_b.logits)
-    assert not torch.equal(out_a.pool[0], out_a.pool[1])
+    out = a(x)
+    assert out.pool.shape == (2, 2048) and out.logits.shape == (2, 1000)
+    assert not torch.equal(out.pool[0], out.pool[1])
 
 
 def test_inception_from_state_dict_file(tmp_path):

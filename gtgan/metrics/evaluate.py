@@ -605,7 +605,8 @@ def make_training_eval(cfg, samples: int | None = None, device="cpu", test_set=N
 
     Small-N evaluation (`samples`, default cfg.run.eval_samples) on the test split's captions:
     IS per scale ("is_64", "is_64_std", ...) and, on the synthetic birds, attribute accuracy of
-    generated and real images ("attr_acc_64", "attr_real_64", ...). Default metrics: ("attr",)
+    generated and real images: "attr_acc_64" / "attr_real_64" over the attributes the judge
+    reads reliably (absent if none), "attr_acc_all_64" / "attr_real_all_64" over all. Default metrics: ("attr",)
     on synthetic birds (IS of drawn birds under an ImageNet classifier says little, and 500
     Inception passes per scale take minutes on a CPU), ("is",) otherwise. The networks are
     built here, so missing weights fail before training starts. `fn.notes` lists labels (random
@@ -664,9 +665,14 @@ def make_training_eval(cfg, samples: int | None = None, device="cpu", test_set=N
             if "is" in r:
                 out[f"is_{s}"] = r["is"]["mean"]
                 out[f"is_{s}_std"] = r["is"]["std"]
-            if "attr" in r and r["attr"]["accuracy"] is not None:
-                out[f"attr_acc_{s}"] = r["attr"]["accuracy"]
-                out[f"attr_real_{s}"] = r["attr"]["real_accuracy"]
+            if "attr" in r:
+                a = r["attr"]
+                if a["accuracy"] is not None:  # attributes the judge reads reliably
+                    out[f"attr_acc_{s}"] = a["accuracy"]
+                    out[f"attr_real_{s}"] = a["real_accuracy"]
+                if a["accuracy_all_attributes"] is not None:
+                    out[f"attr_acc_all_{s}"] = a["accuracy_all_attributes"]
+                    out[f"attr_real_all_{s}"] = a["real_accuracy_all_attributes"]
         return out
 
     run.notes = notes
