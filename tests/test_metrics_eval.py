@@ -103,6 +103,41 @@ def test_eval_same_seed_gives_identical_numbers(run_dir, tmp_path, offline):
     assert c["results"]["64"]["ssim"]["mean"] != a["results"]["64"]["ssim"]["mean"]
 
 
+def test_eval_training_checkpoint(run_dir, tmp_path):
+    """--checkpoint RUN_DIR/checkpoints/step-N scores that checkpoint's EMA generator."""
+    from safetensors.torch import save_file
+
+    from gtgan.metrics.inception import sha256_file
+    from gtgan.models import build_generator
+
+    ckpt = tmp_path / "step-00000005"
+    ckpt.mkdir()
+    torch.manual_seed(5)
+    g = build_generator(tiny_config().model)
+    save_file({k: v.contiguous() for k, v in g.state_dict().items()}, str(ckpt / "G_ema.safetensors"))
+    digest = sha256_file(ckpt / "G_ema.safetensors")
+    state = {"format": "gtgan-checkpoint", "version": 1, "step": 5, "epoch": 0,
+             "files": {"G_ema.safetensors": digest}, "weights": ["G_ema"]}
+    (ckpt / "state.json").write_text(json.dumps(state))
+
+    def run(*extra) -> tuple[int, dict | None]:
+        out = tmp_path / "r.json"
+        out.unlink(missing_ok=True)
+        rc = main(["eval", str(run_dir), "--metrics", "ssim", "--samples", "2", "--out", str(out),
+                   "--device", "cpu", "--quiet", *extra])
+        return rc, (json.loads(out.read_text()) if out.exists() else None)
+
+    _, base = run()
+    rc, rep = run("--checkpoint", str(ckpt))
+    assert rc == 0
+    assert rep["model"]["generator_sha256"] == digest and rep["model"]["metadata"]["step"] == 5
+    assert rep["results"]["128"]["ssim"]["mean"] != base["results"]["128"]["ssim"]["mean"]
+    state["files"]["G_ema.safetensors"] = "0" * 64
+    (ckpt / "state.json").write_text(json.dumps(state))
+    rc, rep = run("--checkpoint", str(ckpt))
+    assert rc == 2 and rep is None
+
+
 # ---------------------------------------------------------------- the loop, with stand-ins
 
 class TinySet:

@@ -206,7 +206,7 @@ def real_reference_stats(dataset, net: InceptionNet, size: int, data_ident: dict
     bs = opts.batch_size
     for s in range(0, len(dataset), bs):
         batch = torch.stack([dataset.real_image(i, size) for i in range(s, min(s + bs, len(dataset)))])
-        stats.update(net(batch).pool)
+        stats.update(net(batch.to(next(net.parameters()).device)).pool)
     save_reference_stats(path, stats.mean, stats.cov, stats.n, stamp)
     if log:
         log(f"wrote FID reference statistics {path}")
@@ -228,12 +228,14 @@ def evaluate_generator(generate: GenerateFn, dataset, image_sizes: Sequence[int]
                        c_dim: int, opts: EvalOptions, *, data_ident: dict | None = None,
                        train_set_factory: Callable[[], Any] | None = None,
                        inception: InceptionNet | None = None, fid_net: InceptionNet | None = None,
-                       judge=None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                       judge=None, device: str | torch.device | None = None,
+                       log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Score `generate` on `dataset`'s captions; returns the report's measured parts.
 
     `inception`, `fid_net` and `judge` may be given (already built) to share them between
     calls; otherwise they are built from `opts`. `train_set_factory` gives the real train split
-    the attribute judge learns from (synthetic birds only)."""
+    the attribute judge learns from (synthetic birds only). `device` runs the Inception, SSIM
+    and judge there (default: where a given network already is, else the CPU)."""
     opts.validate()
     metrics = tuple(opts.metrics)
     sizes = [int(s) for s in image_sizes]
@@ -243,16 +245,20 @@ def evaluate_generator(generate: GenerateFn, dataset, image_sizes: Sequence[int]
     settings: dict[str, Any] = {}
 
     # -- networks
+    if device is None:
+        given = inception if inception is not None else fid_net
+        device = next(given.parameters()).device if given is not None else torch.device("cpu")
+    device = torch.device(device)
     if "is" in metrics and inception is None:
         inception = load_inception(opts.classifier, allow_random_weights=opts.allow_random_weights,
-                                   transform_input=opts.classifier_transform_input)
+                                   transform_input=opts.classifier_transform_input, device=device)
     if "fid" in metrics and fid_net is None:
         if inception is not None and opts.fid_features == opts.classifier:
             fid_net = inception
         else:
-            fid_net = load_inception(opts.fid_features, allow_random_weights=opts.allow_random_weights)
+            fid_net = load_inception(opts.fid_features, allow_random_weights=opts.allow_random_weights,
+                                     device=device)
     first_net = inception if inception is not None else fid_net
-    device = next(first_net.parameters()).device if first_net is not None else None
     for name, net in (("is_classifier", inception if "is" in metrics else None),
                       ("fid_features", fid_net if "fid" in metrics else None)):
         if net is not None:
@@ -271,6 +277,7 @@ def evaluate_generator(generate: GenerateFn, dataset, image_sizes: Sequence[int]
             judge, judge_info = load_or_train_judge(train_set, tident, cache, opts.judge, log)
         else:
             judge_info = getattr(judge, "info", {})
+        judge.to(device)
         weights["attribute_judge"] = judge_info
         values = {k: list(v) for k, v in dataset.attribute_values.items()}
         names = list(judge.attribute_names)
@@ -315,16 +322,16 @@ def evaluate_generator(generate: GenerateFn, dataset, image_sizes: Sequence[int]
         for s, img in zip(sizes, images):
             if tuple(img.shape) != (n, 3, s, s):
                 raise EvalError(f"generated images have shape {tuple(img.shape)}, expected {(n, 3, s, s)}")
-            img = img.detach().float().cpu()
+            img = img.detach().float().to(device)
             if "is" in metrics or "fid" in metrics:
-                net_in = img.to(device)
+                net_in = img
                 out = first_net(net_in)
                 if "is" in metrics:
                     is_acc[s].update(out.logits)
                 if "fid" in metrics:
                     fid_acc[s].update(out.pool if shared or inception is None else fid_net(net_in).pool)
             need_real = "ssim" in metrics or "attr" in metrics
-            reals = torch.stack([real(i, s) for i, _, _ in batch]) if need_real else None
+            reals = torch.stack([real(i, s) for i, _, _ in batch]).to(device) if need_real else None
             if "ssim" in metrics:
                 ssim_acc[s].update(ssim_per_image(img, reals))
             if judge is not None:
@@ -419,26 +426,83 @@ def _attr_result(gen: dict, real: dict, judge_info: dict | None, n: int) -> dict
 
 # ---------------------------------------------------------------- whole runs
 
+def load_for_eval(run_dir: str | Path, checkpoint: str | Path | None = None,
+                  device: str = "auto", data_root: str | None = None):
+    """(pipeline, weights file) for a run directory, a model folder, or a run directory with
+    `checkpoint`: another model folder, or a training checkpoint folder
+    (RUN_DIR/checkpoints/step-N, whose EMA generator G_ema.safetensors is used, its SHA-256
+    checked against the checkpoint's state.json)."""
+    from ..modelio import MODEL_JSON, load_generator_state
+    from ..pipeline import TextToImage
+
+    run_dir = Path(run_dir)
+    if checkpoint is None:
+        pipe = TextToImage.from_pretrained(run_dir, device=device, data_root=data_root)
+        return pipe, Path(pipe.source) / "generator.safetensors"
+    ckpt = Path(checkpoint)
+    if (ckpt / MODEL_JSON).exists():
+        pipe = TextToImage.from_pretrained(ckpt, device=device, data_root=data_root)
+        if pipe.run_config is None and (run_dir / "config.yaml").exists():
+            from ..config import load_run_config
+
+            pipe.run_config = load_run_config(run_dir / "config.yaml")
+        return pipe, ckpt / "generator.safetensors"
+    if not (ckpt / "state.json").exists():
+        raise EvalError(f"--checkpoint {ckpt}: neither a model folder ({MODEL_JSON}) nor a training "
+                        "checkpoint (state.json); give e.g. RUN_DIR/checkpoints/step-00001000")
+    from safetensors.torch import load_file
+
+    from ..training.checkpoint import read_state
+
+    state = read_state(ckpt)
+    weights = ckpt / "G_ema.safetensors"
+    if not weights.exists():
+        raise EvalError(f"{weights}: the checkpoint has no EMA generator")
+    digest = sha256_file(weights)
+    if state.get("files", {}).get(weights.name) not in (None, digest):
+        raise EvalError(f"{weights}: contents do not match the checksum in {ckpt / 'state.json'}")
+    pipe = TextToImage.from_pretrained(run_dir, device=device, data_root=data_root)
+    try:
+        tensors = load_file(str(weights))
+    except Exception as exc:
+        raise EvalError(f"{weights}: cannot read safetensors ({exc})") from None
+    load_generator_state(pipe.generator, tensors, str(weights))
+    pipe.generator.to(pipe.device).eval()
+    pipe.metadata = dict(pipe.metadata, checkpoint=str(ckpt), step=state.get("step"),
+                         epoch=state.get("epoch"))
+    pipe.source = str(ckpt)
+    return pipe, weights
+
+
+class _Deterministic:
+    """cuDNN in deterministic mode for the evaluation (restored afterwards), so two runs on
+    one GPU give the same numbers."""
+
+    def __enter__(self):
+        b = torch.backends.cudnn
+        self.saved = (b.deterministic, b.benchmark)
+        b.deterministic, b.benchmark = True, False
+
+    def __exit__(self, *exc):
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = self.saved
+
+
 def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, split: str = "test",
                  checkpoint: str | Path | None = None, config: str | None = None,
                  data_root: str | None = None, device: str = "auto",
                  log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Evaluate a run directory (or a model folder with `config`) on `split`; the full report.
 
-    checkpoint: a model folder to use instead of RUN_DIR/model (the run still gives the data
-    config). config: a preset or YAML file giving the data set when RUN_DIR has none."""
+    checkpoint: a model folder or training checkpoint to score instead of RUN_DIR/model (the
+    run still gives the data config). config: a preset or YAML file giving the data set when
+    RUN_DIR has none."""
     from ..data import build_dataset
-    from ..pipeline import TextToImage
     from ..presets import resolve_config
 
     opts.validate()
     run_dir = Path(run_dir)
-    pipe = TextToImage.from_pretrained(checkpoint or run_dir, device=device, data_root=data_root)
+    pipe, weights_file = load_for_eval(run_dir, checkpoint, device, data_root)
     run_cfg = pipe.run_config
-    if checkpoint is not None and (run_dir / "config.yaml").exists():
-        from ..config import load_run_config
-
-        run_cfg = load_run_config(run_dir / "config.yaml")
     if config is not None:
         run_cfg = resolve_config(config)
     if run_cfg is None:
@@ -459,16 +523,15 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, split: str = "test",
     def generate(text, z, eps):
         return pipe.generate_tensors(text, z=z, ca_eps=eps)
 
-    measured = evaluate_generator(generate, dataset, sizes, pipe.model_config.z_dim,
-                                  pipe.model_config.c_dim, opts, data_ident=ident,
-                                  train_set_factory=train_set, log=log)
-    model_dir = Path(pipe.source)
-    weights_file = model_dir / "generator.safetensors"
+    with _Deterministic():
+        measured = evaluate_generator(generate, dataset, sizes, pipe.model_config.z_dim,
+                                      pipe.model_config.c_dim, opts, data_ident=ident,
+                                      train_set_factory=train_set, device=pipe.device, log=log)
     report = {
         "format": REPORT_FORMAT, "version": 1, "gtgan_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "comparable": measured["comparable"], "labels": measured["labels"],
-        "model": {"path": str(model_dir.resolve()),
+        "model": {"path": str(Path(pipe.source).resolve()), "weights_file": str(weights_file),
                   "generator_sha256": sha256_file(weights_file) if weights_file.exists() else None,
                   "metadata": pipe.metadata, "image_sizes": sizes,
                   "encoder": pipe.encoder.identity},
@@ -627,6 +690,10 @@ def make_training_eval(cfg, samples: int | None = None, device="cpu", test_set=N
                        allow_random_weights=allow_random_weights, cache_dir=cache_dir,
                        progress=False)
     opts.validate()
+    if isinstance(device, str):
+        from ..training.device import resolve_device
+
+        device = resolve_device(device)
     sizes = cfg.model.image_sizes
     dataset = test_set
     if dataset is None or list(getattr(dataset, "image_sizes", [])) != list(sizes):
