@@ -58,6 +58,8 @@ def test_d_loss_labels_follow_stackgan_v2():
             + 0.5 * (bce(real.uncond, one) + bce(wrong.uncond, one) + bce(fake.uncond, zero)))
     assert torch.allclose(loss, want)
     assert torch.allclose(stats["p_wrong"], torch.sigmoid(wrong.cond).mean())
+    no_uncond, _ = L.d_stage_loss(real, wrong, fake, uncond_weight=0.0)
+    assert torch.allclose(no_uncond, bce(real.cond, one) + 0.5 * (bce(wrong.cond, zero) + bce(fake.cond, zero)))
     g = L.g_stage_loss(fake, uncond_weight=2.0)
     assert torch.allclose(g, bce(fake.cond, one) + 2.0 * bce(fake.uncond, one))
 

@@ -20,11 +20,14 @@ def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
 def d_stage_loss(real: DiscriminatorOutput, wrong: DiscriminatorOutput, fake: DiscriminatorOutput,
                  uncond_weight: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """StackGAN-v2 `train_Dnet`: real+text -> 1, wrong+text -> 0, fake -> 0 (conditional);
-    real -> 1, wrong -> 1 (it is a real image), fake -> 0 (unconditional)."""
-    loss = bce(real.cond, 1.0) + bce(wrong.cond, 0.0) + bce(fake.cond, 0.0)
+    real -> 1, wrong -> 1 (it is a real image), fake -> 0 (unconditional). Without the
+    unconditional terms StackGAN-v2 halves the two negatives: real + (wrong + fake) / 2."""
     if uncond_weight > 0:
-        loss = loss + uncond_weight * (bce(real.uncond, 1.0) + bce(wrong.uncond, 1.0)
-                                       + bce(fake.uncond, 0.0))
+        loss = (bce(real.cond, 1.0) + bce(wrong.cond, 0.0) + bce(fake.cond, 0.0)
+                + uncond_weight * (bce(real.uncond, 1.0) + bce(wrong.uncond, 1.0)
+                                   + bce(fake.uncond, 0.0)))
+    else:
+        loss = bce(real.cond, 1.0) + 0.5 * (bce(wrong.cond, 0.0) + bce(fake.cond, 0.0))
     with torch.no_grad():
         stats = {"p_real": torch.sigmoid(real.cond.float()).mean(),
                  "p_wrong": torch.sigmoid(wrong.cond.float()).mean(),
