@@ -369,3 +369,13 @@ def test_in_training_evaluation_hook_gets_the_ema_generator_each_epoch(tmp_path)
              if json.loads(x)["kind"] == "eval"]
     assert [(r["epoch"], r["is_64"]) for r in evals] == [(1, 2.0), (2, 3.0)]
     assert (tmp_path / "run" / "plots" / "eval_is_64.png").exists()
+
+
+def test_data_loader_workers_do_not_change_the_run(tmp_path):
+    base = ("stackgan++", *ONE_STAGE, "run.max_steps=2", "run.deterministic=true")
+    train(tiny(*base, "data.num_workers=0"), tmp_path / "w0", progress=False)
+    train(tiny(*base, "data.num_workers=2"), tmp_path / "w2", progress=False)
+    a = load_checkpoint(latest_checkpoint(tmp_path / "w0" / "checkpoints"))[0]
+    b = load_checkpoint(latest_checkpoint(tmp_path / "w2" / "checkpoints"))[0]
+    assert all(torch.equal(a[n][k], b[n][k]) for n in a for k in a[n])
+    assert not torch.are_deterministic_algorithms_enabled()  # global switches put back

@@ -85,6 +85,20 @@ def set_deterministic(run: RunSettings) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+def determinism_state() -> tuple:
+    """The global determinism switches, to put back after a run (set_deterministic is global)."""
+    return (torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled(),
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+
+
+def restore_determinism(state: tuple) -> None:
+    enabled, warn_only, cudnn_det, cudnn_bench = state
+    torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+    torch.backends.cudnn.deterministic = cudnn_det
+    torch.backends.cudnn.benchmark = cudnn_bench
+
+
 def rng_state() -> dict:
     """Global RNG states (Python, NumPy, torch CPU and CUDA) in a weights_only-loadable form."""
     np_state = np.random.get_state()

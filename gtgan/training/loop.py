@@ -24,7 +24,8 @@ from ..config import ConfigError, RunConfig, apply_overrides, load_run_config, s
 from ..errors import DataError, GtganError
 from . import distributed as D
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from .device import resolve_device, rng_state, seed_everything, set_deterministic, set_rng_state
+from .device import (determinism_state, resolve_device, restore_determinism, rng_state,
+                     seed_everything, set_deterministic, set_rng_state)
 from .rundir import (CONFIG, ENCODER, METRICS, MetricsLog, RunLock, append_env, check_new_run_dir,
                      check_run_dir, env_record, write_json_atomic)
 from .sampler import EpochSampler
@@ -115,6 +116,7 @@ class _Run:
             device = torch.device("cuda", local_rank)
         self.device = device
         self.info = D.setup_distributed(device.type)
+        determinism = determinism_state()
         try:
             error = None
             if self.info.is_main:
@@ -130,6 +132,7 @@ class _Run:
             lock = getattr(self, "lock", None)
             if lock is not None:
                 lock.__exit__()
+            restore_determinism(determinism)
             D.teardown_distributed(self.info)
 
     def _prepare_dir(self) -> None:
@@ -255,7 +258,8 @@ class _Run:
                     status = "max_steps" if step < cfg.optim.epochs * steps_per_epoch else "finished"
                     break
                 train_set.set_epoch(epoch)
-                loader = _loader(train_set, sampler.batches(epoch, position), cfg.data.num_workers, device)
+                loader = _loader(train_set, sampler.batches(epoch, position), cfg.data.num_workers,
+                                 device, seed=cfg.run.seed * 1_000_003 + epoch * 1_009 + info.rank)
                 for batch in loader:
                     losses = gan(batch)
                     step += 1
@@ -447,12 +451,15 @@ class _Run:
                 signal.signal(sig, h)
 
 
-def _loader(dataset, batches: list[list[int]], num_workers: int, device: torch.device):
+def _loader(dataset, batches: list[list[int]], num_workers: int, device: torch.device, seed: int):
+    """One epoch's loader over precomputed batches; its own generator seeds the workers, so
+    the global torch RNG is never drawn from."""
     from torch.utils.data import DataLoader
 
     return DataLoader(dataset, batch_sampler=batches, num_workers=num_workers,
                       pin_memory=device.type == "cuda",
-                      prefetch_factor=4 if num_workers > 0 else None)
+                      prefetch_factor=4 if num_workers > 0 else None,
+                      generator=torch.Generator().manual_seed(seed % 2**63))
 
 
 def _tensorboard(path: Path, purge_step: int | None):
