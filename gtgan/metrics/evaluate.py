@@ -129,6 +129,8 @@ def data_identity(data_cfg, split: str, dataset) -> dict[str, Any]:
     ident: dict[str, Any] = {"kind": data_cfg.kind, "split": split, "items": len(dataset)}
     if data_cfg.kind == "synthetic":
         ident.update(synthetic_seed=data_cfg.synthetic_seed, synthetic_count=data_cfg.synthetic_count)
+    if getattr(dataset, "data_version", None) is not None:  # bumped when pictures change
+        ident["data_version"] = dataset.data_version
     else:
         ident.update(root=str(Path(data_cfg.root).expanduser().resolve()) if data_cfg.root else "",
                      skip_missing=data_cfg.skip_missing)
@@ -706,7 +708,8 @@ def make_training_eval(cfg, samples: int | None = None, device="cpu", test_set=N
     if "attr" in opts.metrics:
         train_set = build_dataset(cfg.data, "train", sizes, train=False, seed=cfg.run.seed)
         ident = {"kind": cfg.data.kind, "split": "train", "items": len(train_set),
-                 "synthetic_seed": cfg.data.synthetic_seed, "synthetic_count": cfg.data.synthetic_count}
+                 "synthetic_seed": cfg.data.synthetic_seed, "synthetic_count": cfg.data.synthetic_count,
+                 "data_version": getattr(train_set, "data_version", None)}
         judge, info = load_or_train_judge(train_set, ident, Path(cache_dir) if cache_dir
                                           else default_cache_dir(), opts.judge)
         judge.info = info
