@@ -63,6 +63,19 @@ class _ChunkedAttention(torch.autograd.Function):
         return dq, dk.to(dt), dv.to(v.dtype), None
 
 
+def scaled_residual(x: torch.Tensor, gamma: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """x + gamma * out in x's dtype and memory format.
+
+    `gamma * out` with gamma an fp32 parameter would promote a bf16 `out` to fp32 under
+    autocast, and everything downstream (residual blocks, upsampling) would then run in fp32.
+    """
+    return x + gamma.to(x.dtype) * out.to(x.dtype)
+
+
+def _channels_last(x: torch.Tensor) -> bool:
+    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+
 def _autocast_dtype(device_type: str) -> torch.dtype | None:
     if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
         return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
@@ -125,7 +138,7 @@ class PositionAttention(nn.Module):
             q, k, v = (t.unsqueeze(1).contiguous() for t in (q, k, v.to(q.dtype)))
             out = F.scaled_dot_product_attention(q, k, v, scale=1.0).squeeze(1)
         out = out.transpose(1, 2).reshape(b, c, h, w)
-        return self.gamma * out.to(x.dtype) + x
+        return scaled_residual(x, self.gamma, out)
 
 
 class ChannelAttention(nn.Module):
@@ -159,8 +172,11 @@ class ChannelAttention(nn.Module):
             energy = torch.bmm(v, v.transpose(1, 2))
             energy = energy.max(dim=-1, keepdim=True)[0].expand_as(energy) - energy
             attn = torch.softmax(energy, dim=-1)
-        out = torch.bmm(attn, v).reshape(b, c, h, w)
-        return self.gamma * out.to(x.dtype) + x
+        if _channels_last(x):  # out^T = v^T attn^T: (B, N, C), a channels_last view, no copy
+            out = torch.bmm(v.transpose(1, 2), attn.transpose(1, 2)).transpose(1, 2)
+        else:
+            out = torch.bmm(attn, v)
+        return scaled_residual(x, self.gamma, out.reshape(b, c, h, w))
 
 
 class DualAttention(nn.Module):

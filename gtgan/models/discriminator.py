@@ -10,6 +10,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .generator import cat_condition
+
 
 def _lrelu() -> nn.LeakyReLU:
     return nn.LeakyReLU(0.2, inplace=True)
@@ -75,8 +77,7 @@ class Discriminator(nn.Module):
         h = self.encode(x)
         cond = None
         if c is not None:
-            c_tiled = c[:, :, None, None].expand(-1, -1, h.size(2), h.size(3)).to(h.dtype)
-            cond = self.logits(self.jointConv(torch.cat((c_tiled, h), dim=1))).flatten()
+            cond = self.logits(self.jointConv(cat_condition(c, h))).flatten()
         uncond = self.uncond_logits(h).flatten()
         text = self.text_head(h).flatten(1) if self.text_head is not None else None
         return DiscriminatorOutput(cond, uncond, text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
@@ -18,21 +19,67 @@ def conv3x3(in_ch: int, out_ch: int) -> nn.Conv2d:
     return nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False)
 
 
+class _GLUFunction(torch.autograd.Function):
+    """F.glu over channels of a channels_last tensor, with a channels_last gradient."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return F.glu(x, 1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        # On the NHWC view of both tensors the channel dim is the contiguous last one, so the
+        # kernel's (contiguous) result is the channels_last gradient itself: no copy.
+        (x,) = ctx.saved_tensors
+        nhwc = (0, 2, 3, 1)
+        dx = torch.ops.aten.glu_backward(grad.permute(nhwc).contiguous(), x.permute(nhwc), 3)
+        return dx.permute(0, 3, 1, 2)
+
+
+class GLU(nn.GLU):
+    """nn.GLU whose gradient keeps a channels_last input's memory format.
+
+    PyTorch's glu_backward returns an NCHW gradient for a channels_last input; the batch norm
+    before it then runs its backward on mixed formats, about 9x slower (measured on bf16
+    8x256x64x64: 216 ms against 24 ms). Same forward, same gradient values.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dim in (1, -3) and x.dim() == 4 and not x.is_contiguous() \
+                and x.is_contiguous(memory_format=torch.channels_last) \
+                and torch.is_grad_enabled() and x.requires_grad:
+            return _GLUFunction.apply(x)
+        return super().forward(x)
+
+
+def cat_condition(c: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """[c tiled over h's grid ; h] on channels, in h's dtype and memory format.
+
+    torch.cat of an expanded (stride-0) tensor and a channels_last one returns a contiguous
+    NCHW tensor, which the next convolution would convert back at the cost of a full copy.
+    """
+    c_tiled = c[:, :, None, None].expand(-1, -1, h.size(2), h.size(3)).to(h.dtype)
+    if h.dim() == 4 and not h.is_contiguous() and h.is_contiguous(memory_format=torch.channels_last):
+        c_tiled = c_tiled.contiguous(memory_format=torch.channels_last)
+    return torch.cat((c_tiled, h), dim=1)
+
+
 def up_block(in_ch: int, out_ch: int) -> nn.Sequential:
     """Nearest x2, conv3x3, BN, GLU (StackGAN++ upBlock)."""
     return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), conv3x3(in_ch, out_ch * 2),
-                         nn.BatchNorm2d(out_ch * 2), nn.GLU(dim=1))
+                         nn.BatchNorm2d(out_ch * 2), GLU(dim=1))
 
 
 def joint_block(in_ch: int, out_ch: int) -> nn.Sequential:
     """conv3x3, BN, GLU (StackGAN++ Block3x3_relu)."""
-    return nn.Sequential(conv3x3(in_ch, out_ch * 2), nn.BatchNorm2d(out_ch * 2), nn.GLU(dim=1))
+    return nn.Sequential(conv3x3(in_ch, out_ch * 2), nn.BatchNorm2d(out_ch * 2), GLU(dim=1))
 
 
 class ResBlock(nn.Module):
     def __init__(self, ch: int):
         super().__init__()
-        self.block = nn.Sequential(conv3x3(ch, ch * 2), nn.BatchNorm2d(ch * 2), nn.GLU(dim=1),
+        self.block = nn.Sequential(conv3x3(ch, ch * 2), nn.BatchNorm2d(ch * 2), GLU(dim=1),
                                    conv3x3(ch, ch), nn.BatchNorm2d(ch))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -47,7 +94,7 @@ class ConditioningAugmentation(nn.Module):
         self.c_dim = c_dim
         self.noise_scale = noise_scale
         self.fc = nn.Linear(text_dim, c_dim * 4)
-        self.glu = nn.GLU(dim=1)
+        self.glu = GLU(dim=1)
 
     def encode(self, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.glu(self.fc(text))
@@ -73,7 +120,7 @@ class InitStage(nn.Module):
         super().__init__()
         self.ngf16 = ngf16
         self.fc = nn.Sequential(nn.Linear(in_dim, ngf16 * 4 * 4 * 2, bias=False),
-                                nn.BatchNorm1d(ngf16 * 4 * 4 * 2), nn.GLU(dim=1))
+                                nn.BatchNorm1d(ngf16 * 4 * 4 * 2), GLU(dim=1))
         self.upsample1 = up_block(ngf16, ngf16 // 2)
         self.upsample2 = up_block(ngf16 // 2, ngf16 // 4)
         self.upsample3 = up_block(ngf16 // 4, ngf16 // 8)
@@ -96,8 +143,7 @@ class NextStage(nn.Module):
         self.upsample = up_block(ch, ngf // 2)
 
     def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        c_tiled = c[:, :, None, None].expand(-1, -1, h.size(2), h.size(3))
-        x = self.jointConv(torch.cat((c_tiled.to(h.dtype), h), dim=1))
+        x = self.jointConv(cat_condition(c, h))
         if self.attention is not None:
             x = self.attention(x)
         return self.upsample(self.residual(x))
