@@ -515,12 +515,13 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, split: str = "test",
         data_cfg.root = data_root
     sizes = pipe.image_sizes
     seed = run_cfg.run.seed
-    dataset = build_dataset(data_cfg, split, sizes, train=False, seed=seed)
+    # Captions are encoded with the model's own encoder, whatever the config names.
+    dataset = build_dataset(data_cfg, split, sizes, train=False, seed=seed, encoder=pipe.encoder)
     split_name = getattr(dataset, "split", split)
     ident = data_identity(data_cfg, split_name, dataset)
 
     def train_set():
-        return build_dataset(data_cfg, "train", sizes, train=False, seed=seed)
+        return build_dataset(data_cfg, "train", sizes, train=False, seed=seed, encoder=pipe.encoder)
 
     def generate(text, z, eps):
         return pipe.generate_tensors(text, z=z, ca_eps=eps)
