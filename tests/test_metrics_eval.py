@@ -257,8 +257,9 @@ def test_schedule_and_noise_do_not_depend_on_batch_size(tmp_path):
     zs = []
     for bs in (3, 10):
         gen = perfect_generator(ds, 10)
-        opts = EvalOptions(metrics=("ssim",), samples=10, batch_size=bs, seed=7, progress=False)
-        res = evaluate_generator(gen, ds, [64, 128], 6, 5, opts)
+        opts = EvalOptions(metrics=("fid",), samples=10, batch_size=bs, seed=7, progress=False,
+                           cache_dir=str(tmp_path))
+        res = evaluate_generator(gen, ds, [64, 128], 6, 5, opts, fid_net=FeatureStandIn())
         assert res["rounds"] == 2 and res["samples"] == 10
         zs.append(torch.cat(gen.seen))
     assert torch.equal(zs[0], zs[1])
@@ -306,7 +307,8 @@ def test_training_eval_hook(run_dir, tmp_path, offline):
     cfg = tiny_config()
     torch.manual_seed(1)
     g = build_generator(cfg.model)
-    fn = make_training_eval(cfg, 6, "cpu", cache_dir=str(tmp_path))
+    fn = make_training_eval(cfg, 6, "cpu", cache_dir=str(tmp_path),
+                            judge_config=JudgeConfig(max_train_images=64, holdout_images=16, epochs=1))
     assert fn.comparable and fn.options.metrics == ("attr",)
     a, b = fn(g, 1), fn(g, 2)
     assert a == b and set(a) >= {"attr_acc_all_64", "attr_acc_all_128", "attr_real_all_64"}

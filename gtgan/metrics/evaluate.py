@@ -666,7 +666,8 @@ def write_report(report: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
 def make_training_eval(cfg, samples: int | None = None, device="cpu", test_set=None, *,
                        metrics: Sequence[str] | None = None, classifier: str = "imagenet",
                        allow_random_weights: bool = False, cache_dir: str | None = None,
-                       seed: int = 0, splits: int = 10, batch_size: int = 50):
+                       seed: int = 0, splits: int = 10, batch_size: int = 50,
+                       judge_config: JudgeConfig | None = None):
     """A callable(generator_ema, epoch) -> dict[str, float] for the training loop's hook.
 
     Small-N evaluation (`samples`, default cfg.run.eval_samples) on the test split's captions:
@@ -691,7 +692,7 @@ def make_training_eval(cfg, samples: int | None = None, device="cpu", test_set=N
     opts = EvalOptions(metrics=tuple(metrics), samples=samples, seed=seed, batch_size=batch_size,
                        splits=min(splits, samples), classifier=classifier,
                        allow_random_weights=allow_random_weights, cache_dir=cache_dir,
-                       progress=False)
+                       judge=judge_config or JudgeConfig(), progress=False)
     opts.validate()
     if isinstance(device, str):
         from ..training.device import resolve_device
