@@ -379,3 +379,17 @@ def test_data_loader_workers_do_not_change_the_run(tmp_path):
     b = load_checkpoint(latest_checkpoint(tmp_path / "w2" / "checkpoints"))[0]
     assert all(torch.equal(a[n][k], b[n][k]) for n in a for k in a[n])
     assert not torch.are_deterministic_algorithms_enabled()  # global switches put back
+
+
+def test_resume_skips_a_damaged_latest_checkpoint_with_a_warning(tmp_path):
+    run = tmp_path / "run"
+    train(tiny("stackgan++", *ONE_STAGE, "run.max_steps=4"), run, progress=False)
+    f = run / "checkpoints" / "step-00000004" / "D0.safetensors"
+    f.write_bytes(f.read_bytes()[:-8])  # e.g. a failing disk
+    with pytest.warns(UserWarning, match="cannot resume from .*step-00000004"):
+        result = resume(run, progress=False)
+    assert result.step == 4 and result.status == "max_steps"
+    load_checkpoint(run / "checkpoints" / "step-00000004")  # rewritten, whole again
+    steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()
+             if json.loads(x)["kind"] == "train"]
+    assert steps == [1, 2, 3, 4]

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import torch
 
 from ..config import ConfigError, RunConfig, apply_overrides, load_run_config, save_yaml
-from ..errors import DataError, GtganError
+from ..errors import CheckpointError, DataError, GtganError
 from . import distributed as D
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .device import (determinism_state, resolve_device, restore_determinism, rng_state,
@@ -199,9 +199,9 @@ class _Run:
         step, epoch, position, last_ckpt = 0, 0, 0, None
         metrics = MetricsLog(run_dir / METRICS) if info.is_main else None
         if self.resuming:
-            ckpt = latest_checkpoint(run_dir / "checkpoints")
+            ckpt, loaded = _load_latest_good(run_dir / "checkpoints")
             if ckpt is not None:
-                weights, tstate, lstate = load_checkpoint(ckpt)
+                weights, tstate, lstate = loaded
                 gan.load_weights(weights)
                 gan.load_train_state(tstate["gan"])
                 set_rng_state(tstate["rng"])
@@ -449,6 +449,27 @@ class _Run:
         if old:
             for sig, h in old.items():
                 signal.signal(sig, h)
+
+
+def _load_latest_good(root: Path):
+    """The newest checkpoint that loads and matches its checksums, warning about any newer
+    damaged one (a kill never damages one; a failing disk or a manual edit can)."""
+    from .checkpoint import list_checkpoints
+
+    latest = latest_checkpoint(root)
+    if latest is None:
+        return None, None
+    candidates = [latest] + [p for p in reversed(list_checkpoints(root)) if p != latest]
+    errors = []
+    for ckpt in candidates:
+        try:
+            loaded = load_checkpoint(ckpt)
+        except CheckpointError as exc:
+            errors.append(str(exc))
+            warnings.warn(f"cannot resume from {ckpt}: {exc}; trying an older checkpoint", stacklevel=3)
+            continue
+        return ckpt, loaded
+    raise CheckpointError(f"{root}: no usable checkpoint: " + "; ".join(errors))
 
 
 def _loader(dataset, batches: list[list[int]], num_workers: int, device: torch.device, seed: int):
