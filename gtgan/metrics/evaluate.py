@@ -18,7 +18,7 @@ import platform
 import tempfile
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -268,7 +268,9 @@ def evaluate_generator(generate: GenerateFn, dataset, image_sizes: Sequence[int]
             if net.is_random and RANDOM_LABEL not in labels:
                 labels.append(RANDOM_LABEL)
     judge_info = None
-    if "attr" in metrics:
+    if "attr" not in metrics:
+        judge = None
+    else:
         if judge is None:
             if train_set_factory is None:
                 raise EvalError("attribute accuracy needs the real train split to train its judge")
