@@ -50,7 +50,8 @@ def _out(cond, uncond):
 
 
 def test_d_loss_labels_follow_stackgan_v2():
-    real, wrong, fake = _out([2.0, 1.0], [0.5, -1.0]), _out([-1.0, 0.3], [1.5, 0.2]), _out([0.1, -2.0], [-0.4, 3.0])
+    real, wrong = _out([2.0, 1.0], [0.5, -1.0]), _out([-1.0, 0.3], [1.5, 0.2])
+    fake = _out([0.1, -2.0], [-0.4, 3.0])
     loss, stats = L.d_stage_loss(real, wrong, fake, uncond_weight=0.5)
     bce = F.binary_cross_entropy_with_logits
     one, zero = torch.ones(2), torch.zeros(2)
@@ -59,7 +60,8 @@ def test_d_loss_labels_follow_stackgan_v2():
     assert torch.allclose(loss, want)
     assert torch.allclose(stats["p_wrong"], torch.sigmoid(wrong.cond).mean())
     no_uncond, _ = L.d_stage_loss(real, wrong, fake, uncond_weight=0.0)
-    assert torch.allclose(no_uncond, bce(real.cond, one) + 0.5 * (bce(wrong.cond, zero) + bce(fake.cond, zero)))
+    halved = bce(real.cond, one) + 0.5 * (bce(wrong.cond, zero) + bce(fake.cond, zero))
+    assert torch.allclose(no_uncond, halved)  # StackGAN-v2 without unconditional terms
     g = L.g_stage_loss(fake, uncond_weight=2.0)
     assert torch.allclose(g, bce(fake.cond, one) + 2.0 * bce(fake.uncond, one))
 

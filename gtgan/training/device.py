@@ -24,12 +24,15 @@ def resolve_device(name: str = "auto", local_rank: int | None = None) -> torch.d
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"run.device = {name!r}: not a device; use auto, cpu, cuda, cuda:N or mps") from None
+        raise ConfigError(f"run.device = {name!r}: not a device; "
+                          "use auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"run.device = {name!r}: CUDA is not available here; use run.device=cpu or auto")
+            raise ConfigError(f"run.device = {name!r}: CUDA is not available here; "
+                              "use run.device=cpu or auto")
         if device.index is None:
-            device = torch.device("cuda", local_rank if local_rank is not None else torch.cuda.current_device())
+            index = local_rank if local_rank is not None else torch.cuda.current_device()
+            device = torch.device("cuda", index)
         if device.index >= torch.cuda.device_count():
             raise ConfigError(f"run.device = {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
     elif device.type == "mps":

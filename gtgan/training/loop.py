@@ -206,7 +206,8 @@ class _Run:
                 gan.load_train_state(tstate["gan"])
                 set_rng_state(tstate["rng"])
                 step, epoch, position = int(lstate["step"]), int(lstate["epoch"]), int(lstate["position"])
-                if (lstate.get("world_size"), lstate.get("batch_size")) != (info.world_size, cfg.optim.batch_size):
+                layout = (lstate.get("world_size"), lstate.get("batch_size"))
+                if layout != (info.world_size, cfg.optim.batch_size):
                     warnings.warn(f"{ckpt} was written by {lstate.get('world_size')} process(es) with "
                                   f"batch {lstate.get('batch_size')}; now {info.world_size} x "
                                   f"{cfg.optim.batch_size}: the data order from here differs", stacklevel=2)
@@ -241,7 +242,8 @@ class _Run:
                 from tqdm.auto import tqdm
 
                 pbar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True,
-                            desc=f"train {cfg.name}" + (" [VGG random]" if gan.vgg_random else ""), mininterval=1.0, smoothing=0.05)
+                            desc=f"train {cfg.name}" + (" [VGG random]" if gan.vgg_random else ""),
+                            mininterval=1.0, smoothing=0.05)
             log.info("training %s on %s: %d items, %d steps/epoch, batch %d x %d process(es)",
                      cfg.name, device, len(train_set), steps_per_epoch, cfg.optim.batch_size,
                      info.world_size)

@@ -72,6 +72,7 @@ def write_samples(sample_fn, fixed: FixedSamples, out_dir: Path, name: str
     grid = render_grid(images, fixed.captions, fixed.per_caption)
     png = out_dir / f"{name}.png"
     save_image_atomic(grid, png)
-    lines = [f"row {r + 1} (test item {i}): {c}" for r, (i, c) in enumerate(zip(fixed.indices, fixed.captions))]
+    lines = [f"row {r + 1} (test item {i}): {c}"
+             for r, (i, c) in enumerate(zip(fixed.indices, fixed.captions))]
     (out_dir / f"{name}.txt").write_text("\n".join(lines) + "\n")
     return png, grid
