@@ -136,9 +136,7 @@ class _Run:
             D.teardown_distributed(self.info)
 
     def _prepare_dir(self) -> None:
-        if self.resuming:
-            check_run_dir(self.run_dir)
-        else:
+        if not self.resuming:  # resume() has checked the directory already
             check_new_run_dir(self.run_dir)
             self.run_dir.mkdir(parents=True, exist_ok=True)
         self.lock = RunLock(self.run_dir).__enter__()
@@ -179,7 +177,6 @@ class _Run:
     def _train(self) -> TrainResult:
         cfg, info, device, run_dir = self.cfg, self.info, self.device, self.run_dir
         set_deterministic(cfg.run)
-        seed_everything(cfg.run.seed)  # identical initial weights on every rank
         train_set, test_set, identity = self._build_data()
         if len(train_set) == 0:
             raise DataError("the training set is empty")
@@ -189,7 +186,7 @@ class _Run:
             raise DataError(f"the training set has {len(train_set)} items, fewer than "
                             f"optim.batch_size ({cfg.optim.batch_size}) x {info.world_size} process(es); "
                             "use a smaller batch or more data")
-        seed_everything(cfg.run.seed)
+        seed_everything(cfg.run.seed)  # identical initial weights on every rank
         gan = GANStep(cfg, device)
         self.gan = gan
         if gan.vgg_random and info.is_main:
@@ -248,7 +245,6 @@ class _Run:
                      cfg.name, device, len(train_set), steps_per_epoch, cfg.optim.batch_size,
                      info.world_size)
 
-        self.state = {"step": step, "epoch": epoch, "position": position}
         old_handlers = self._install_signals()
         status = None
         window: dict[str, float] = defaultdict(float)
@@ -264,7 +260,7 @@ class _Run:
                                  device, seed=cfg.run.seed * 1_000_003 + epoch * 1_009 + info.rank)
                 for batch in loader:
                     losses = gan(batch)
-                    step += 1
+                    step = gan.step
                     position += 1
                     if self.on_step is not None:
                         self.on_step(step, losses, gan)
@@ -274,7 +270,6 @@ class _Run:
                         [bool(bad), self.signal_received is not None, time_up], info, device)
                     if diverged:
                         raise DivergenceError(self._divergence_message(step, losses, bad, last_ckpt))
-                    self.state.update(step=step, epoch=epoch, position=position)
                     for k, v in losses.items():
                         window[k] += v
                     window_n += 1
@@ -290,7 +285,6 @@ class _Run:
                         window, window_n, window_t = defaultdict(float), 0, time.monotonic()
                     if position == steps_per_epoch:
                         epoch, position = epoch + 1, 0
-                        self.state.update(epoch=epoch, position=position)
                         self._maybe_eval(eval_fn, epoch, step, metrics, writer)
                     if info.is_main and cfg.run.sample_every > 0 and step % cfg.run.sample_every == 0:
                         self._samples(fixed, step, writer)

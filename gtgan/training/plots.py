@@ -1,16 +1,18 @@
 """Loss and evaluation curves as PNGs (the paper's figs. 4-6) from metrics.jsonl."""
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 
 from .rundir import read_metrics
 
 
 def _save(fig, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    from ..data._io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def write_plots(metrics_path: Path, plots_dir: Path) -> list[Path]:

@@ -1,7 +1,6 @@
 """Sample grids at fixed noise and fixed captions, so grids of different steps compare."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,26 +37,13 @@ def fixed_samples(test_set, count: int, z_dim: int, c_dim: int, seed: int,
     return FixedSamples(captions, indices, text, z, eps, per_caption)
 
 
-def to_pil(image: torch.Tensor) -> Image.Image:
-    """3xHxW in [-1, 1] -> RGB PIL."""
-    arr = ((image.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return Image.fromarray(arr.permute(1, 2, 0).numpy(), "RGB")
-
-
 def render_grid(images: torch.Tensor, captions: list[str], per_caption: int) -> Image.Image:
     """One row per caption (written to its left), `per_caption` samples per row."""
-    from ..pipeline import captioned_grid
+    from ..pipeline import captioned_grid, tensor_to_pil
 
-    pil = [to_pil(x) for x in images]
+    pil = tensor_to_pil(images)
     rows = [pil[r * per_caption:(r + 1) * per_caption] for r in range(len(captions))]
     return captioned_grid(rows, captions)
-
-
-def save_image_atomic(img: Image.Image, path: Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    img.save(tmp)
-    os.replace(tmp, path)
 
 
 @torch.no_grad()
@@ -65,13 +51,15 @@ def write_samples(sample_fn, fixed: FixedSamples, out_dir: Path, name: str
                   ) -> tuple[Path, Image.Image]:
     """Generate with `sample_fn(z, text, eps) -> list of images per scale` and write
     out_dir/name.png (largest scale, captions drawn) and name.txt (the captions)."""
+    from ..data._io import atomic_save_image
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     text = fixed.text.repeat_interleave(fixed.per_caption, dim=0)
     images = sample_fn(fixed.z, text, fixed.eps)[-1]
     grid = render_grid(images, fixed.captions, fixed.per_caption)
     png = out_dir / f"{name}.png"
-    save_image_atomic(grid, png)
+    atomic_save_image(png, grid)
     lines = [f"row {r + 1} (test item {i}): {c}"
              for r, (i, c) in enumerate(zip(fixed.indices, fixed.captions))]
     (out_dir / f"{name}.txt").write_text("\n".join(lines) + "\n")
