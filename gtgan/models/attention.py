@@ -17,7 +17,7 @@ from torch.autograd.function import once_differentiable
 # Bytes of one (rows x N) block of logits; four such blocks (logits, probabilities, their
 # gradients) are alive at once in the backward pass. Small enough to stay in the last-level
 # cache, large enough that the GEMMs are not starved.
-CHUNK_BYTES = 16 * 2**20
+CHUNK_BYTES = 8 * 2**20
 
 
 class _ChunkedAttention(torch.autograd.Function):
