@@ -41,6 +41,11 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=0, help="untimed warm-up repetitions (default: per script)")
     p.add_argument("--in-process", action="store_true",
                    help="measure every configuration in this process (faster, memory less isolated)")
+    p.add_argument("--quiet-wait", type=float, default=0, metavar="SECONDS",
+                   help="before each configuration, wait up to this long for other processes to "
+                        "use less than --max-other of the CPUs (for shared machines)")
+    p.add_argument("--max-other", type=float, default=0.1,
+                   help="CPU share of other processes that counts as quiet (default 0.1)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     return p
 
@@ -213,6 +218,45 @@ class PeakMemory:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - self.baseline
 
 
+# ---------------------------------------------------------------- other processes
+
+def _cpu_jiffies() -> tuple[int, int] | None:
+    """(busy, total) jiffies of the whole machine from /proc/stat."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])
+    return total - idle, total
+
+
+def _children_cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def busy_share(seconds: float = 2.0) -> float | None:
+    """Share of all CPUs busy over `seconds` (this process is idle meanwhile)."""
+    a = _cpu_jiffies()
+    time.sleep(seconds)
+    b = _cpu_jiffies()
+    if a is None or b is None or b[1] == a[1]:
+        return None
+    return (b[0] - a[0]) / (b[1] - a[1])
+
+
+def wait_for_quiet(args: argparse.Namespace) -> float | None:
+    """Wait (up to --quiet-wait seconds) until other processes use < --max-other of the CPUs."""
+    deadline = time.monotonic() + args.quiet_wait
+    share = busy_share()
+    while share is not None and share > args.max_other and time.monotonic() < deadline:
+        print(f"    waiting: other processes use {share:.0%} of the CPUs", file=sys.stderr, flush=True)
+        time.sleep(15)
+        share = busy_share()
+    return share
+
+
 # ---------------------------------------------------------------- child processes
 
 def run_child(script: str, spec: dict, args: argparse.Namespace, timeout: float = 3600) -> dict:
@@ -220,13 +264,25 @@ def run_child(script: str, spec: dict, args: argparse.Namespace, timeout: float 
     cmd = [sys.executable, script, "--child", json.dumps(spec), "--device", args.device]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
+    quiet_before = wait_for_quiet(args)
+    j0, c0, t0 = _cpu_jiffies(), _children_cpu_seconds(), time.monotonic()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
+    j1, c1, t1 = _cpu_jiffies(), _children_cpu_seconds(), time.monotonic()
+    others = None
+    if j0 and j1 and j1[1] > j0[1]:
+        # CPU time used by everything else while the child ran, as a share of all CPUs.
+        tick = os.sysconf("SC_CLK_TCK")
+        total_s = (j1[1] - j0[1]) / tick
+        others = max(0.0, ((j1[0] - j0[0]) / tick - (c1 - c0)) / total_s)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_TAG):
-            return json.loads(line[len(RESULT_TAG):])
+            res = json.loads(line[len(RESULT_TAG):])
+            res.update(other_cpu_share=others, busy_before=quiet_before, child_wall_s=t1 - t0,
+                       load_average_after=load_average())
+            return res
     tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
     if proc.returncode < 0:
         tail = f"killed by signal {-proc.returncode} ({tail})"
@@ -284,6 +340,15 @@ def fmt_s(x: float | None) -> str:
 
 def fmt_mib(b: float | None) -> str:
     return "" if b is None else f"{b / MIB:,.0f}"
+
+
+def fmt_share(x: float | None) -> str:
+    return "" if x is None else f"{x:.0%}"
+
+
+OTHERS_NOTE = ("others' CPU: share of all CPUs used by other processes while the configuration ran "
+               "(machine busy time minus the child's CPU time, from /proc/stat); timings with a high "
+               "share are not to be trusted on a 2-core machine.")
 
 
 def write_json(path: str | None, payload: dict) -> None:

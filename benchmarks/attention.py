@@ -18,9 +18,9 @@ import sys
 
 import torch
 
-from _common import (MIB, PeakMemory, fmt_mib, machine_info, machine_lines, make_parser,
-                     markdown_table, measure, mem_available_bytes, report_child, resolve_device,
-                     setup_torch, summary, time_calls, write_json)
+from _common import (MIB, OTHERS_NOTE, fmt_mib, fmt_share, machine_info, machine_lines,
+                     make_parser, markdown_table, measure, mem_available_bytes, PeakMemory,
+                     report_child, resolve_device, setup_torch, summary, time_calls, write_json)
 
 # Live N x N matrices at the naive backward's peak (probabilities saved by softmax, the
 # gradient of the probabilities, the gradient of the logits), used only to decide skipping.
@@ -129,12 +129,12 @@ def main() -> None:
             r["module"], impl, f"{r['side']}^2 = {r['n']}", r["precision"] + (" + CL" if r["precision"] == "bf16" else ""),
             f"{t['median'] * 1e3:.1f}" if t else "", f"{t['min'] * 1e3:.1f}-{t['max'] * 1e3:.1f}" if t else "",
             fmt_mib(r.get("peak_bytes")), fmt_mib(r["nn_matrix_bytes"]) if r["module"] == "PAM" else "",
-            speed, mem_ratio, note])
+            speed, mem_ratio, fmt_share(r.get("other_cpu_share")), note])
     print(markdown_table(["module", "impl", "N", "precision", "fwd+bwd median ms", "min-max ms",
                           "peak added MiB", "one N x N matrix MiB", "speed vs naive", "memory vs naive",
-                          "note"], rows))
+                          "others' CPU", "note"], rows))
     method = next((r["memory_method"] for r in results if "memory_method" in r), "")
-    print(f"\nTime: median of {repeats} after {warmup} warm-up; memory: {method}.")
+    print(f"\nTime: median of {repeats} after {warmup} warm-up; memory: {method}. {OTHERS_NOTE}")
     write_json(args.json, {"benchmark": "attention", "machine": info, "batch": batch,
                            "channels": channels, "results": results})
 

@@ -16,9 +16,9 @@ import sys
 
 import torch
 
-from _common import (MIB, PeakMemory, fmt_mib, gemm_peak, machine_info, machine_lines,
-                     make_parser, markdown_table, measure, report_child, resolve_device,
-                     setup_torch, summary, time_calls, write_json)
+from _common import (OTHERS_NOTE, fmt_mib, fmt_share, gemm_peak, machine_info, machine_lines,
+                     make_parser, markdown_table, measure, PeakMemory, report_child,
+                     resolve_device, setup_torch, summary, time_calls, write_json)
 
 CONFIGS = [  # (label, what, precision)
     ("paper-fp32", "paper", "fp32"),
@@ -117,7 +117,7 @@ def main() -> None:
     rows = []
     for label, r in results.items():
         if "error" in r:
-            rows.append([label, "", r["precision"], "", "", "", "", "", "", "error: " + r["error"]])
+            rows.append([label, "", r["precision"], "", "", "", "", "", "", "", "error: " + r["error"]])
             continue
         t = r["time"]
         per_s = batch / t["median"]
@@ -129,14 +129,15 @@ def main() -> None:
                      f"{per_s:,.1f}", f"{batch / t['max']:,.1f}-{batch / t['min']:,.1f}",
                      f"{t['median'] * 1e3:,.0f}", fmt_mib(r["peak_bytes"]),
                      f"{r['flops'] / batch / 1e9:.2f}",
-                     f"{r['flops'] / t['median'] / peaks[r['precision']]:.0%}"])
+                     f"{r['flops'] / t['median'] / peaks[r['precision']]:.0%}",
+                     fmt_share(r.get("other_cpu_share"))])
     print(markdown_table(["config", "network", "precision", "images", "images/s (median)",
                           "images/s (min-max)", "ms/batch", "peak added MiB", "GFLOP/image",
-                          "of GEMM peak"], rows))
+                          "of GEMM peak", "others' CPU"], rows))
     method = next((r["memory_method"] for r in results.values() if "memory_method" in r), "")
     print(f"\nBatch {batch}; median of {repeats} after {warmup} warm-up. GEMM peak measured here: "
           f"fp32 {peaks['fp32'] / 1e9:,.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:,.0f} GFLOP/s. "
-          f"Memory: {method}. All networks have random weights.")
+          f"Memory: {method}. All networks have random weights. {OTHERS_NOTE}")
     write_json(args.json, {"benchmark": "generate", "machine": info, "batch": batch,
                            "gemm_peak_flops": peaks, "results": results})
 

@@ -20,9 +20,10 @@ import sys
 
 import torch
 
-from _common import (MIB, PeakMemory, _status_kib, fmt_mib, fmt_s, gemm_peak, machine_info,
-                     machine_lines, make_parser, markdown_table, measure, report_child,
-                     resolve_device, setup_torch, summary, time_calls, write_json)
+from _common import (MIB, OTHERS_NOTE, _status_kib, fmt_mib, fmt_s, fmt_share, gemm_peak,
+                     machine_info, machine_lines, make_parser, markdown_table, measure, PeakMemory,
+                     report_child, resolve_device, setup_torch, summary, time_calls, wait_for_quiet,
+                     write_json)
 
 CONFIGS = [  # (label, preset, precision, pam_impl)
     ("paper-fp32", "paper", "fp32", "sdpa"),
@@ -145,7 +146,7 @@ def main() -> None:
     for label, r in results.items():
         if "error" in r:
             rows.append([label, r["preset"], r["pam_impl"], r["precision"], "", "", "", "", "", "", "",
-                         "", "error: " + r["error"]])
+                         "", "", "error: " + r["error"]])
             continue
         t = r["time"]
         med = t["median"]
@@ -158,23 +159,27 @@ def main() -> None:
             fmt_mib(r.get("rss_peak_bytes")), f"{r['flops'] / 1e9:,.0f}", f"{achieved / 1e9:,.0f}",
             f"{achieved / peaks[r['precision']]:.0%}",
             f"{ref_t / med:.2f}x" if ref_t else "",
-            f"{other['time']['median'] / med:.2f}x" if other and "time" in other else ""])
+            f"{other['time']['median'] / med:.2f}x" if other and "time" in other else "",
+            fmt_share(r.get("other_cpu_share"))])
     print(markdown_table(
         ["config", "preset", "position attention", "precision", "median s/step", "min-max s",
          "peak added MiB", "peak RSS MiB", "GFLOP/step", "achieved GFLOP/s", "of GEMM peak",
-         f"speed-up vs {REFERENCE}", "bf16 vs fp32"], rows))
+         f"speed-up vs {REFERENCE}", "bf16 vs fp32", "others' CPU"], rows))
     method = next((r["memory_method"] for r in results.values() if "memory_method" in r), "")
     print(f"\nGEMM peak measured here: fp32 {peaks['fp32'] / 1e9:,.0f} GFLOP/s, bf16 "
           f"{peaks['bf16'] / 1e9:,.0f} GFLOP/s (best square torch.mm). Time: median of {repeats} "
           f"steps after {warmup} warm-up. Memory: {method}; the baseline holds the models, the "
           f"optimiser state and the batch. FLOPs: FlopCounterMode (matmuls and convolutions, "
-          f"forward and backward, as executed). VGG19 and all networks have random weights.")
+          f"forward and backward, as executed). VGG19 and all networks have random weights. "
+          + OTHERS_NOTE)
     payload = {"benchmark": "train_step", "machine": info, "batch": batch,
                "gemm_peak_flops": peaks, "results": results}
     if args.profile:
         spec = dict(label=args.profile, device=str(device), batch=batch, quick=quick,
                     **{k: v for k, v in zip(("preset", "precision", "pam_impl"),
                                              next(c[1:] for c in CONFIGS if c[0] == args.profile))})
+        if args.quiet_wait:
+            wait_for_quiet(args)
         table = profile(spec)
         print(f"\n## Profile of one step: {args.profile}, batch {batch}\n\n```\n{table}\n```")
         payload["profile"] = {"label": args.profile, "table": table}
