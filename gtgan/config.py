@@ -44,6 +44,10 @@ class ModelConfig:
     pam_impl: Literal["sdpa", "naive"] = "sdpa"
     # Scales the conditioning-augmentation noise; 1.0 is StackGAN++. A deviation for the CPU demo.
     ca_noise_scale: float = 1.0
+    # Multiplies the sentence vector before conditioning augmentation. Unit-norm encoders
+    # (bag-of-words, sentence-transformers) give entries of about 1/sqrt(dim), which leaves
+    # mu tiny beside z for thousands of steps; sqrt(dim) restores unit-sized entries. 1.0 = paper.
+    text_scale: float = 1.0
     # Discriminators also regress the sentence vector (auxiliary head); off in the paper.
     d_text_regression: bool = False
 
@@ -60,6 +64,7 @@ class ModelConfig:
                self.attention_merge, "concat|fuse")
         _check(self.pam_impl in ("sdpa", "naive"), "model.pam_impl", self.pam_impl, "sdpa|naive")
         _check(self.ca_noise_scale >= 0, "model.ca_noise_scale", self.ca_noise_scale, ">= 0")
+        _check(self.text_scale > 0, "model.text_scale", self.text_scale, "> 0")
 
     @property
     def image_sizes(self) -> list[int]:
@@ -76,6 +81,11 @@ class LossConfig:
     fidelity_weight: float = 0.001  # the paper's mu
     # "imagenet" (torchvision download), "random" (explicit, labelled), or a path to a state dict.
     vgg_weights: str = "imagenet"
+    # What the fidelity L1 compares: "vgg19" conv5_4 features (the paper), or "pixels" averaged
+    # down to fidelity_pixel_size (a documented deviation for the CPU demo: no weights needed,
+    # and a direct colour signal a few minutes of training can use).
+    fidelity_features: Literal["vgg19", "pixels"] = "vgg19"
+    fidelity_pixel_size: int = 16
     color_weight: float = 0.0  # StackGAN++ colour consistency (COEFF.COLOR_LOSS), off
     text_regression_weight: float = 0.0  # with model.d_text_regression
 
@@ -89,6 +99,10 @@ class OptimConfig:
     batch_size: int = 8
     epochs: int = 160
     ema_decay: float = 0.999
+    # Train only the first (64 px) stage for this many steps, then all stages jointly.
+    # 0 = StackGAN++'s joint training from the start (the paper); StackGAN-v1 trained its
+    # stages one after the other. Used by the CPU demo, where stage 1 steps are ~8x cheaper.
+    stage_warmup_steps: int = 0
 
 
 @dataclass
@@ -151,6 +165,8 @@ class RunConfig:
         _check(self.optim.batch_size > 0, "optim.batch_size", self.optim.batch_size, "must be > 0")
         _check(self.run.precision in ("fp32", "bf16", "fp16"), "run.precision", self.run.precision,
                "fp32|bf16|fp16")
+        _check(self.loss.fidelity_pixel_size > 0, "loss.fidelity_pixel_size",
+               self.loss.fidelity_pixel_size, "must be > 0")
 
 
 def _check(ok: bool, name: str, value: Any, why: str) -> None:

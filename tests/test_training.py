@@ -395,3 +395,31 @@ def test_resume_skips_a_damaged_latest_checkpoint_with_a_warning(tmp_path):
     steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()
              if json.loads(x)["kind"] == "train"]
     assert steps == [1, 2, 3, 4]
+
+
+def test_stage_warmup_trains_only_the_first_stage_then_all():
+    """optim.stage_warmup_steps: stage 2 and its discriminator stay untouched, then train."""
+    import torch
+
+    from gtgan.config import apply_overrides
+    from gtgan.presets import get_preset
+    from gtgan.training.step import GANStep, make_fake_batch
+
+    cfg = apply_overrides(get_preset("stackgan++"), [
+        "model.ngf=8", "model.ndf=8", "model.c_dim=8", "model.z_dim=8", "model.text_dim=16",
+        "data.encoder.dim=16", "optim.stage_warmup_steps=2", "run.precision=fp32"])
+    step = GANStep(cfg, torch.device("cpu"))
+    batch = make_fake_batch(cfg, 4)
+    g2 = {k: v.clone() for k, v in step.G.h_net2.state_dict().items()}
+    d1 = {k: v.clone() for k, v in step.Ds[1].state_dict().items()}
+    g1 = step.G.h_net1.fc[0].weight.clone()
+    for _ in range(2):
+        losses = step(batch)
+        assert "d_loss_128" not in losses and "d_loss_64" in losses
+    assert not torch.equal(g1, step.G.h_net1.fc[0].weight)
+    assert all(torch.equal(v, step.G.h_net2.state_dict()[k]) for k, v in g2.items())
+    assert all(torch.equal(v, step.Ds[1].state_dict()[k]) for k, v in d1.items())
+    losses = step(batch)
+    assert "d_loss_128" in losses
+    assert not torch.equal(d1["img_code_s16.0.weight"], step.Ds[1].img_code_s16[0].weight)
+    assert not torch.equal(g2["jointConv.0.weight"], step.G.h_net2.jointConv[0].weight)

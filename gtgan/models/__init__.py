@@ -6,7 +6,7 @@ from torch import nn
 from ..config import ModelConfig
 from .attention import ChannelAttention, DualAttention, PositionAttention
 from .discriminator import Discriminator, DiscriminatorOutput
-from .fidelity import VGGFeatures, WeightsError
+from .fidelity import PixelFeatures, VGGFeatures, WeightsError
 from .generator import ConditioningAugmentation, Generator, GeneratorOutput, kl_divergence
 
 
@@ -36,6 +36,9 @@ def build_discriminators(cfg: ModelConfig, init: bool = True) -> nn.ModuleList:
     if init:
         for d in ds:
             init_weights(d)
+            if d.text_head is not None:  # start by predicting 0, not a large random vector
+                nn.init.zeros_(d.text_head.weight)
+                nn.init.zeros_(d.text_head.bias)
     return ds
 
 
@@ -45,7 +48,7 @@ def count_parameters(module: nn.Module) -> int:
 
 __all__ = [
     "ChannelAttention", "ConditioningAugmentation", "Discriminator", "DiscriminatorOutput",
-    "DualAttention", "Generator", "GeneratorOutput", "PositionAttention", "VGGFeatures",
+    "DualAttention", "Generator", "GeneratorOutput", "PixelFeatures", "PositionAttention", "VGGFeatures",
     "WeightsError", "build_discriminators", "build_generator", "count_parameters", "init_weights",
     "kl_divergence",
 ]

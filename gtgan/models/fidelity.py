@@ -65,6 +65,24 @@ class VGGFeatures(nn.Module):
         return self.features(x)
 
 
+class PixelFeatures(nn.Module):
+    """Images averaged down to `size` x `size`: the fidelity L1 on colours and layout alone.
+
+    The demo's stand-in for VGG19 (loss.fidelity_features=pixels): it needs no pretrained
+    weights and costs nothing, and on flat-coloured synthetic birds the colour layout is what
+    the fidelity term should enforce. Not the paper's choice; documented as a deviation."""
+
+    is_random = False
+
+    def __init__(self, size: int = 16):
+        super().__init__()
+        self.size = size
+        self.weights_source = f"pixels@{size}"
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.adaptive_avg_pool2d(images, self.size)
+
+
 def _load_vgg_file(model: nn.Module, path: Path) -> None:
     if not path.exists():
         raise WeightsError(f"{path}: VGG19 weights file not found")

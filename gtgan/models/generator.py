@@ -89,15 +89,16 @@ class ResBlock(nn.Module):
 class ConditioningAugmentation(nn.Module):
     """Linear + GLU -> (mu, logvar); c = mu + noise_scale * eps * exp(logvar / 2)."""
 
-    def __init__(self, text_dim: int, c_dim: int, noise_scale: float = 1.0):
+    def __init__(self, text_dim: int, c_dim: int, noise_scale: float = 1.0, text_scale: float = 1.0):
         super().__init__()
         self.c_dim = c_dim
         self.noise_scale = noise_scale
+        self.text_scale = text_scale
         self.fc = nn.Linear(text_dim, c_dim * 4)
         self.glu = GLU(dim=1)
 
     def encode(self, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.glu(self.fc(text))
+        x = self.glu(self.fc(text * self.text_scale if self.text_scale != 1.0 else text))
         return x[:, : self.c_dim], x[:, self.c_dim:]
 
     def forward(self, text: torch.Tensor, eps: torch.Tensor | None = None):
@@ -170,7 +171,8 @@ class Generator(nn.Module):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
-        self.ca_net = ConditioningAugmentation(cfg.text_dim, cfg.c_dim, cfg.ca_noise_scale)
+        self.ca_net = ConditioningAugmentation(cfg.text_dim, cfg.c_dim, cfg.ca_noise_scale,
+                                               cfg.text_scale)
         self.h_net1 = InitStage(cfg.ngf * 16, cfg.c_dim + cfg.z_dim)
         self.img_net1 = ImageHead(cfg.ngf)
         ngf = cfg.ngf
@@ -183,16 +185,17 @@ class Generator(nn.Module):
             ngf //= 2
             setattr(self, f"img_net{stage}", ImageHead(ngf))
 
-    def forward(self, z: torch.Tensor, text: torch.Tensor,
-                ca_eps: torch.Tensor | None = None) -> GeneratorOutput:
+    def forward(self, z: torch.Tensor, text: torch.Tensor, ca_eps: torch.Tensor | None = None,
+                num_stages: int | None = None) -> GeneratorOutput:
         c, mu, logvar = self.ca_net(text, ca_eps)
-        return GeneratorOutput(self.synthesise(z, c), mu, logvar, c)
+        return GeneratorOutput(self.synthesise(z, c, num_stages), mu, logvar, c)
 
-    def synthesise(self, z: torch.Tensor, c: torch.Tensor) -> list[torch.Tensor]:
-        """Images at every scale from noise and an already-sampled condition code."""
+    def synthesise(self, z: torch.Tensor, c: torch.Tensor,
+                   num_stages: int | None = None) -> list[torch.Tensor]:
+        """Images at every scale (or the first `num_stages`) from noise and a condition code."""
         h = self.h_net1(z, c)
         images = [self.img_net1(h)]
-        for stage in range(2, self.cfg.stages + 1):
+        for stage in range(2, (num_stages or self.cfg.stages) + 1):
             h = getattr(self, f"h_net{stage}")(h, c)
             images.append(getattr(self, f"img_net{stage}")(h))
         return images

@@ -15,7 +15,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ..config import RunConfig
-from ..models import VGGFeatures, build_discriminators, build_generator, kl_divergence
+from ..models import PixelFeatures, VGGFeatures, build_discriminators, build_generator, kl_divergence
 from . import losses as L
 from .device import autocast, autocast_dtype
 from .ema import EMA
@@ -58,7 +58,10 @@ class GANStep:
         lc = cfg.loss
         self.vgg: VGGFeatures | None = None
         if lc.fidelity and lc.fidelity_weight > 0:
-            vgg = vgg if vgg is not None else VGGFeatures(lc.vgg_weights)
+            if lc.fidelity_features == "pixels":
+                vgg = PixelFeatures(lc.fidelity_pixel_size)
+            elif vgg is None:
+                vgg = VGGFeatures(lc.vgg_weights)
             self.vgg = vgg.to(self.device, memory_format=self.memory_format)
         self.vgg_random = bool(self.vgg is not None and self.vgg.is_random)
         self.text_regression = cfg.model.d_text_regression and lc.text_regression_weight > 0
@@ -80,7 +83,9 @@ class GANStep:
         ids = [self.device.index] if self.device.type == "cuda" else None
         lc = self.cfg.loss
         d_unused = lc.uncond_weight <= 0 or (self.cfg.model.d_text_regression and not self.text_regression)
-        self.G_train = DDP(self.G, device_ids=ids, **sync)
+        # During a stage warm-up the later stages get no gradients.
+        g_unused = self.cfg.optim.stage_warmup_steps > 0 and len(self.Ds) > 1
+        self.G_train = DDP(self.G, device_ids=ids, find_unused_parameters=g_unused, **sync)
         self.D_train = [DDP(d, device_ids=ids, find_unused_parameters=d_unused, **sync)
                         for d in self.Ds]
 
@@ -108,6 +113,9 @@ class GANStep:
         if len(reals) != n_stages or len(wrongs) != n_stages:
             raise ValueError(f"batch has {len(reals)} real / {len(wrongs)} wrong scales, the model "
                              f"has {n_stages} ({cfg.model.image_sizes} px)")
+        # StackGAN-v1-style warm-up: only the first stage trains for optim.stage_warmup_steps.
+        n_stages = 1 if self.step < cfg.optim.stage_warmup_steps else n_stages
+        reals, wrongs = reals[:n_stages], wrongs[:n_stages]
         z, eps = self.noise(text.size(0))
         self.G_train.train()
         for d in self.Ds:
@@ -115,7 +123,7 @@ class GANStep:
         log: dict[str, torch.Tensor] = {}
 
         with autocast(self.device, self.amp_dtype):
-            out = self.G_train(z, text, ca_eps=eps)
+            out = self.G_train(z, text, ca_eps=eps, num_stages=n_stages)
         fakes, mu, logvar = out.images, out.mu, out.logvar
         mu_d = mu.detach()
 
@@ -123,7 +131,7 @@ class GANStep:
         d_total = torch.zeros((), device=self.device)
         stats_sum: dict[str, torch.Tensor] = {}
         text_d = torch.zeros((), device=self.device)
-        for i, (d, opt) in enumerate(zip(self.D_train, self.opt_d)):
+        for i, (d, opt) in enumerate(zip(self.D_train[:n_stages], self.opt_d)):
             with autocast(self.device, self.amp_dtype):
                 real_o = d(reals[i], mu_d)
                 wrong_o = d(wrongs[i], mu_d)
@@ -155,7 +163,7 @@ class GANStep:
             with autocast(self.device, self.amp_dtype):
                 g_adv = torch.zeros((), device=self.device)
                 text_g = torch.zeros((), device=self.device)
-                for i, d in enumerate(self.Ds):  # the raw modules: no D gradient sync in G's step
+                for i, d in enumerate(self.Ds[:n_stages]):  # raw modules: no D gradient sync in G's step
                     fo = d(fakes[i], mu)
                     g_adv = g_adv + L.g_stage_loss(fo, lc.uncond_weight)
                     if self.text_regression:
