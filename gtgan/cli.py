@@ -63,12 +63,13 @@ def _add_generate(sub) -> None:
 def _cmd_generate(args) -> int:
     from pathlib import Path
 
+    from .fileio import atomic_save_image
     from .pipeline import TextToImage, captioned_grid, tensor_to_pil
 
     pipe = TextToImage.from_pretrained(args.model, device=args.device)
     grid = pipe.generate_grid_tensors(args.captions, args.num_images, args.seed, args.scale)
     rows = [tensor_to_pil(row) for row in grid]
-    _write_png(captioned_grid(rows, [" ".join(c.split()) for c in args.captions]), args.out)
+    atomic_save_image(args.out, captioned_grid(rows, [" ".join(c.split()) for c in args.captions]))
     print(f"wrote {args.out} ({len(rows)} caption(s) x {args.num_images} image(s), "
           f"{grid.shape[-1]}px, seed {args.seed})")
     if args.each:
@@ -76,7 +77,7 @@ def _cmd_generate(args) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         for i, row in enumerate(rows):
             for j, im in enumerate(row):
-                _write_png(im, out_dir / f"caption{i:02d}_seed{args.seed}_{j:02d}.png")
+                atomic_save_image(out_dir / f"caption{i:02d}_seed{args.seed}_{j:02d}.png", im)
         print(f"wrote {len(rows) * args.num_images} images into {out_dir}")
     return 0
 
@@ -96,6 +97,7 @@ def _add_interpolate(sub) -> None:
 
 
 def _cmd_interpolate(args) -> int:
+    from .fileio import atomic_save_image
     from .pipeline import TextToImage, image_strip
 
     pipe = TextToImage.from_pretrained(args.model, device=args.device)
@@ -105,22 +107,9 @@ def _cmd_interpolate(args) -> int:
     else:
         images = pipe.interpolate_noise(args.caption_a, args.steps, args.seed, args.seed_b, args.scale)
         label = f"{args.caption_a}  (noise {args.seed} -> {args.seed_b if args.seed_b is not None else args.seed + 1})"
-    _write_png(image_strip(images, label[:150]), args.out)
+    atomic_save_image(args.out, image_strip(images, label[:150]))
     print(f"wrote {args.out} ({len(images)} steps)")
     return 0
-
-
-def _write_png(image, path) -> None:
-    """Atomic PNG write: a half-written file never replaces a good one."""
-    import os
-    from pathlib import Path
-
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    image.save(tmp, format="PNG")
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------- data prepare / inspect

@@ -15,14 +15,15 @@ from typing import Callable
 
 from .config import RunConfig, apply_overrides
 from .errors import GtganError
+from .fileio import atomic_write_text
 
 DEFAULT_MINUTES = 15.0
 SAMPLES_PER_CAPTION = 6
 
 
 def eval_reserve_minutes(minutes: float) -> float:
-    """Time kept for evaluation and the report (judge training, generation, SSIM)."""
-    return min(3.0, max(0.5, 0.2 * minutes))
+    """Time kept for evaluation and the report (judge training ~1 min, 500 samples ~1 min)."""
+    return min(2.5, max(0.5, 0.2 * minutes))
 
 
 def demo_config(minutes: float, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
@@ -37,7 +38,7 @@ def demo_config(minutes: float, overrides: list[str] | tuple[str, ...] = ()) -> 
 
 def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
              overrides: list[str] | tuple[str, ...] = (), force: bool = False,
-             eval_samples: int = 2000, progress: bool = True,
+             eval_samples: int = 500, progress: bool = True,
              log: Callable[[str], None] = print) -> Path:
     """Train, evaluate and report; returns the path of the HTML report."""
     from .metrics.evaluate import EvalOptions, evaluate_run, write_report
@@ -89,7 +90,7 @@ def held_out_captions(test_set, count: int = 8) -> list[str]:
 
 def write_figures(run_dir: Path, out: Path) -> dict[str, str]:
     """Sample grid (held-out captions), interpolation strip, loss plots; names relative to out."""
-    from .cli import _write_png
+    from .fileio import atomic_save_image
     from .data import build_dataset
     from .pipeline import TextToImage, captioned_grid, image_strip, tensor_to_pil
 
@@ -98,18 +99,20 @@ def write_figures(run_dir: Path, out: Path) -> dict[str, str]:
     test_set = build_dataset(cfg.data, "test", pipe.image_sizes, train=False, seed=cfg.run.seed)
     captions = held_out_captions(test_set)
     figures = {}
-    grid = pipe.generate_grid_tensors(captions, SAMPLES_PER_CAPTION, seed=0)
-    _write_png(captioned_grid([tensor_to_pil(r) for r in grid], captions, text_width=330),
-               out / "samples.png")
-    figures["samples"] = "samples.png"
+    for size in pipe.image_sizes:  # stage 1 (64 px) learns colours first; show every scale
+        grid = pipe.generate_grid_tensors(captions, SAMPLES_PER_CAPTION, seed=0, scale=size)
+        atomic_save_image(out / f"samples_{size}.png",
+                          captioned_grid([tensor_to_pil(r) for r in grid], captions, text_width=330))
+        figures[f"samples_{size}"] = f"samples_{size}.png"
     real_rows = []
     for cap in captions:  # the real held-out picture each caption was written for
         i = next(i for i in range(len(test_set)) if test_set.captions(i)[0] == cap)
         real_rows.append(tensor_to_pil(test_set.real_image(i, pipe.image_sizes[-1])[None]))
-    _write_png(captioned_grid(real_rows, captions, text_width=330), out / "real.png")
+    atomic_save_image(out / "real.png", captioned_grid(real_rows, captions, text_width=330))
     figures["real"] = "real.png"
     strip = pipe.interpolate_captions(captions[0], captions[1], steps=8, seed=0)
-    _write_png(image_strip(strip, f"{captions[0][:60]} -> {captions[1][:60]}"), out / "interpolation.png")
+    atomic_save_image(out / "interpolation.png",
+                      image_strip(strip, f"{captions[0][:60]} -> {captions[1][:60]}"))
     figures["interpolation"] = "interpolation.png"
     for plot in sorted((run_dir / "plots").glob("*.png")):
         shutil.copyfile(plot, out / plot.name)
@@ -120,15 +123,21 @@ def write_figures(run_dir: Path, out: Path) -> dict[str, str]:
 
 def write_html(out: Path, cfg: RunConfig, result, report: dict, metrics_md: str,
                figures: dict[str, str], seconds: float) -> Path:
-    attr = report.get("summary", {}).get("attr", {})  # headline: the largest scale
-    acc, real, chance = attr.get("accuracy"), attr.get("real_accuracy"), attr.get("chance")
-
     def pct(x):
         return "-" if x is None else f"{100 * x:.1f}%"
 
+    headline = []
+    for size, res in sorted(report.get("results", {}).items(), key=lambda kv: int(kv[0])):
+        a = res.get("attr", {})
+        headline.append(f"{size} px: <b>{pct(a.get('accuracy'))}</b> (real pictures "
+                        f"{pct(a.get('real_accuracy'))}, chance {pct(a.get('chance'))})")
+
     esc = html.escape
+    samples = "".join(f'<h3>{esc(k.split("_")[1])} px</h3><img src="{esc(f)}">'
+                      for k, f in figures.items() if k.startswith("samples_"))
     plots = "".join(f'<figure><img src="{esc(f)}"><figcaption>{esc(k)}</figcaption></figure>'
-                    for k, f in figures.items() if k not in ("samples", "real", "interpolation"))
+                    for k, f in figures.items()
+                    if k not in ("real", "interpolation") and not k.startswith("samples_"))
     body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>gtgan demo report</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
@@ -137,14 +146,15 @@ pre{{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:0.85em}} .big{{fon
 </head><body>
 <h1>gtgan demo: Gt-StackGAN on synthetic birds</h1>
 <p class="big">Attribute accuracy of generated birds on <b>held-out</b> captions:
-<b>{pct(acc)}</b> (real pictures: {pct(real)}, chance: {pct(chance)}).</p>
+{"; ".join(headline)}.</p>
 <p>Trained the <code>demo</code> preset for {result.step} steps ({result.epoch} epochs,
 {result.elapsed_s / 60:.1f} min) on {cfg.data.synthetic_count} synthetic birds on the
 {esc(report.get('device', 'cpu'))}; the whole demo took {seconds / 60:.1f} min.
 The captions below describe (body, wing) colour pairs that the training set never shows.</p>
 <h2>Generated from held-out captions</h2>
-<p>Each row: one caption, {SAMPLES_PER_CAPTION} noise vectors (the same noise in every row).</p>
-<img src="{figures['samples']}">
+<p>Each row: one caption, {SAMPLES_PER_CAPTION} noise vectors (the same noise in every row).
+Stage 1 (64 px) trains alone first (optim.stage_warmup_steps), so it has had the most training.</p>
+{samples}
 <h2>The real pictures those captions describe</h2>
 <img src="{figures['real']}">
 <h2>Interpolating between two captions</h2>
@@ -164,7 +174,5 @@ Configuration (also in run/config.yaml):</p>
 </body></html>
 """
     page = out / "report.html"
-    tmp = out / ".report.html.tmp"
-    tmp.write_text(body)
-    tmp.replace(page)
+    atomic_write_text(page, body)
     return page

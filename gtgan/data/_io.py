@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import importlib
-import json
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+from ..fileio import atomic_save_image, atomic_write_bytes, atomic_write_json  # noqa: F401 (re-exported)
 
 # The only globals the official StackGAN pickles (lists, ints, numpy arrays and scalars) need.
 # Anything else is refused, so loading a pickle can never run code from it.
@@ -50,27 +48,3 @@ def load_data_pickle(path: str | Path) -> Any:
                         f"re-download the file") from None
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then os.replace: never a half file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode("utf-8"))
-
-
-def atomic_save_image(path: str | Path, img) -> None:
-    import io
-
-    buf = io.BytesIO()
-    img.save(buf, format=(Path(path).suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG"))
-    atomic_write_bytes(path, buf.getvalue())

@@ -27,6 +27,7 @@ from torch import nn
 
 from .. import __version__
 from ..errors import GtganError
+from ..fileio import atomic_write_text, sha256_file
 
 JUDGE_SIZE = 64
 
@@ -197,7 +198,7 @@ def load_or_train_judge(train_set, data_identity: dict[str, Any], cache_dir: str
                     net.load_state_dict(load_file(str(path)))
                     net.eval()
                     info = dict(meta["info"], cache_file=str(path), cached=True,
-                                sha256=_sha256(path))
+                                sha256=sha256_file(path))
                     return net, info
             except Exception:  # unreadable cache: retrain and overwrite
                 pass
@@ -213,24 +214,9 @@ def load_or_train_judge(train_set, data_identity: dict[str, Any], cache_dir: str
             os.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)
-        _write_text_atomic(meta_path, json.dumps({"key": key, "info": info}, indent=2, sort_keys=True))
-        info = dict(info, cache_file=str(path), sha256=_sha256(path))
+        atomic_write_text(meta_path, json.dumps({"key": key, "info": info}, indent=2, sort_keys=True))
+        info = dict(info, cache_file=str(path), sha256=sha256_file(path))
     return net, info
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------- accuracy

@@ -15,7 +15,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import torch
 
 from .. import __version__
 from ..errors import GtganError
+from ..fileio import atomic_write_text
 from .attributes import (AttributeAccuracy, JudgeConfig, load_or_train_judge, mentioned_targets)
 from .fid import (FeatureStats, ReferenceStatsError, frechet_distance_details, load_reference_stats,
                   save_reference_stats)
@@ -642,24 +642,12 @@ def report_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(report: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
     """FILE (JSON) and FILE with suffix .md beside it, each written atomically."""
     out = Path(out)
     md = out.with_suffix(".md") if out.suffix != ".md" else out.with_name(out.name + ".md")
-    _atomic_write(out, json.dumps(report, indent=2, sort_keys=False, default=str) + "\n")
-    _atomic_write(md, report_markdown(report))
+    atomic_write_text(out, json.dumps(report, indent=2, sort_keys=False, default=str) + "\n")
+    atomic_write_text(md, report_markdown(report))
     return out, md
 
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.fidelity import IMAGENET_MEAN, IMAGENET_STD, WeightsError
+from ..fileio import sha256_file  # noqa: F401 (part of this module's API)
 
 INPUT_SIZE = 299
 RESIZE = {"mode": "bilinear", "size": INPUT_SIZE, "align_corners": False, "antialias": False}
@@ -77,14 +78,6 @@ class InceptionNet(nn.Module):
             x = ((x + 1) / 2 - self.mean) / self.std
         pool = torch.flatten(self.net(x), 1)
         return InceptionOutput(pool, self.fc(pool))
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def sha256_state(state: dict[str, torch.Tensor]) -> str:

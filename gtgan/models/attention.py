@@ -118,7 +118,6 @@ class PositionAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        n = h * w
         q = self.query_conv(x).flatten(2).transpose(1, 2)  # B, N, d
         k = self.key_conv(x).flatten(2).transpose(1, 2)  # B, N, d
         v = self.value_conv(x).flatten(2).transpose(1, 2)  # B, N, C

@@ -10,7 +10,6 @@ moment leaves the previous checkpoint complete and `latest` pointing at a comple
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError
+from ..fileio import sha256_file
 
 FORMAT = "gtgan-checkpoint"
 VERSION = 1
@@ -61,12 +61,6 @@ def write_text_atomic(path: Path, text: str) -> None:
     fsync_path(path.parent)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def list_checkpoints(root: Path) -> list[Path]:
@@ -104,7 +98,7 @@ def save_checkpoint(root: Path, step: int, weights: dict[str, dict[str, torch.Te
         files[TRAIN_STATE] = None
         for fname in files:
             fsync_path(tmp / fname)
-            files[fname] = _sha256(tmp / fname)
+            files[fname] = sha256_file(tmp / fname)
         state = {"format": FORMAT, "version": VERSION, "step": step, "weights": sorted(weights),
                  "files": files, **loop_state}
         with open(tmp / STATE_JSON, "w") as f:
@@ -180,7 +174,7 @@ def load_checkpoint(path: Path, verify: bool = True
         f = path / fname
         if not f.exists():
             raise CheckpointError(f"{f}: missing from the checkpoint")
-        if verify and _sha256(f) != digest:
+        if verify and sha256_file(f) != digest:
             raise CheckpointError(f"{f}: contents do not match the checksum in {STATE_JSON} "
                                   "(damaged file); resume from an older checkpoint")
     try:

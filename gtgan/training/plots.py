@@ -8,7 +8,7 @@ from .rundir import read_metrics
 
 
 def _save(fig, path: Path) -> None:
-    from ..data._io import atomic_write_bytes
+    from ..fileio import atomic_write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")

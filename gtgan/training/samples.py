@@ -51,7 +51,7 @@ def write_samples(sample_fn, fixed: FixedSamples, out_dir: Path, name: str
                   ) -> tuple[Path, Image.Image]:
     """Generate with `sample_fn(z, text, eps) -> list of images per scale` and write
     out_dir/name.png (largest scale, captions drawn) and name.txt (the captions)."""
-    from ..data._io import atomic_save_image
+    from ..fileio import atomic_save_image
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
