@@ -19,6 +19,7 @@ from .fileio import atomic_write_text
 
 DEFAULT_MINUTES = 15.0
 SAMPLES_PER_CAPTION = 6
+DEFAULT_EVAL_SAMPLES = 500
 
 
 def eval_reserve_minutes(minutes: float) -> float:
@@ -38,7 +39,7 @@ def demo_config(minutes: float, overrides: list[str] | tuple[str, ...] = ()) -> 
 
 def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
              overrides: list[str] | tuple[str, ...] = (), force: bool = False,
-             eval_samples: int = 500, progress: bool = True,
+             eval_samples: int = DEFAULT_EVAL_SAMPLES, progress: bool = True,
              log: Callable[[str], None] = print) -> Path:
     """Train, evaluate and report; returns the path of the HTML report."""
     from .metrics.evaluate import EvalOptions, evaluate_run, write_report
