@@ -151,23 +151,37 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_calls(fn: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> list[float]:
-    """Wall-clock seconds of `repeats` calls after `warmup` untimed ones (synchronised on CUDA)."""
+class Times(list):
+    """Wall-clock seconds per call, with the process's CPU seconds per call in `.cpu`."""
+
+    cpu: list[float]
+
+
+def time_calls(fn: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> Times:
+    """Wall-clock (and CPU) seconds of `repeats` calls after `warmup` untimed ones (synchronised
+    on CUDA). With one thread and another process busy, CPU time is the steadier figure; with
+    several threads it also counts the threads' busy-waiting."""
     for _ in range(warmup):
         fn()
     sync(device)
-    times = []
+    times = Times()
+    times.cpu = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
         sync(device)
         times.append(time.perf_counter() - t0)
+        times.cpu.append(time.process_time() - c0)
     return times
 
 
 def summary(times: list[float]) -> dict:
-    return {"n": len(times), "min": min(times), "median": statistics.median(times), "max": max(times),
-            "all": times}
+    out = {"n": len(times), "min": min(times), "median": statistics.median(times), "max": max(times),
+           "all": list(times)}
+    cpu = getattr(times, "cpu", None)
+    if cpu:
+        out.update(cpu_median=statistics.median(cpu), cpu_min=min(cpu), cpu_max=max(cpu), cpu_all=cpu)
+    return out
 
 
 def _status_kib(field: str) -> int | None:

@@ -128,9 +128,10 @@ def main() -> None:
         rows.append([
             r["module"], impl, f"{r['side']}^2 = {r['n']}", r["precision"] + (" + CL" if r["precision"] == "bf16" else ""),
             f"{t['median'] * 1e3:.1f}" if t else "", f"{t['min'] * 1e3:.1f}-{t['max'] * 1e3:.1f}" if t else "",
+            f"{t['cpu_median'] * 1e3:.1f}" if t else "",
             fmt_mib(r.get("peak_bytes")), fmt_mib(r["nn_matrix_bytes"]) if r["module"] == "PAM" else "",
             speed, mem_ratio, fmt_share(r.get("other_cpu_share")), note])
-    print(markdown_table(["module", "impl", "N", "precision", "fwd+bwd median ms", "min-max ms",
+    print(markdown_table(["module", "impl", "N", "precision", "fwd+bwd median ms", "min-max ms", "CPU ms",
                           "peak added MiB", "one N x N matrix MiB", "speed vs naive", "memory vs naive",
                           "others' CPU", "note"], rows))
     method = next((r["memory_method"] for r in results if "memory_method" in r), "")

@@ -123,7 +123,7 @@ def main() -> None:
     rows = []
     for label, r in results.items():
         if "error" in r:
-            rows.append([label, "", r["precision"], "", "", "", "", "", "", "", "error: " + r["error"]])
+            rows.append([label, "", r["precision"]] + [""] * 8 + ["error: " + r["error"]])
             continue
         t = r["time"]
         per_s = batch / t["median"]
@@ -133,12 +133,12 @@ def main() -> None:
                      "x".join(str(s) for s in r["output_shape"][-2:]) if r["what"] != "inception" else
                      ("75x75" if quick else "299x299") + " in",
                      f"{per_s:,.1f}", f"{batch / t['max']:,.1f}-{batch / t['min']:,.1f}",
-                     f"{t['median'] * 1e3:,.0f}", fmt_mib(r["peak_bytes"]),
+                     f"{t['median'] * 1e3:,.0f}", f"{t['cpu_median'] * 1e3:,.0f}", fmt_mib(r["peak_bytes"]),
                      f"{r['flops'] / batch / 1e9:.2f}",
                      f"{r['flops'] / t['median'] / peaks[r['precision']]:.0%}",
                      fmt_share(r.get("other_cpu_share"))])
     print(markdown_table(["config", "network", "precision", "images", "images/s (median)",
-                          "images/s (min-max)", "ms/batch", "peak added MiB", "GFLOP/image",
+                          "images/s (min-max)", "ms/batch", "CPU ms/batch", "peak added MiB", "GFLOP/image",
                           "of GEMM peak", "others' CPU"], rows))
     method = next((r["memory_method"] for r in results.values() if "memory_method" in r), "")
     print(f"\nBatch {batch}; median of {repeats} after {warmup} warm-up. GEMM peak measured here: "

@@ -150,8 +150,8 @@ def main() -> None:
     rows = []
     for label, r in results.items():
         if "error" in r:
-            rows.append([label, r["preset"], r["pam_impl"], r["precision"], "", "", "", "", "", "", "",
-                         "", "", "error: " + r["error"]])
+            rows.append([label, r["preset"], r["pam_impl"], r["precision"]] + [""] * 10
+                        + ["error: " + r["error"]])
             continue
         t = r["time"]
         med = t["median"]
@@ -160,7 +160,8 @@ def main() -> None:
         rows.append([
             label, r["preset"], "naive N x N" if r["pam_impl"] == "naive" else ("ours" if r["preset"] == "paper" else "-"),
             r["precision"] + (" + channels_last" if r["precision"] != "fp32" else ""),
-            fmt_s(med), f"{fmt_s(t['min'])}-{fmt_s(t['max'])}", fmt_mib(r["peak_bytes"]),
+            fmt_s(med), f"{fmt_s(t['min'])}-{fmt_s(t['max'])}", fmt_s(t.get("cpu_median")),
+            fmt_mib(r["peak_bytes"]),
             fmt_mib(r.get("rss_peak_bytes")), f"{r['flops'] / 1e9:,.0f}", f"{achieved / 1e9:,.0f}",
             f"{achieved / peaks[r['precision']]:.0%}",
             f"{ref_t / med:.2f}x" if ref_t else "",
@@ -168,13 +169,13 @@ def main() -> None:
             fmt_share(r.get("other_cpu_share"))])
     print(markdown_table(
         ["config", "preset", "position attention", "precision", "median s/step", "min-max s",
-         "peak added MiB", "peak RSS MiB", "GFLOP/step", "achieved GFLOP/s", "of GEMM peak",
+         "CPU s/step", "peak added MiB", "peak RSS MiB", "GFLOP/step", "achieved GFLOP/s", "of GEMM peak",
          f"speed-up vs {REFERENCE}", "bf16 vs fp32", "others' CPU"], rows))
     method = next((r["memory_method"] for r in results.values() if "memory_method" in r), "")
     print(f"\nGEMM peak measured here: fp32 {peaks['fp32'] / 1e9:,.0f} GFLOP/s, bf16 "
           f"{peaks['bf16'] / 1e9:,.0f} GFLOP/s (best square torch.mm seen in this run, in the parent "
           f"or in any configuration's process). Time: median of {repeats} "
-          f"steps after {warmup} warm-up. Memory: {method}; the baseline holds the models, the "
+          f"steps after {warmup} warm-up; CPU s/step: the process's CPU time (median). Memory: {method}; the baseline holds the models, the "
           f"optimiser state and the batch. FLOPs: FlopCounterMode (matmuls and convolutions, "
           f"forward and backward, as executed). VGG19 and all networks have random weights. "
           + OTHERS_NOTE)
