@@ -50,6 +50,16 @@ class ModelConfig:
     text_scale: float = 1.0
     # Discriminators also regress the sentence vector (auxiliary head); off in the paper.
     d_text_regression: bool = False
+    # How the discriminators' conditional head reads the condition code: "concat" (StackGAN++:
+    # mu tiled over the 4x4 image code, 3x3 conv, 4x4 conv) or "projection" (Miyato & Koyama
+    # 2018: unconditional logit + <W mu, pooled image code>), a stronger signal that a few
+    # minutes of CPU training can use. A deviation for the demo.
+    d_condition: Literal["concat", "projection"] = "concat"
+    # Each refinement stage adds its RGB output to the previous stage's, upsampled (in tanh's
+    # pre-activation space, with the stage's image conv zero-initialised), so a 128 px image
+    # starts as the 64 px one and learns detail on top of it (StyleGAN2's "skip" generator).
+    # Off in StackGAN++ and the paper, where each stage draws its image from scratch.
+    image_skip: bool = False
 
     def validate(self) -> None:
         _check(self.stages in (1, 2, 3), "model.stages", self.stages, "must be 1, 2 or 3")
@@ -65,6 +75,8 @@ class ModelConfig:
         _check(self.pam_impl in ("sdpa", "naive"), "model.pam_impl", self.pam_impl, "sdpa|naive")
         _check(self.ca_noise_scale >= 0, "model.ca_noise_scale", self.ca_noise_scale, ">= 0")
         _check(self.text_scale > 0, "model.text_scale", self.text_scale, "> 0")
+        _check(self.d_condition in ("concat", "projection"), "model.d_condition",
+               self.d_condition, "concat|projection")
 
     @property
     def image_sizes(self) -> list[int]:

@@ -26,13 +26,16 @@ def build_generator(cfg: ModelConfig, init: bool = True) -> Generator:
     g = Generator(cfg)
     if init:
         init_weights(g)
+        if cfg.image_skip:  # each refinement stage starts as the previous image, upsampled
+            for stage in range(2, cfg.stages + 1):
+                nn.init.zeros_(getattr(g, f"img_net{stage}").img[0].weight)
     return g
 
 
 def build_discriminators(cfg: ModelConfig, init: bool = True) -> nn.ModuleList:
     """One discriminator per stage, for images of 64, 128(, 256) px."""
     text_dim = cfg.text_dim if cfg.d_text_regression else 0
-    ds = nn.ModuleList(Discriminator(size, cfg.ndf, cfg.c_dim, text_dim) for size in cfg.image_sizes)
+    ds = nn.ModuleList(Discriminator(size, cfg.ndf, cfg.c_dim, text_dim, cfg.d_condition) for size in cfg.image_sizes)
     if init:
         for d in ds:
             init_weights(d)

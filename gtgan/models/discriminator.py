@@ -44,9 +44,11 @@ class DiscriminatorOutput(NamedTuple):
 
 
 class Discriminator(nn.Module):
-    """D_NET{64,128,256} by image size; conditional head on [mu tiled; image code]."""
+    """D_NET{64,128,256} by image size; conditional head on [mu tiled; image code] (StackGAN++)
+    or, with condition="projection", a projection head (model.d_condition)."""
 
-    def __init__(self, image_size: int, ndf: int, c_dim: int, text_regression_dim: int = 0):
+    def __init__(self, image_size: int, ndf: int, c_dim: int, text_regression_dim: int = 0,
+                 condition: str = "concat"):
         super().__init__()
         if image_size not in (64, 128, 256):
             raise ValueError(f"image_size must be 64, 128 or 256, got {image_size}")
@@ -60,8 +62,14 @@ class Discriminator(nn.Module):
             self.img_code_s64 = down_block(ndf * 16, ndf * 32)
             self.img_code_s64_1 = block3x3_lrelu(ndf * 32, ndf * 16)
             self.img_code_s64_2 = block3x3_lrelu(ndf * 16, ndf * 8)
+        if condition not in ("concat", "projection"):
+            raise ValueError(f"condition must be 'concat' or 'projection', got {condition!r}")
+        self.condition = condition
         self.logits = nn.Sequential(nn.Conv2d(ndf * 8, 1, 4, 4))
-        self.jointConv = block3x3_lrelu(ndf * 8 + c_dim, ndf * 8)
+        if condition == "concat":
+            self.jointConv = block3x3_lrelu(ndf * 8 + c_dim, ndf * 8)
+        else:
+            self.projection = nn.Linear(c_dim, ndf * 8, bias=False)
         self.uncond_logits = nn.Sequential(nn.Conv2d(ndf * 8, 1, 4, 4))
         self.text_head = nn.Conv2d(ndf * 8, text_regression_dim, 4, 4) if text_regression_dim else None
 
@@ -76,8 +84,11 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> DiscriminatorOutput:
         h = self.encode(x)
         cond = None
-        if c is not None:
+        if c is not None and self.condition == "concat":
             cond = self.logits(self.jointConv(cat_condition(c, h))).flatten()
+        elif c is not None:
+            pooled = h.mean(dim=(2, 3))
+            cond = self.logits(h).flatten() + (self.projection(c.to(pooled.dtype)) * pooled).sum(1)
         uncond = self.uncond_logits(h).flatten()
         text = self.text_head(h).flatten(1) if self.text_head is not None else None
         return DiscriminatorOutput(cond, uncond, text)

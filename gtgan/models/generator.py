@@ -158,6 +158,10 @@ class ImageHead(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.img(h)
 
+    def preactivation(self, h: torch.Tensor) -> torch.Tensor:
+        """The RGB values before tanh (what model.image_skip carries to the next stage)."""
+        return self.img[0](h)
+
 
 class GeneratorOutput(NamedTuple):
     images: list[torch.Tensor]  # one per stage, 64, 128(, 256) px, in [-1, 1]
@@ -194,8 +198,17 @@ class Generator(nn.Module):
                    num_stages: int | None = None) -> list[torch.Tensor]:
         """Images at every scale (or the first `num_stages`) from noise and a condition code."""
         h = self.h_net1(z, c)
-        images = [self.img_net1(h)]
+        if not self.cfg.image_skip:
+            images = [self.img_net1(h)]
+            for stage in range(2, (num_stages or self.cfg.stages) + 1):
+                h = getattr(self, f"h_net{stage}")(h, c)
+                images.append(getattr(self, f"img_net{stage}")(h))
+            return images
+        rgb = self.img_net1.preactivation(h)
+        images = [torch.tanh(rgb)]
         for stage in range(2, (num_stages or self.cfg.stages) + 1):
             h = getattr(self, f"h_net{stage}")(h, c)
-            images.append(getattr(self, f"img_net{stage}")(h))
+            up = F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False)
+            rgb = getattr(self, f"img_net{stage}").preactivation(h) + up
+            images.append(torch.tanh(rgb))
         return images
