@@ -134,6 +134,8 @@ def write_html(out: Path, cfg: RunConfig, result, report: dict, metrics_md: str,
                         f"{pct(a.get('real_accuracy'))}, chance {pct(a.get('chance'))})")
 
     esc = html.escape
+    skip_note = (" With model.image_skip on, the 128 px picture is stage 2's refinement drawn on top"
+                 " of the 64 px one, upsampled." if cfg.model.image_skip else "")
     samples = "".join(f'<h3>{esc(k.split("_")[1])} px</h3><img src="{esc(f)}">'
                       for k, f in figures.items() if k.startswith("samples_"))
     plots = "".join(f'<figure><img src="{esc(f)}"><figcaption>{esc(k)}</figcaption></figure>'
@@ -154,7 +156,7 @@ pre{{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:0.85em}} .big{{fon
 The captions below describe (body, wing) colour pairs that the training set never shows.</p>
 <h2>Generated from held-out captions</h2>
 <p>Each row: one caption, {SAMPLES_PER_CAPTION} noise vectors (the same noise in every row).
-Stage 1 (64 px) trains alone first (optim.stage_warmup_steps), so it has had the most training.</p>
+Stage 1 (64 px) trains alone first (optim.stage_warmup_steps), so it has had the most training.{skip_note}</p>
 {samples}
 <h2>The real pictures those captions describe</h2>
 <img src="{figures['real']}">

@@ -424,3 +424,16 @@ def test_stage_warmup_trains_only_the_first_stage_then_all():
     assert "d_loss_128" in losses
     assert not torch.equal(d1["img_code_s16.0.weight"], step.Ds[1].img_code_s16[0].weight)
     assert not torch.equal(g2["jointConv.0.weight"], step.G.h_net2.jointConv[0].weight)
+
+
+def test_progress_bar_says_which_stages_train_and_the_time_left(tmp_path):
+    from gtgan.training.loop import _Run
+    cfg = tiny("demo", "optim.stage_warmup_steps=10", "run.max_minutes=2")
+    run = _Run(cfg, tmp_path, False, None, None, True, None)
+    run.t0 = __import__("time").monotonic() - 30
+    rec = {"d_loss": 1.23456, "g_loss": 2.5}
+    early = run._progress_fields(rec, 3, 120.0)
+    assert early["D"] == "1.235" and early["px"] == "64"
+    assert early["time left"] in ("1:30", "1:29")
+    assert run._progress_fields(rec, 10, 120.0)["px"] == "64+128"
+    assert "time left" not in run._progress_fields(rec, 10, float("inf"))

@@ -281,7 +281,7 @@ class _Run:
                         metrics.write(rec)
                         _tb_scalars(writer, "train", rec, step)
                         if pbar is not None:
-                            pbar.set_postfix(D=f"{rec['d_loss']:.3f}", G=f"{rec['g_loss']:.3f}")
+                            pbar.set_postfix(self._progress_fields(rec, step, limit_s))
                         window, window_n, window_t = defaultdict(float), 0, time.monotonic()
                     if position == steps_per_epoch:
                         epoch, position = epoch + 1, 0
@@ -423,6 +423,19 @@ class _Run:
                 "that checkpoint with other settings")
 
     # ------------------------------------------------------------------ signals
+    def _progress_fields(self, rec: dict, step: int, limit_s: float) -> dict[str, str]:
+        """Losses, which stages train (during a stage warm-up), and the time budget left: the
+        bar's step total and ETA mean little when run.max_minutes ends the run first."""
+        fields = {"D": f"{rec['d_loss']:.3f}", "G": f"{rec['g_loss']:.3f}"}
+        sizes = self.cfg.model.image_sizes
+        if self.cfg.optim.stage_warmup_steps > 0 and len(sizes) > 1:
+            fields["px"] = str(sizes[0]) if step < self.cfg.optim.stage_warmup_steps else \
+                "+".join(map(str, sizes))
+        if math.isfinite(limit_s):
+            left = max(0.0, limit_s - (time.monotonic() - self.t0))
+            fields["time left"] = f"{int(left // 60)}:{int(left % 60):02d}"
+        return fields
+
     def _install_signals(self):
         if threading.current_thread() is not threading.main_thread():
             return None
