@@ -3,8 +3,8 @@
 Position attention never materialises its N x N map (N = 4096 at 64x64): on CUDA it runs
 `scaled_dot_product_attention`'s fused kernels; on the CPU it runs `chunked_attention`, exact
 softmax attention over blocks of query rows with the blocks recomputed in the backward pass,
-because PyTorch's CPU flash kernel is slower here than even the naive form (it wants q/k
-padded from C/8 to C channels and runs at a fraction of the GEMM peak; see docs/benchmarks.md).
+because in bf16 (the CPU's fast precision) PyTorch's CPU flash kernel, which wants q/k padded
+from C/8 to C channels, is slower than this and even than the naive form (docs/benchmarks.md).
 `naive=True` keeps DANet's literal bmm form as a reference.
 """
 from __future__ import annotations
