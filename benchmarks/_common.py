@@ -310,6 +310,18 @@ def report_child(result: dict) -> None:
     print(RESULT_TAG + json.dumps(result), flush=True)
 
 
+def start(parser, run_one) -> tuple[object, torch.device] | None:
+    """Parse the arguments and set torch up; in a child process (--child), measure the one
+    configuration, report it and return None; in the parent, return (args, device)."""
+    args = parser.parse_args()
+    setup_torch(args.threads)
+    device = resolve_device(args.device)
+    if args.child:
+        report_child(run_one(json.loads(args.child)))
+        return None
+    return args, device
+
+
 def measure(run_one: Callable[[dict], dict], script: str, spec: dict,
             args: argparse.Namespace) -> dict:
     """One configuration, in a child process unless --in-process."""

@@ -13,14 +13,13 @@ cannot fit in half the available memory is reported as skipped with the computed
 """
 from __future__ import annotations
 
-import json
 import sys
 
 import torch
 
-from _common import (MIB, OTHERS_NOTE, fmt_mib, fmt_share, machine_info, machine_lines,
-                     make_parser, markdown_table, measure, mem_available_bytes, PeakMemory,
-                     report_child, resolve_device, setup_torch, summary, time_calls, write_json)
+from _common import (fmt_mib, fmt_share, machine_info, machine_lines, make_parser, markdown_table,
+                     measure, mem_available_bytes, MIB, OTHERS_NOTE, PeakMemory, start, summary,
+                     time_calls, write_json)
 
 # Live N x N matrices at the naive backward's peak (probabilities saved by softmax, the
 # gradient of the probabilities, the gradient of the logits), used only to decide skipping.
@@ -68,12 +67,10 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--channels", type=int, default=64)
     p.add_argument("--sides", default="", help="comma-separated feature-map sides (default 32,64,128)")
-    args = p.parse_args()
-    setup_torch(args.threads)
-    device = resolve_device(args.device)
-    if args.child:
-        report_child(run_one(json.loads(args.child)))
+    started = start(p, run_one)
+    if started is None:
         return
+    args, device = started
 
     quick = args.quick
     batch, channels = (2, 16) if quick else (args.batch, args.channels)

@@ -11,14 +11,13 @@ Each configuration runs in a fresh child process; see _common for the memory met
 """
 from __future__ import annotations
 
-import json
 import sys
 
 import torch
 
-from _common import (OTHERS_NOTE, fmt_mib, fmt_share, gemm_peak, machine_info, machine_lines,
-                     make_parser, markdown_table, measure, PeakMemory, report_child,
-                     resolve_device, setup_torch, summary, time_calls, wait_for_quiet, write_json)
+from _common import (fmt_mib, fmt_share, gemm_peak, machine_info, machine_lines, make_parser,
+                     markdown_table, measure, OTHERS_NOTE, PeakMemory, start, summary, time_calls,
+                     wait_for_quiet, write_json)
 
 CONFIGS = [  # (label, what, precision)
     ("paper-fp32", "paper", "fp32"),
@@ -88,12 +87,10 @@ def run_one(spec: dict) -> dict:
 def main() -> None:
     p = make_parser(__doc__.split("\n\n")[0])
     p.add_argument("--batch", type=int, default=0, help="default 64 on CPU, 256 on CUDA")
-    args = p.parse_args()
-    setup_torch(args.threads)
-    device = resolve_device(args.device)
-    if args.child:
-        report_child(run_one(json.loads(args.child)))
+    started = start(p, run_one)
+    if started is None:
         return
+    args, device = started
 
     quick = args.quick
     batch = args.batch or (4 if quick else (64 if device.type == "cpu" else 256))

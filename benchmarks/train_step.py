@@ -15,15 +15,13 @@ matrix multiply this script measures on the same device (fp32 and bf16).
 """
 from __future__ import annotations
 
-import json
 import sys
 
 import torch
 
-from _common import (MIB, OTHERS_NOTE, _status_kib, fmt_mib, fmt_s, fmt_share, gemm_peak,
-                     machine_info, machine_lines, make_parser, markdown_table, measure, PeakMemory,
-                     report_child, resolve_device, setup_torch, summary, time_calls, wait_for_quiet,
-                     write_json)
+from _common import (_status_kib, fmt_mib, fmt_s, fmt_share, gemm_peak, machine_info, machine_lines,
+                     make_parser, markdown_table, measure, MIB, OTHERS_NOTE, PeakMemory, start,
+                     summary, time_calls, wait_for_quiet, write_json)
 
 CONFIGS = [  # (label, preset, precision, pam_impl)
     ("paper-fp32", "paper", "fp32", "sdpa"),
@@ -107,12 +105,10 @@ def main() -> None:
     p.add_argument("--configs", default="", help="comma-separated labels (default: all): "
                    + ", ".join(c[0] for c in CONFIGS))
     p.add_argument("--profile", metavar="LABEL", help="also profile one step of this configuration")
-    args = p.parse_args()
-    setup_torch(args.threads)
-    device = resolve_device(args.device)
-    if args.child:
-        report_child(run_one(json.loads(args.child)))
+    started = start(p, run_one)
+    if started is None:
         return
+    args, device = started
 
     quick = args.quick
     batch = args.batch or (2 if quick else (8 if device.type == "cpu" else 32))
