@@ -181,7 +181,8 @@ def _add_eval(sub) -> None:
     p.add_argument("--data-root", metavar="DIR", help="override data.root")
     p.add_argument("--split", default="test", help="split whose captions are used (default test)")
     p.add_argument("--metrics", default="is,fid,ssim",
-                   help="comma list of is,fid,ssim,attr (attr: synthetic birds only; default is,fid,ssim)")
+                   help="comma list of is,fid,ssim,attr,diversity (attr: synthetic birds only; "
+                        "diversity: how much the noise changes a caption's picture; default is,fid,ssim)")
     p.add_argument("--samples", type=int, default=30000, help="generated images per scale (default 30000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, metavar="FILE", help="report JSON; a .md table is written beside it")

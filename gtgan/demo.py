@@ -63,7 +63,7 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
     log(f"      {result.message}")
 
     log("[2/3] evaluating on held-out captions (attribute accuracy, SSIM)")
-    opts = EvalOptions(metrics=("attr", "ssim"), samples=eval_samples, seed=0, progress=progress)
+    opts = EvalOptions(metrics=("attr", "ssim", "diversity"), samples=eval_samples, seed=0, progress=progress)
     report = evaluate_run(out / "run", opts, split="test")
     json_path, md_path = write_report(report, out / "metrics.json")
 
@@ -130,8 +130,10 @@ def write_html(out: Path, cfg: RunConfig, result, report: dict, metrics_md: str,
     headline = []
     for size, res in sorted(report.get("results", {}).items(), key=lambda kv: int(kv[0])):
         a = res.get("attr", {})
+        div = res.get("diversity", {}).get("ratio")
         headline.append(f"{size} px: <b>{pct(a.get('accuracy'))}</b> (real pictures "
-                        f"{pct(a.get('real_accuracy'))}, chance {pct(a.get('chance'))})")
+                        f"{pct(a.get('real_accuracy'))}, chance {pct(a.get('chance'))})"
+                        + ("" if div is None else f", diversity {div:.2f}"))
 
     esc = html.escape
     skip_note = (" With model.image_skip on, the 128 px picture is stage 2's refinement drawn on top"
@@ -150,6 +152,8 @@ pre{{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:0.85em}} .big{{fon
 <h1>gtgan demo: Gt-StackGAN on synthetic birds</h1>
 <p class="big">Attribute accuracy of generated birds on <b>held-out</b> captions:
 {"; ".join(headline)}.</p>
+<p>Diversity: how much the noise changes a caption's picture, relative to how much another
+caption does (0 = every sample of a caption is the same picture).</p>
 <p>Trained the <code>demo</code> preset for {result.step} steps ({result.epoch} epochs,
 {result.elapsed_s / 60:.1f} min) on {cfg.data.synthetic_count} synthetic birds on the
 {esc(report.get('device', 'cpu'))}; the whole demo took {seconds / 60:.1f} min.
@@ -168,7 +172,7 @@ Stage 1 (64 px) trains alone first (optim.stage_warmup_steps), so it has had the
 {plots}
 <h2>Reproduce</h2>
 <pre>gtgan train --config {esc(str(out / 'run' / 'config.yaml'))} --out another_run
-gtgan eval {esc(str(out / 'run'))} --metrics attr,ssim --samples {report.get('samples')} --seed 0 --out eval.json
+gtgan eval {esc(str(out / 'run'))} --metrics attr,ssim,diversity --samples {report.get('samples')} --seed 0 --out eval.json
 gtgan generate {esc(str(out / 'run'))} "a bird with a red body, blue wings and a yellow crown" -o mine.png</pre>
 <p>The model folder <code>run/model</code> loads with
 <code>gtgan.TextToImage.from_pretrained("{esc(str(out / 'run'))}")</code>.

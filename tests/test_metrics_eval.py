@@ -320,3 +320,40 @@ def test_training_eval_hook(run_dir, tmp_path, offline):
     out = fn_is(g, 1)
     assert set(out) == {"is_64", "is_64_std", "is_128", "is_128_std"}
     assert out["is_64"] >= 1.0 and fn_is.notes == ["NOT COMPARABLE: random weights"]
+
+
+def _colour_generator(noise_weight: float, text_weight: float = 1.0):
+    """Flat pictures whose colour mixes the caption's vector and the noise."""
+    def generate(text, z, eps):
+        colour = torch.tanh(text_weight * text[:, :3] + noise_weight * z[:, :3])
+        return [colour[:, :, None, None].expand(-1, -1, s, s) for s in (64, 128)]
+    return generate
+
+
+def test_diversity_tells_noise_ignored_from_noise_used(tmp_path):
+    ds = TinySet(captions=2)
+    opts = EvalOptions(metrics=("diversity",), samples=8, batch_size=4, progress=False,
+                       cache_dir=str(tmp_path))
+    collapsed = evaluate_generator(_colour_generator(0.0), ds, [64, 128], 6, 5, opts)
+    r = collapsed["results"]["64"]["diversity"]
+    assert r["same_caption_l1"] == 0 and r["ratio"] == 0 and r["n"] == 8
+    assert r["other_caption_l1"] > 0.05
+    noise_only = evaluate_generator(_colour_generator(1.0, text_weight=0.0), ds, [64, 128], 6, 5, opts)
+    r = noise_only["results"]["128"]["diversity"]
+    assert 0.5 < r["ratio"] < 2  # noise changes a picture as much as another caption does
+    assert "diversity" in collapsed["settings"]
+    md = report_markdown({"results": collapsed["results"], "settings": collapsed["settings"],
+                          "labels": [], "weights": {}, "model": {}})
+    assert "| diversity (same / other caption) | 64 | 0.000 |" in md
+
+
+def test_diversity_does_not_change_the_other_metrics(tmp_path):
+    ds = TinySet(captions=2)
+    results = []
+    for metrics in (("fid",), ("fid", "diversity")):
+        opts = EvalOptions(metrics=metrics, samples=8, batch_size=4, progress=False,
+                           cache_dir=str(tmp_path))
+        res = evaluate_generator(_colour_generator(0.5), ds, [64, 128], 6, 5, opts,
+                                 fid_net=FeatureStandIn())
+        results.append(res["results"]["64"]["fid"]["value"])
+    assert results[0] == results[1]

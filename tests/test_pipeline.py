@@ -159,3 +159,31 @@ def test_char_cnn_rnn_model_explains_its_limit(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "char-CNN-RNN" in proc.stderr or "char-cnn-rnn" in proc.stderr
+
+
+def test_demo_end_to_end_writes_its_report(tmp_path, monkeypatch):
+    """`gtgan demo` at toy size: trains both stages, evaluates, writes every file of the report."""
+    import json
+
+    from gtgan.demo import run_demo
+
+    monkeypatch.setenv("GTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    over = ["model.ngf=8", "model.ndf=8", "model.c_dim=8", "model.z_dim=8", "data.synthetic_count=120",
+            "optim.batch_size=8", "optim.stage_warmup_steps=4", "run.max_steps=8",
+            "run.sample_every=4", "run.checkpoint_every=8"]
+    lines = []
+    page = run_demo(tmp_path / "demo", minutes=1, overrides=over, eval_samples=16, progress=False,
+                    log=lines.append)
+    out = tmp_path / "demo"
+    assert page == out / "report.html" and "Open" in lines[-1]
+    for name in ("samples_64.png", "samples_128.png", "real.png", "interpolation.png",
+                 "metrics.json", "metrics.md", "run/model/generator.safetensors"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "metrics.json").read_text())
+    for size in ("64", "128"):
+        res = report["results"][size]
+        assert res["attr"]["n"] == 16 and res["diversity"]["n"] == 16 and res["ssim"]["n"] == 16
+    html = page.read_text()
+    assert "diversity" in html and "held-out" in html and "image_skip" in html
+    with pytest.raises(gtgan.errors.GtganError, match="already exists"):  # never overwrites silently
+        run_demo(out, minutes=1, overrides=over, eval_samples=16, progress=False, log=lines.append)

@@ -28,13 +28,14 @@ from .. import __version__
 from ..errors import GtganError
 from ..fileio import atomic_write_text
 from .attributes import (AttributeAccuracy, JudgeConfig, load_or_train_judge, mentioned_targets)
+from .diversity import DIVERSITY_SETTINGS, DiversityAccumulator
 from .fid import (FeatureStats, ReferenceStatsError, frechet_distance_details, load_reference_stats,
                   save_reference_stats)
 from .inception import RANDOM_LABEL, RESIZE, InceptionNet, load_inception, sha256_file
 from .inception_score import InceptionScoreAccumulator
 from .ssim import SSIM_SETTINGS, MeanStd, ssim_per_image
 
-KNOWN_METRICS = ("is", "fid", "ssim", "attr")
+KNOWN_METRICS = ("is", "fid", "ssim", "attr", "diversity")
 REPORT_FORMAT = "gtgan-eval"
 JUDGE_RELIABLE = 0.9  # attributes the judge reads worse than this on held-out real images
 # are reported but left out of the headline accuracy
@@ -296,11 +297,13 @@ def evaluate_generator(generate: GenerateFn, dataset, image_sizes: Sequence[int]
     is_acc = {s: InceptionScoreAccumulator(opts.splits, shuffle_seed=opts.seed) for s in sizes}
     fid_acc = {s: FeatureStats() for s in sizes}
     ssim_acc = {s: MeanStd() for s in sizes}
+    div_acc = {s: DiversityAccumulator() for s in sizes}
     attr_gen = {s: AttributeAccuracy(names, judge.num_values) for s in sizes} if judge else {}
     attr_real = {s: AttributeAccuracy(names, judge.num_values) for s in sizes} if judge else {}
     real = _LRU(lambda i, s: dataset.real_image(i, s), size=256)
     emb = _LRU(lambda i: dataset.embeddings(i).float(), size=64)
     gen = torch.Generator().manual_seed(int(opts.seed))
+    gen_second = torch.Generator().manual_seed(int(opts.seed) + 1)  # diversity's second samples
     shared = fid_net is inception
 
     schedule = caption_schedule(dataset, opts.samples)
@@ -323,6 +326,10 @@ def evaluate_generator(generate: GenerateFn, dataset, image_sizes: Sequence[int]
         images = list(generate(text, z, eps))
         if len(images) != len(sizes):
             raise EvalError(f"the generator made {len(images)} scales, expected {sizes}")
+        if "diversity" in metrics:
+            z2, eps2 = _noise(gen_second, n, z_dim, c_dim)
+            for s, first, second in zip(sizes, images, generate(text, z2, eps2)):
+                div_acc[s].update(first.detach(), second.detach())
         for s, img in zip(sizes, images):
             if tuple(img.shape) != (n, 3, s, s):
                 raise EvalError(f"generated images have shape {tuple(img.shape)}, expected {(n, 3, s, s)}")
@@ -369,6 +376,8 @@ def evaluate_generator(generate: GenerateFn, dataset, image_sizes: Sequence[int]
                                     "with the same N")
         if "ssim" in metrics:
             r["ssim"] = {"mean": ssim_acc[s].mean, "std": ssim_acc[s].std, "n": ssim_acc[s].n}
+        if "diversity" in metrics:
+            r["diversity"] = div_acc[s].result()
         if judge is not None:
             r["attr"] = _attr_result(attr_gen[s].result(), attr_real[s].result(), judge_info, made)
         results[str(s)] = r
@@ -387,6 +396,8 @@ def evaluate_generator(generate: GenerateFn, dataset, image_sizes: Sequence[int]
                            "reference": {str(s): refs[s][3] for s in sizes}}
     if "ssim" in metrics:
         settings["ssim"] = SSIM_SETTINGS
+    if "diversity" in metrics:
+        settings["diversity"] = DIVERSITY_SETTINGS
     if judge is not None:
         settings["attr"] = {"judge_input": "64 px (larger images resized bilinearly with antialias)",
                             "judged": "only the attributes each caption mentions",
@@ -596,6 +607,12 @@ def report_markdown(report: dict[str, Any]) -> str:
             r = res["ssim"]
             lines.append(f"| SSIM | {size} | {_fmt(r['mean'])} | {_fmt(r['std'])} | {r['n']} | "
                          "vs the real image of each caption; std over images |")
+        if "diversity" in res:
+            r = res["diversity"]
+            lines.append(f"| diversity (same / other caption) | {size} | {_fmt(r['ratio'], 3)} | - | "
+                         f"{r['n']} | mean pixel L1 between two samples of a caption "
+                         f"{_fmt(r['same_caption_l1'], 4)}, between captions "
+                         f"{_fmt(r['other_caption_l1'], 4)}; 0 = noise ignored |")
         if "attr" in res:
             r = res["attr"]
             if r["accuracy"] is not None:
