@@ -100,6 +100,10 @@ class LossConfig:
     fidelity_pixel_size: int = 16
     color_weight: float = 0.0  # StackGAN++ colour consistency (COEFF.COLOR_LOSS), off
     text_regression_weight: float = 0.0  # with model.d_text_regression
+    # Mode-seeking regularisation (MSGAN, Mao et al. 2019), off in the paper: a second stage-1
+    # sample of each caption with fresh noise; the generator minimises weight / (mean |G(c, z1) -
+    # G(c, z2)| / mean |z1 - z2| + 1e-5), so that different noise gives different pictures.
+    mode_seeking_weight: float = 0.0
 
 
 @dataclass
@@ -179,6 +183,8 @@ class RunConfig:
                "fp32|bf16|fp16")
         _check(self.loss.fidelity_pixel_size > 0, "loss.fidelity_pixel_size",
                self.loss.fidelity_pixel_size, "must be > 0")
+        _check(self.loss.mode_seeking_weight >= 0, "loss.mode_seeking_weight",
+               self.loss.mode_seeking_weight, "must be >= 0")
 
 
 def _check(ok: bool, name: str, value: Any, why: str) -> None:

@@ -3,6 +3,7 @@ signals, divergence). Tiny widths and a few synthetic birds; a few steps each.""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 
@@ -437,3 +438,19 @@ def test_progress_bar_says_which_stages_train_and_the_time_left(tmp_path):
     assert early["time left"] in ("1:30", "1:29")
     assert run._progress_fields(rec, 10, 120.0)["px"] == "64+128"
     assert "time left" not in run._progress_fields(rec, 10, float("inf"))
+
+
+def test_mode_seeking_term_rewards_noise_that_changes_the_picture():
+    z1, z2 = torch.zeros(4, 8), torch.ones(4, 8)
+    same = torch.zeros(4, 3, 8, 8)
+    far = torch.ones(4, 3, 8, 8)
+    assert L.mode_seeking_loss(same, same, z1, z2) > 1e4  # noise ignored: huge penalty
+    assert L.mode_seeking_loss(same, far, z1, z2) == pytest.approx(1.0, rel=1e-4)
+    cfg = tiny("demo", "loss.mode_seeking_weight=1.0", "optim.stage_warmup_steps=0")
+    torch.manual_seed(0)
+    gan = GANStep(cfg, "cpu")
+    z, eps = gan.noise(4)
+    z_again, eps_again, z2, _ = gan.noise(4, second=True)
+    assert torch.equal(z, z_again) and torch.equal(eps, eps_again) and not torch.equal(z, z2)
+    losses = gan(make_fake_batch(cfg, 4))
+    assert losses["mode_seeking"] > 0 and math.isfinite(losses["g_loss"])

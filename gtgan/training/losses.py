@@ -75,3 +75,11 @@ def text_regression_loss(predicted: torch.Tensor, text: torch.Tensor) -> torch.T
     per-element mean would shrink the signal by the text width (1024 for bag-of-words, whose
     unit vectors have entries of about 0.03), leaving it negligible beside the BCE terms."""
     return (predicted.float() - text.float()).pow(2).sum(dim=1).mean()
+
+
+def mode_seeking_loss(first: torch.Tensor, second: torch.Tensor, z1: torch.Tensor,
+                      z2: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """MSGAN's term: 1 / (mean |G(c, z1) - G(c, z2)| / mean |z1 - z2| + eps); small when two
+    noise vectors give pictures as far apart as the vectors themselves."""
+    ratio = (first.float() - second.float()).abs().mean() / (z1.float() - z2.float()).abs().mean()
+    return 1.0 / (ratio + eps)

@@ -66,6 +66,11 @@ class GANStep:
         self.vgg_random = bool(self.vgg is not None and self.vgg.is_random)
         self.text_regression = cfg.model.d_text_regression and lc.text_regression_weight > 0
 
+        if self.world_size > 1 and lc.mode_seeking_weight > 0:
+            from ..config import ConfigError
+            raise ConfigError("loss.mode_seeking_weight > 0 is single-process only for now: its "
+                              "second generator pass would run DistributedDataParallel forward "
+                              "twice before one backward")
         self.G_train: nn.Module = self.G
         self.D_train: list[nn.Module] = list(self.Ds)
         if self.world_size > 1:
@@ -93,13 +98,18 @@ class GANStep:
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
 
-    def noise(self, batch_size: int, step: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(z, CA epsilon) for `step` (default: the next one) on this rank."""
+    def noise(self, batch_size: int, step: int | None = None, second: bool = False):
+        """(z, CA epsilon) for `step` (default: the next one) on this rank; with `second`, also
+        a second (z, epsilon) drawn after them (mode seeking), leaving the first unchanged."""
         g = torch.Generator().manual_seed(step_seed(self.cfg.run.seed, self.rank,
                                                     self.step if step is None else step))
         z = torch.randn(batch_size, self.cfg.model.z_dim, generator=g)
         eps = torch.randn(batch_size, self.cfg.model.c_dim, generator=g)
-        return z.to(self.device), eps.to(self.device)
+        if not second:
+            return z.to(self.device), eps.to(self.device)
+        z2 = torch.randn(batch_size, self.cfg.model.z_dim, generator=g)
+        eps2 = torch.randn(batch_size, self.cfg.model.c_dim, generator=g)
+        return tuple(t.to(self.device) for t in (z, eps, z2, eps2))
 
     # ------------------------------------------------------------------ the step
     def __call__(self, batch: dict) -> dict[str, float]:
@@ -116,7 +126,11 @@ class GANStep:
         # StackGAN-v1-style warm-up: only the first stage trains for optim.stage_warmup_steps.
         n_stages = 1 if self.step < cfg.optim.stage_warmup_steps else n_stages
         reals, wrongs = reals[:n_stages], wrongs[:n_stages]
-        z, eps = self.noise(text.size(0))
+        mode_seeking = lc.mode_seeking_weight > 0
+        if mode_seeking:
+            z, eps, z2, eps2 = self.noise(text.size(0), second=True)
+        else:
+            z, eps = self.noise(text.size(0))
         self.G_train.train()
         for d in self.Ds:
             d.train()
@@ -185,6 +199,11 @@ class GANStep:
                 if self.text_regression:
                     err_g = err_g + lc.text_regression_weight * text_g
                     log["text_reg_g"] = text_g.detach()
+                if mode_seeking:  # a second stage-1 picture of the same captions
+                    first2 = self.G_train(z2, text, ca_eps=eps2, num_stages=1).images[0]
+                    ms = L.mode_seeking_loss(fakes[0], first2, z, z2)
+                    err_g = err_g + lc.mode_seeking_weight * ms
+                    log["mode_seeking"] = ms.detach()
             self.opt_g.zero_grad(set_to_none=True)
             self.scaler_g.scale(err_g).backward()
             self.scaler_g.step(self.opt_g)
