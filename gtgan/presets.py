@@ -39,7 +39,8 @@ def demo() -> RunConfig:
     regress the sentence vector and read it through a projection head, the fidelity L1 on
     16x16 pixels instead of VGG19 features (no pretrained weights, a direct colour signal),
     stage 1 trained alone first (optim.stage_warmup_steps) and stage 2 drawing on top of its
-    upsampled image (model.image_skip), batch 32, bf16 autocast on the CPU.
+    upsampled image (model.image_skip), MSGAN's mode-seeking term so that the noise matters,
+    batch 32, bf16 autocast on the CPU.
     """
     return RunConfig(
         name="demo",
@@ -47,8 +48,9 @@ def demo() -> RunConfig:
                           ca_noise_scale=0.1, text_scale=32.0, d_text_regression=True,
                           d_condition="projection", image_skip=True),
         loss=LossConfig(kl_weight=1.0, fidelity=True, fidelity_features="pixels",
-                        fidelity_pixel_size=16, fidelity_weight=10.0, text_regression_weight=1.0),
-        optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, batch_size=32, epochs=100, stage_warmup_steps=1500),
+                        fidelity_pixel_size=16, fidelity_weight=10.0, text_regression_weight=1.0,
+                        mode_seeking_weight=0.2),
+        optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, batch_size=32, epochs=100, stage_warmup_steps=1000),
         data=DataConfig(kind="synthetic", num_workers=0, synthetic_count=3000,
                         encoder=EncoderConfig(kind="bow", dim=0)),
         run=RunSettings(precision="bf16", channels_last=True, max_minutes=12.0,
