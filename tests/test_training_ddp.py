@@ -30,6 +30,7 @@ def test_two_gloo_processes_keep_identical_parameters(tmp_path):
     assert r0["step"] == r1["step"] == 3
     # each rank trained on its own shard: their losses differ ...
     assert r0["losses"][0]["d_loss"] != r1["losses"][0]["d_loss"]
+    assert "mode_seeking" in r0["losses"][0]  # the demo's second generator pass ran under DDP
     # ... yet the replicas are identical, bit for bit (parameters, buffers, EMA)
     w0, w1 = load_file(str(out / "rank0.safetensors")), load_file(str(out / "rank1.safetensors"))
     assert w0.keys() == w1.keys() and len(w0) > 50

@@ -66,11 +66,6 @@ class GANStep:
         self.vgg_random = bool(self.vgg is not None and self.vgg.is_random)
         self.text_regression = cfg.model.d_text_regression and lc.text_regression_weight > 0
 
-        if self.world_size > 1 and lc.mode_seeking_weight > 0:
-            from ..config import ConfigError
-            raise ConfigError("loss.mode_seeking_weight > 0 is single-process only for now: its "
-                              "second generator pass would run DistributedDataParallel forward "
-                              "twice before one backward")
         self.G_train: nn.Module = self.G
         self.D_train: list[nn.Module] = list(self.Ds)
         if self.world_size > 1:
@@ -200,7 +195,10 @@ class GANStep:
                     err_g = err_g + lc.text_regression_weight * text_g
                     log["text_reg_g"] = text_g.detach()
                 if mode_seeking:  # a second stage-1 picture of the same captions
-                    first2 = self.G_train(z2, text, ca_eps=eps2, num_stages=1).images[0]
+                    # Through the raw module: its stage-1 parameters are the ones DDP's forward
+                    # already used, and autograd sums both uses before each parameter's one
+                    # gradient hook fires, so DDP sees one forward and one backward.
+                    first2 = self.G(z2, text, ca_eps=eps2, num_stages=1).images[0]
                     ms = L.mode_seeking_loss(fakes[0], first2, z, z2)
                     err_g = err_g + lc.mode_seeking_weight * ms
                     log["mode_seeking"] = ms.detach()
