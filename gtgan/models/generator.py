@@ -198,17 +198,14 @@ class Generator(nn.Module):
                    num_stages: int | None = None) -> list[torch.Tensor]:
         """Images at every scale (or the first `num_stages`) from noise and a condition code."""
         h = self.h_net1(z, c)
-        if not self.cfg.image_skip:
-            images = [self.img_net1(h)]
-            for stage in range(2, (num_stages or self.cfg.stages) + 1):
-                h = getattr(self, f"h_net{stage}")(h, c)
-                images.append(getattr(self, f"img_net{stage}")(h))
-            return images
         rgb = self.img_net1.preactivation(h)
         images = [torch.tanh(rgb)]
         for stage in range(2, (num_stages or self.cfg.stages) + 1):
             h = getattr(self, f"h_net{stage}")(h, c)
-            up = F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False)
-            rgb = getattr(self, f"img_net{stage}").preactivation(h) + up
+            stage_rgb = getattr(self, f"img_net{stage}").preactivation(h)
+            if self.cfg.image_skip:  # draw on top of the previous stage's picture, upsampled
+                stage_rgb = stage_rgb + F.interpolate(rgb, scale_factor=2, mode="bilinear",
+                                                      align_corners=False)
+            rgb = stage_rgb
             images.append(torch.tanh(rgb))
         return images
