@@ -20,6 +20,7 @@ from .fileio import atomic_write_text
 DEFAULT_MINUTES = 15.0
 SAMPLES_PER_CAPTION = 6
 DEFAULT_EVAL_SAMPLES = 500
+EVAL_METRICS = ("attr", "ssim", "diversity")  # what the report shows; its Reproduce line names them
 
 
 def eval_reserve_minutes(minutes: float) -> float:
@@ -62,8 +63,8 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
     result = train(cfg, out / "run", progress=progress, command=["gtgan", "demo"])
     log(f"      {result.message}")
 
-    log("[2/3] evaluating on held-out captions (attribute accuracy, SSIM)")
-    opts = EvalOptions(metrics=("attr", "ssim", "diversity"), samples=eval_samples, seed=0, progress=progress)
+    log(f"[2/3] evaluating on held-out captions ({', '.join(EVAL_METRICS)})")
+    opts = EvalOptions(metrics=EVAL_METRICS, samples=eval_samples, seed=0, progress=progress)
     report = evaluate_run(out / "run", opts, split="test")
     json_path, md_path = write_report(report, out / "metrics.json")
 
@@ -172,7 +173,7 @@ Stage 1 (64 px) trains alone first (optim.stage_warmup_steps), so it has had the
 {plots}
 <h2>Reproduce</h2>
 <pre>gtgan train --config {esc(str(out / 'run' / 'config.yaml'))} --out another_run
-gtgan eval {esc(str(out / 'run'))} --metrics attr,ssim,diversity --samples {report.get('samples')} --seed 0 --out eval.json
+gtgan eval {esc(str(out / 'run'))} --metrics {','.join(EVAL_METRICS)} --samples {report.get('samples')} --seed 0 --out eval.json
 gtgan generate {esc(str(out / 'run'))} "a bird with a red body, blue wings and a yellow crown" -o mine.png</pre>
 <p>The model folder <code>run/model</code> loads with
 <code>gtgan.TextToImage.from_pretrained("{esc(str(out / 'run'))}")</code>.
