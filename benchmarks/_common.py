@@ -362,6 +362,16 @@ def gemm_peak(device: torch.device, dtype: torch.dtype, quick: bool = False) -> 
     return best
 
 
+def best_peaks(peaks: dict[str, float], results) -> dict[str, float]:
+    """The machine's GEMM peak per precision: the best seen in the parent (`peaks`) or in any
+    configuration's child process (its result's "gemm_peak_flops")."""
+    best = dict(peaks)
+    for r in results:
+        if r.get("gemm_peak_flops"):
+            best[r["precision"]] = max(best[r["precision"]], r["gemm_peak_flops"])
+    return best
+
+
 # ---------------------------------------------------------------- output
 
 def markdown_table(headers: list[str], rows: list[list[object]]) -> str:

@@ -15,9 +15,9 @@ import sys
 
 import torch
 
-from _common import (fmt_mib, fmt_share, gemm_peak, machine_info, machine_lines, make_parser,
-                     markdown_table, measure, OTHERS_NOTE, PeakMemory, start, summary, time_calls,
-                     wait_for_quiet, write_json)
+from _common import (best_peaks, fmt_mib, fmt_share, gemm_peak, machine_info, machine_lines,
+                     make_parser, markdown_table, measure, OTHERS_NOTE, PeakMemory, start, summary,
+                     time_calls, wait_for_quiet, write_json)
 
 CONFIGS = [  # (label, what, precision)
     ("paper-fp32", "paper", "fp32"),
@@ -114,9 +114,7 @@ def main() -> None:
         msg = res.get("error") or f"{batch / res['time']['median']:.1f} images/s"
         print(f"  {label}: {msg}", file=sys.stderr, flush=True)
 
-    for r in results.values():  # the machine's peak: the best seen, here or in any child
-        if r.get("gemm_peak_flops"):
-            peaks[r["precision"]] = max(peaks[r["precision"]], r["gemm_peak_flops"])
+    peaks = best_peaks(peaks, results.values())
     rows = []
     for label, r in results.items():
         if "error" in r:

@@ -19,9 +19,9 @@ import sys
 
 import torch
 
-from _common import (_status_kib, fmt_mib, fmt_s, fmt_share, gemm_peak, machine_info, machine_lines,
-                     make_parser, markdown_table, measure, MIB, OTHERS_NOTE, PeakMemory, start,
-                     summary, time_calls, wait_for_quiet, write_json)
+from _common import (best_peaks, _status_kib, fmt_mib, fmt_s, fmt_share, gemm_peak, machine_info,
+                     machine_lines, make_parser, markdown_table, measure, MIB, OTHERS_NOTE,
+                     PeakMemory, start, summary, time_calls, wait_for_quiet, write_json)
 
 CONFIGS = [  # (label, preset, precision, pam_impl)
     ("paper-fp32", "paper", "fp32", "sdpa"),
@@ -138,9 +138,7 @@ def main() -> None:
         msg = res.get("error") or f"median {res['time']['median']:.3f} s, +{res['peak_bytes'] / MIB:.0f} MiB"
         print(f"  {label}: {msg}", file=sys.stderr, flush=True)
 
-    for r in results.values():  # the machine's peak: the best seen, here or in any child
-        if r.get("gemm_peak_flops"):
-            peaks[r["precision"]] = max(peaks[r["precision"]], r["gemm_peak_flops"])
+    peaks = best_peaks(peaks, results.values())
     ref = results.get(REFERENCE)
     ref_t = ref["time"]["median"] if ref and "time" in ref else None
     rows = []
