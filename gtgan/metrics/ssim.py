@@ -1,4 +1,4 @@
-"""SSIM (PAPER.md eq. 7-10) per image pair, from torchmetrics, with the conventions fixed.
+"""SSIM (docs/paper.md#evaluation) per image pair, from torchmetrics, with the conventions fixed.
 
 Settings (written into every report as SSIM_SETTINGS):
 - Gaussian window, sigma 1.5, 11 taps (torchmetrics derives the size from sigma as

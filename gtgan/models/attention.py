@@ -1,4 +1,4 @@
-"""Dual attention (PAPER.md sec. 1.1.1, after DANet, Fu et al. 2019).
+"""Dual attention (docs/paper.md#dual-attention, after DANet, Fu et al. 2019).
 
 Position attention never materialises its N x N map (N = 4096 at 64x64): on CUDA it runs
 `scaled_dot_product_attention`'s fused kernels; on the CPU it runs `chunked_attention`, exact
@@ -186,7 +186,7 @@ class PositionAttention(nn.Module):
 class ChannelAttention(nn.Module):
     """CAM over a C x C channel affinity.
 
-    form="paper": q, k, v are 1x1 convolutions of the input (PAPER.md eq. 2),
+    form="paper": q, k, v are 1x1 convolutions of the input (docs/paper.md#channel-attention-cam),
       out = gamma * softmax(q k^T) v + x.
     form="danet": DANet's original, no projections, softmax(rowmax(E) - E) with E = x x^T.
     """

@@ -1,4 +1,4 @@
-"""VGG19 feature extractor for the paper's fidelity loss (PAPER.md sec. 1.1.2)."""
+"""VGG19 feature extractor for the paper's fidelity loss (docs/paper.md#fidelity-loss)."""
 from __future__ import annotations
 
 import warnings

@@ -1,4 +1,4 @@
-"""The objective (PAPER.md eq. 3-5, StackGAN-v2's trainer where the paper is silent).
+"""The objective (docs/paper.md#objective, StackGAN-v2's trainer where the paper is silent).
 
 Every function takes logits and returns a scalar fp32 tensor; the step decides what gets
 detached. See docs/training.md for the reading of eq. 4's fidelity sign.
@@ -44,7 +44,7 @@ def g_stage_loss(fake: DiscriminatorOutput, uncond_weight: float) -> torch.Tenso
 
 
 def fidelity_loss(fake_features: torch.Tensor, real_features: torch.Tensor) -> torch.Tensor:
-    """PAPER.md eq. 5: mean L1 between VGG19 conv5_4 features of generated and real images."""
+    """Eq. 5 (docs/paper.md#fidelity-loss): mean L1 of VGG19 conv5_4 features, generated vs real."""
     return F.l1_loss(fake_features.float(), real_features.float())
 
 
