@@ -85,7 +85,7 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """Objective weights (PAPER.md eq. 3-5, StackGAN++ defaults where the paper is silent)."""
+    """Objective weights (docs/paper.md#objective, StackGAN++ defaults where the paper is silent)."""
 
     kl_weight: float = 2.0  # StackGAN++ birds COEFF.KL
     uncond_weight: float = 1.0  # StackGAN++ COEFF.UNCOND_LOSS
