@@ -151,8 +151,10 @@ class RunSettings:
 
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype ("bf16" best on AMX CPUs)
-    channels_last: bool = False
+    # auto: bf16 autocast where the device computes bf16 natively, else fp32 (fp16 + loss
+    # scaling on CUDA GPUs older than compute capability 8.0); the choice goes to env.json.
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    channels_last: Literal["auto", True, False] = "auto"  # NHWC networks and inputs
     deterministic: bool = False
     max_steps: int = 0  # 0 = run the configured epochs
     max_minutes: float = 0.0  # 0 = no time limit; stop with a checkpoint when reached
@@ -179,8 +181,10 @@ class RunConfig:
         _check(self.model.text_dim == self.data.encoder.dim, "model.text_dim", self.model.text_dim,
                f"must equal data.encoder.dim ({self.data.encoder.dim})")
         _check(self.optim.batch_size > 0, "optim.batch_size", self.optim.batch_size, "must be > 0")
-        _check(self.run.precision in ("fp32", "bf16", "fp16"), "run.precision", self.run.precision,
-               "fp32|bf16|fp16")
+        _check(self.run.precision in ("auto", "fp32", "bf16", "fp16"), "run.precision",
+               self.run.precision, "auto|fp32|bf16|fp16")
+        _check(self.run.channels_last in ("auto", True, False), "run.channels_last",
+               self.run.channels_last, "auto|true|false")
         _check(self.loss.fidelity_pixel_size > 0, "loss.fidelity_pixel_size",
                self.loss.fidelity_pixel_size, "must be > 0")
         _check(self.loss.mode_seeking_weight >= 0, "loss.mode_seeking_weight",
@@ -222,8 +226,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, where)
-    if origin is Literal:
-        if value not in typing.get_args(tp):
+    if origin is Literal:  # exact type too: 1 is not True, "true" not "auto"
+        if not any(type(value) is type(a) and value == a for a in typing.get_args(tp)):
             raise ConfigError(f"{where} = {value!r}: must be one of {list(typing.get_args(tp))}")
         return value
     if origin is list:

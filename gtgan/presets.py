@@ -40,7 +40,7 @@ def demo() -> RunConfig:
     16x16 pixels instead of VGG19 features (no pretrained weights, a direct colour signal),
     stage 1 trained alone first (optim.stage_warmup_steps) and stage 2 drawing on top of its
     upsampled image (model.image_skip), MSGAN's mode-seeking term so that the noise matters,
-    batch 32, bf16 autocast on the CPU.
+    batch 32; precision and channels_last as the hardware suits (run.precision=auto).
     """
     return RunConfig(
         name="demo",
@@ -53,8 +53,7 @@ def demo() -> RunConfig:
         optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, batch_size=32, epochs=100, stage_warmup_steps=1000),
         data=DataConfig(kind="synthetic", num_workers=0, synthetic_count=3000,
                         encoder=EncoderConfig(kind="bow", dim=0)),
-        run=RunSettings(precision="bf16", channels_last=True, max_minutes=12.0,
-                        checkpoint_every=500, sample_every=250, log_every=25),
+        run=RunSettings(max_minutes=12.0, checkpoint_every=500, sample_every=250, log_every=25),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -43,18 +44,147 @@ def resolve_device(name: str = "auto", local_rank: int | None = None) -> torch.d
     return device
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for `run.precision` on `device`, or None for plain fp32."""
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        if device.type not in ("cuda", "mps"):
-            raise ConfigError(f"run.precision = 'fp16' needs a CUDA (or MPS) device, not {device.type}; "
-                              "use run.precision=bf16 on CPUs")
-        return torch.float16
-    raise ConfigError(f"run.precision = {precision!r}: must be fp32, bf16 or fp16")
+# ---------------------------------------------------------------- precision and memory format
+# `auto` picks bf16 only where the hardware computes it: emulated bf16 on an AVX2 CPU ran a 3x3
+# convolution 80x slower than fp32 (docs/training.md, "Devices and precision").
+
+# oneDNN's ISA names (ONEDNN_MAX_CPU_ISA) in increasing order; bf16 compute from AVX512_CORE_BF16.
+_ONEDNN_ISAS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
+                "AVX512_CORE_VNNI", "AVX512_CORE_BF16", "AVX10_1_512", "AVX512_CORE_FP16",
+                "AVX512_CORE_AMX", "AVX10_1_512_AMX", "AVX512_CORE_AMX_FP16",
+                "AVX10_1_512_AMX_FP16", "ALL", "DEFAULT")
+_ISA_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+
+
+@dataclass(frozen=True)
+class CpuFeatures:
+    """What this process's CPU kernels may use: the CPU's flags, capped by the ISA variables
+    (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, MKL_ENABLE_INSTRUCTIONS) that emulate a weaker CPU."""
+
+    flags: frozenset = frozenset()  # /proc/cpuinfo "flags" (empty where unknown)
+    aten_capability: str = ""  # torch.backends.cpu.get_cpu_capability(): AVX2, AVX512, DEFAULT, ...
+    isa_limits: tuple = ()  # ((variable, value), ...) as set in the environment
+
+    @classmethod
+    def probe(cls) -> "CpuFeatures":
+        flags: frozenset = frozenset()
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith("flags"):
+                        flags = frozenset(line.split(":", 1)[1].split())
+                        break
+        except OSError:
+            pass
+        get_capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")
+        limits = tuple((k, os.environ[k]) for k in _ISA_ENV if os.environ.get(k, "").strip())
+        return cls(flags, str(get_capability()), limits)
+
+    def native_bf16(self) -> tuple[bool, str]:
+        """(whether bf16 matrix products and convolutions run in hardware, why) ."""
+        unit = ("AMX" if "amx_bf16" in self.flags else
+                "avx512_bf16" if "avx512_bf16" in self.flags else "")
+        if not unit:
+            what = "AVX2" if "avx2" in self.flags else "no AVX2" if self.flags else "flags unknown"
+            if "avx512f" in self.flags:
+                what = "AVX-512 without bf16"
+            return False, f"CPU without avx512_bf16 or AMX ({what}): bf16 would be emulated"
+        for name, value in self.isa_limits:
+            if _limits_bf16(name, value):
+                return False, (f"{name}={value} limits this process to a CPU without bf16 "
+                               f"(the CPU itself has {unit})")
+        cap = self.aten_capability.upper()
+        if cap and not cap.startswith("AVX512"):
+            return False, f"torch's CPU capability is {self.aten_capability} (the CPU has {unit})"
+        return True, f"CPU with {unit}"
+
+
+def _limits_bf16(name: str, value: str) -> bool:
+    """Whether an ISA variable caps the kernels below bf16 compute (unknown values: no)."""
+    value = value.strip().upper()
+    if name == "ATEN_CPU_CAPABILITY":
+        return not value.startswith("AVX512")
+    if name == "MKL_ENABLE_INSTRUCTIONS":
+        return value.startswith(("AVX2", "AVX", "SSE"))  # MKL's pre-AVX-512 levels
+    if value in _ONEDNN_ISAS:
+        return _ONEDNN_ISAS.index(value) < _ONEDNN_ISAS.index("AVX512_CORE_BF16")
+    return False
+
+
+@dataclass(frozen=True)
+class ExecutionChoice:
+    """The precision and memory format a run uses, resolved from `auto`, and why."""
+
+    precision: str  # fp32 | bf16 | fp16
+    channels_last: bool
+    reason: str
+    warning: str = ""  # set when an explicit choice is known to be slow here
+
+    @property
+    def amp_dtype(self) -> torch.dtype | None:
+        return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
+
+    def line(self) -> str:
+        return (f"precision {self.precision}, channels_last {'on' if self.channels_last else 'off'}: "
+                f"{self.reason}")
+
+    def record(self) -> dict:
+        return {"precision": self.precision, "channels_last": self.channels_last,
+                "precision_reason": self.reason}
+
+
+def resolve_execution(run: RunSettings, device: torch.device, cpu: CpuFeatures | None = None,
+                      cuda_capability: tuple[int, int] | None = None) -> ExecutionChoice:
+    """`run.precision` and `run.channels_last` for `device`, `auto` resolved by the hardware.
+
+    auto: bf16 where the device computes it natively (CUDA compute capability >= 8.0; a CPU
+    with avx512_bf16 or AMX and no ISA variable capping it), fp16 with loss scaling on older
+    CUDA GPUs with tensor cores (7.x), else fp32. channels_last auto: on for CPUs (measured
+    faster in fp32 and in bf16, docs/training.md) and for mixed precision on CUDA (NHWC tensor
+    core kernels); off for fp32 on CUDA and on MPS. `cpu` and `cuda_capability` are probed
+    when not given (tests pass them).
+    """
+    device = torch.device(device)
+    asked = run.precision
+    native, why = True, ""
+    if device.type == "cpu":
+        native, why = (cpu or CpuFeatures.probe()).native_bf16()
+    elif device.type == "cuda":
+        cc = cuda_capability or torch.cuda.get_device_capability(device)
+        native = tuple(cc) >= (8, 0)
+        why = f"CUDA compute capability {cc[0]}.{cc[1]}" + ("" if native else ", no bf16 in hardware")
+    if asked == "auto":
+        if device.type == "mps":
+            precision, reason = "fp32", "MPS: fp32 (set run.precision=bf16 or fp16 to try autocast)"
+        elif native:
+            precision, reason = "bf16", f"run.precision=auto: bf16 autocast, {why}"
+        elif device.type == "cuda" and tuple(cc) >= (7, 0):
+            precision, reason = "fp16", f"run.precision=auto: fp16 autocast + loss scaling, {why}"
+        else:
+            precision, reason = "fp32", f"run.precision=auto: fp32, {why}"
+    else:
+        precision, reason = asked, f"run.precision={asked} as configured"
+    _check_supported(precision, device)
+    warning = ""
+    if precision == "bf16" and not native and device.type in ("cpu", "cuda"):
+        warning = (f"run.precision=bf16 on a device without bf16 in hardware ({why}): it is "
+                   "emulated, about 80x slower per convolution than fp32 on an AVX2 CPU; "
+                   "use run.precision=auto or fp32")
+    wanted = run.channels_last
+    if wanted == "auto":
+        on = device.type == "cpu" or (device.type == "cuda" and precision != "fp32")
+        reason += f"; channels_last=auto: {'on' if on else 'off'} for {precision} on {device.type}"
+    else:
+        on = bool(wanted)
+    return ExecutionChoice(precision, on, reason, warning)
+
+
+def _check_supported(precision: str, device: torch.device) -> None:
+    if precision == "fp16" and device.type not in ("cuda", "mps"):
+        raise ConfigError(f"run.precision = 'fp16' needs a CUDA (or MPS) device, not {device.type}; "
+                          "use run.precision=auto (or bf16 on CPUs that have it)")
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise ConfigError(f"run.precision = {precision!r}: must be auto, fp32, bf16 or fp16")
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):

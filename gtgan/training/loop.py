@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -192,6 +193,10 @@ class _Run:
         if gan.vgg_random and info.is_main:
             warnings.warn("loss.vgg_weights=random: the fidelity term uses an untrained VGG19; every "
                           "metrics record of this run says vgg_random=true", stacklevel=2)
+        if info.is_main:  # what run.precision / run.channels_last resolved to (also in env.json)
+            print(f"gtgan train: {gan.execution.line()}", file=sys.stderr, flush=True)
+            if gan.execution.warning:
+                warnings.warn(gan.execution.warning, stacklevel=2)
 
         step, epoch, position, last_ckpt = 0, 0, 0, None
         metrics = MetricsLog(run_dir / METRICS) if info.is_main else None
@@ -217,8 +222,9 @@ class _Run:
         if info.is_main:
             if not self.resuming:
                 write_json_atomic(run_dir / ENCODER, identity)
-            append_env(run_dir, env_record(device, info.world_size, self.command,
-                                           "resume" if self.resuming else "start", step))
+            append_env(run_dir, {**env_record(device, info.world_size, self.command,
+                                              "resume" if self.resuming else "start", step),
+                                 **gan.execution.record()})
         steps_per_epoch = sampler.steps_per_epoch
         if position >= steps_per_epoch:
             epoch, position = epoch + 1, 0

@@ -17,7 +17,7 @@ from torch import nn
 from ..config import RunConfig
 from ..models import PixelFeatures, VGGFeatures, build_discriminators, build_generator, kl_divergence
 from . import losses as L
-from .device import autocast, autocast_dtype
+from .device import autocast, resolve_execution
 from .ema import EMA
 
 _MIX = (1_000_003, 998_244_353, 2_654_435_761)
@@ -36,8 +36,9 @@ class GANStep:
         cfg.validate()
         self.cfg = cfg
         self.device = torch.device(device)
-        self.amp_dtype = autocast_dtype(cfg.run.precision, self.device)
-        self.memory_format = torch.channels_last if cfg.run.channels_last else torch.contiguous_format
+        self.execution = resolve_execution(cfg.run, self.device)  # `auto` decided by the hardware
+        self.amp_dtype = self.execution.amp_dtype
+        self.memory_format = torch.channels_last if self.execution.channels_last else torch.contiguous_format
         distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if distributed else 0
         self.world_size = dist.get_world_size() if distributed else 1
