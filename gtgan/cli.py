@@ -34,19 +34,23 @@ def _add_import(sub) -> None:
     p.add_argument("generator", help="netG_*.pth saved by the official code (torch.save of a state dict)")
     p.add_argument("--discriminators", nargs="*", default=[], metavar="netD*.pth",
                    help="official netD0.pth, netD1.pth, ... (optional)")
-    p.add_argument("--out", required=True, help="model folder to write")
+    p.add_argument("--out", required=True, help="model folder to write (new, empty, or a model "
+                   "folder to replace)")
+    p.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP + "; stored with the model")
     p.set_defaults(func=_cmd_import)
 
 
 def _cmd_import(args) -> int:
-    from .stackgan_v2 import import_checkpoint
+    from .storage import import_checkpoint
 
-    out = import_checkpoint(args.generator, args.discriminators, args.out)
+    out = import_checkpoint(args.generator, args.discriminators, args.out, data_root=args.data_root)
     print(f"wrote {out}")
     return 0
 
 
 # ---------------------------------------------------------------- generate / interpolate
+DATA_ROOT_HELP = ("CUB root holding birds/*/char-CNN-RNN-embeddings.pickle: a char-CNN-RNN "
+                  "model (e.g. imported StackGAN-v2) looks captions up there")
 def _add_generate(sub) -> None:
     p = sub.add_parser("generate", help="images from your own captions, as a grid PNG")
     p.add_argument("model", help="a training run directory or a model folder")
@@ -57,6 +61,7 @@ def _add_generate(sub) -> None:
     p.add_argument("-o", "--out", default="generated.png", help="grid PNG to write")
     p.add_argument("--each", metavar="DIR", help="also write every image as its own PNG into DIR")
     p.add_argument("--device", default="auto")
+    p.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP)
     p.set_defaults(func=_cmd_generate)
 
 
@@ -66,7 +71,7 @@ def _cmd_generate(args) -> int:
     from .fileio import atomic_save_image
     from .pipeline import TextToImage, captioned_grid, tensor_to_pil
 
-    pipe = TextToImage.from_pretrained(args.model, device=args.device)
+    pipe = TextToImage.from_pretrained(args.model, device=args.device, data_root=args.data_root)
     grid = pipe.generate_grid_tensors(args.captions, args.num_images, args.seed, args.scale)
     rows = [tensor_to_pil(row) for row in grid]
     atomic_save_image(args.out, captioned_grid(rows, [" ".join(c.split()) for c in args.captions]))
@@ -93,6 +98,7 @@ def _add_interpolate(sub) -> None:
     p.add_argument("--scale", type=int, default=None)
     p.add_argument("-o", "--out", default="interpolation.png")
     p.add_argument("--device", default="auto")
+    p.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP)
     p.set_defaults(func=_cmd_interpolate)
 
 
@@ -100,7 +106,7 @@ def _cmd_interpolate(args) -> int:
     from .fileio import atomic_save_image
     from .pipeline import TextToImage, image_strip
 
-    pipe = TextToImage.from_pretrained(args.model, device=args.device)
+    pipe = TextToImage.from_pretrained(args.model, device=args.device, data_root=args.data_root)
     if args.caption_b:
         images = pipe.interpolate_captions(args.caption_a, args.caption_b, args.steps, args.seed, args.scale)
         label = f"{args.caption_a}  ->  {args.caption_b}"
@@ -237,6 +243,9 @@ def _add_train(sub) -> None:
                         "--resume only run settings such as run.max_steps may change)")
     p.add_argument("--out", metavar="RUN_DIR", help="new, empty run directory")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its latest checkpoint")
+    p.add_argument("--init-from", metavar="DIR", help="start a new run from these weights (fine-tuning): "
+                   "a model folder, e.g. from import-stackgan-v2 (generator and discriminators), a run "
+                   "directory or a checkpoint; they must fit the config")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
@@ -249,16 +258,17 @@ def _cmd_train(args) -> int:
     from .training import resume, train
 
     if args.resume:
-        if args.config or args.out:
+        if args.config or args.out or args.init_from:
             raise ConfigError("--resume RUN_DIR continues a run with its own config.yaml; "
-                              "do not give --config or --out with it")
+                              "do not give --config, --out or --init-from with it")
         result = resume(args.resume, args.overrides, command=sys.argv, progress=not args.quiet)
     else:
         if not args.config or not args.out:
             raise ConfigError("give --config PRESET_OR_YAML and --out RUN_DIR for a new run, "
                               "or --resume RUN_DIR to continue one")
         cfg = apply_overrides(resolve_config(args.config), args.overrides)
-        result = train(cfg, args.out, command=sys.argv, progress=not args.quiet)
+        result = train(cfg, args.out, command=sys.argv, progress=not args.quiet,
+                       init_from=args.init_from)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"gtgan train: {result.message}")
     return 0

@@ -5,27 +5,66 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then os.replace: never a half file."""
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (os.umask is racy)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def fsync_path(path: str | Path) -> None:
+    """fsync a file or a directory (directories: so a rename inside it is durable)."""
+    path = Path(path)
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if path.is_dir() else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on directories
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = False) -> None:
+    """Write to a temporary file in the same folder, then os.replace: never a half file.
+    `durable`: fsync the file and its folder, so the new content survives a power cut too
+    (files a resumed run depends on)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; others may need to read it
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if durable:
+        fsync_path(path.parent)
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | Path, text: str, durable: bool = False) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), durable)
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
@@ -45,3 +84,59 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+# ---------------------------------------------------------------- whole folders
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def sweep_staging_leftovers(target: str | Path) -> None:
+    """Remove `.NAME.tmp-PID-*` / `.NAME.old-PID` beside `target` left by killed writers
+    (only those whose process is gone, so a concurrent writer is never disturbed)."""
+    target = Path(target)
+    if not target.parent.is_dir():
+        return
+    for p in target.parent.glob(f".{target.name}.*"):
+        kind, _, rest = p.name[len(target.name) + 2:].partition("-")
+        pid = rest.split("-")[0]
+        if kind in ("tmp", "old") and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def staging_dir(target: str | Path) -> Path:
+    """An empty hidden folder beside `target` to build it in, then `replace_dir` it into place
+    (permissions follow the umask, like a folder made with mkdir)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sweep_staging_leftovers(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
+    return tmp
+
+
+def replace_dir(src: str | Path, dst: str | Path) -> None:
+    """Move the finished folder `src` to `dst`, which must be missing or a folder the caller
+    has judged replaceable (same kind of thing). The old one is renamed aside, `src` renamed
+    in, the old one deleted: a kill at any moment leaves the old or the new folder at `dst`."""
+    src, dst = Path(src), Path(dst)
+    if dst.is_symlink() or (dst.exists() and not dst.is_dir()):
+        raise NotADirectoryError(f"{dst}: exists and is not a folder; not replaced")
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dst, old)
+    os.replace(src, dst)
+    fsync_path(dst.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+        if old.exists():
+            warnings.warn(f"{old}: the replaced folder could not be deleted; remove it by hand",
+                          stacklevel=2)

@@ -1,6 +1,6 @@
 """Text-to-image pipeline in the style of diffusers: from_pretrained, __call__, save_pretrained.
 
-    pipe = TextToImage.from_pretrained("runs/demo")          # a run directory or a model folder
+    pipe = TextToImage.from_pretrained("runs/demo")   # a run directory, model folder or checkpoint
     images = pipe(["a red bird with black wings"], num_images=4, seed=0)   # PIL images
 
 Noise is drawn on the CPU from a seeded torch.Generator, so the same seed gives the same
@@ -17,8 +17,9 @@ import torch
 from PIL import Image
 
 from .config import ModelConfig, RunConfig
+from .data.encoders import CharCnnRnnEncoder, TextEncoder, encoder_from_identity
 from .errors import CheckpointError, GtganError
-from .modelio import MODEL_JSON, load_generator_state, load_model, save_model
+from .storage import LoadedGenerator, load_generator, save_model
 
 MAX_CAPTION_CHARS = 1000
 MAX_BATCH = 64
@@ -66,6 +67,22 @@ def tensor_to_pil(images: torch.Tensor) -> list[Image.Image]:
     return [Image.fromarray(a, "RGB") for a in arr]
 
 
+def model_encoder(loaded: LoadedGenerator, data_root: str | Path | None = None) -> TextEncoder:
+    """The text encoder a model was trained with. char-CNN-RNN vectors are precomputed for the
+    CUB captions, so that encoder needs the data root: given, else the run's, else the one
+    stored with the model."""
+    identity = loaded.encoder_identity
+    if identity.get("kind") == CharCnnRnnEncoder.kind and data_root is None:
+        run_root = loaded.run_config.data.root if loaded.run_config is not None else ""
+        data_root = run_root or identity.get("data_root") or None
+        if data_root is None:
+            raise CheckpointError(
+                f"{loaded.source}: this model's text encoder is char-CNN-RNN, whose vectors are "
+                "precomputed for the CUB captions: give the CUB data root holding "
+                "birds/*/char-CNN-RNN-embeddings.pickle (--data-root DIR, or data_root=)")
+    return encoder_from_identity(identity, data_root)
+
+
 def _resolve_device(device: str | torch.device) -> torch.device:
     from .training.device import resolve_device
 
@@ -85,37 +102,23 @@ class TextToImage:
         self.run_config = run_config
         self.metadata = metadata or {}
         self.source = source
+        self.weights_file: Path | None = None  # the safetensors file the weights came from
 
     # ------------------------------------------------------------ loading and saving
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu",
-                        data_root: str | Path | None = None) -> "TextToImage":
-        """A model folder (save_pretrained, import-stackgan-v2) or a training run directory
-        (its `model/` folder: the EMA generator of the latest checkpoint)."""
-        from .data.encoders import encoder_from_identity
-        from .models import build_generator
-
-        path = Path(path)
-        if not path.exists():
-            raise CheckpointError(f"{path}: no such model folder or run directory")
-        run_config = None
-        model_dir = path
-        if not (path / MODEL_JSON).exists() and (path / "model" / MODEL_JSON).exists():
-            model_dir = path / "model"
-        if (path / "config.yaml").exists():
-            from .config import load_run_config
-
-            run_config = load_run_config(path / "config.yaml")
-        if not (model_dir / MODEL_JSON).exists() and (path / "config.yaml").exists():
-            raise CheckpointError(f"{path}: this run directory has no model yet (no model/{MODEL_JSON}); "
-                                  "it is written at the first checkpoint: train longer or resume it")
-        cfg, state, encoder_identity, metadata = load_model(model_dir)
-        generator = build_generator(cfg, init=False)
-        load_generator_state(generator, state, str(model_dir))
-        if data_root is None and run_config is not None and encoder_identity.get("kind") == "char-cnn-rnn":
-            data_root = run_config.data.root or None
-        encoder = encoder_from_identity(encoder_identity, data_root)
-        return cls(generator, encoder, cfg, run_config, metadata, device, source=str(model_dir))
+                        data_root: str | Path | None = None, *,
+                        run_dir: str | Path | None = None) -> "TextToImage":
+        """A model folder (save_pretrained, import-stackgan-v2), a training run directory (its
+        `model/` folder: the EMA generator of the latest checkpoint) or a training checkpoint
+        (RUN_DIR/checkpoints/step-N). `data_root`: the CUB root for a char-CNN-RNN model;
+        `run_dir`: the run describing a model folder or checkpoint kept outside it."""
+        loaded = load_generator(path, run_dir=run_dir)
+        encoder = model_encoder(loaded, data_root)
+        pipe = cls(loaded.generator, encoder, loaded.model_config, loaded.run_config, loaded.metadata,
+                   device, source=str(loaded.source))
+        pipe.weights_file = loaded.weights_file
+        return pipe
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """A self-contained folder: gtgan_model.json (config, encoder identity) + safetensors."""

@@ -35,7 +35,7 @@ def run_dir(tmp_path_factory) -> Path:
     """A run directory with an untrained tiny generator on the synthetic birds."""
     from gtgan.config import save_yaml
     from gtgan.data import build_encoder
-    from gtgan.modelio import save_model
+    from gtgan.storage import save_model
     from gtgan.models import build_generator
 
     run = tmp_path_factory.mktemp("run")

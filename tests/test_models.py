@@ -266,7 +266,7 @@ def _official_state(shapes: dict, prefix: str = "") -> dict:
 
 def test_import_official_stackgan_v2_checkpoint(tmp_path, reference_shapes):
     from gtgan.cli import main
-    from gtgan.modelio import load_model
+    from gtgan.storage import load_model
 
     shapes = reference_shapes["state_dict_shapes"]
     g_state = _official_state(shapes["G_NET_2stages"], prefix="module.")  # DataParallel keys

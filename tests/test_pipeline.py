@@ -12,7 +12,7 @@ from gtgan.cli import main
 from gtgan.config import ModelConfig, save_yaml
 from gtgan.data.encoders import BowEncoder
 from gtgan.models import build_generator
-from gtgan.modelio import save_model
+from gtgan.storage import save_model
 from gtgan.pipeline import TextToImage, validate_captions
 from gtgan.presets import get_preset
 

@@ -17,8 +17,8 @@ from gtgan.config import apply_overrides, save_yaml
 from gtgan.errors import CheckpointError
 from gtgan.models import DiscriminatorOutput
 from gtgan.presets import get_preset
-from gtgan.training import (EMA, GANStep, latest_checkpoint, list_checkpoints, load_checkpoint,
-                            make_fake_batch, resume, save_checkpoint, train)
+from gtgan.storage import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
+from gtgan.training import EMA, GANStep, make_fake_batch, resume, train
 from gtgan.training import losses as L
 from gtgan.training.sampler import EpochSampler
 
@@ -166,7 +166,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     root = tmp_path / "checkpoints"
     save_checkpoint(root, 1, _weights(1.0), {"opt": torch.ones(2)}, {"epoch": 0, "position": 1})
 
-    import gtgan.training.checkpoint as ck
+    import gtgan.storage.checkpoint as ck
 
     def crash(*a, **k):
         raise OSError("simulated crash while writing train_state.pt")

@@ -2,12 +2,10 @@
 (`train`, `resume`). See docs/training.md."""
 from __future__ import annotations
 
-from .checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from .ema import EMA
 from .loop import RESUME_OVERRIDABLE, DivergenceError, TrainResult, resume, train
 from .rundir import RunDirError
 from .step import GANStep, make_fake_batch
 
 __all__ = ["EMA", "RESUME_OVERRIDABLE", "DivergenceError", "GANStep", "RunDirError", "TrainResult",
-           "latest_checkpoint", "list_checkpoints", "load_checkpoint", "make_fake_batch", "resume",
-           "save_checkpoint", "train"]
+           "make_fake_batch", "resume", "train"]

@@ -24,11 +24,13 @@ import torch
 from ..config import ConfigError, RunConfig, apply_overrides, load_run_config, save_yaml
 from ..errors import CheckpointError, DataError, GtganError
 from . import distributed as D
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ..storage.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ..storage.loading import path_kind
 from .device import (determinism_state, resolve_device, restore_determinism, rng_state,
                      seed_everything, set_deterministic, set_rng_state)
 from .rundir import (CONFIG, ENCODER, METRICS, MetricsLog, RunLock, append_env, check_new_run_dir,
                      check_run_dir, env_record, write_json_atomic)
+from .finetune import apply_init_weights
 from .sampler import EpochSampler
 from .step import GANStep, nonfinite
 
@@ -71,9 +73,14 @@ class TrainResult:
 
 def train(cfg: RunConfig, run_dir: str | Path, *, eval_fn: EvalFn | None = None,
           command: list[str] | None = None, progress: bool = True,
-          on_step: StepHook | None = None) -> TrainResult:
-    """Start a new run of `cfg` in `run_dir`, which must be missing or empty."""
-    return _Run(cfg, Path(run_dir), False, eval_fn, command, progress, on_step).run()
+          on_step: StepHook | None = None, init_from: str | Path | None = None) -> TrainResult:
+    """Start a new run of `cfg` in `run_dir`, which must be missing or empty. `init_from`: a
+    model folder, run or checkpoint whose weights the run starts from (training/finetune.py)."""
+    if init_from is not None:
+        path_kind(Path(init_from))  # a wrong path fails before the run directory is made
+    run = _Run(cfg, Path(run_dir), False, eval_fn, command, progress, on_step)
+    run.init_from = init_from
+    return run.run()
 
 
 def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), *,
@@ -101,6 +108,7 @@ class _Run:
         self.eval_fn, self.command, self.progress, self.on_step = eval_fn, command, progress, on_step
         self.overrides = overrides or []
         self.signal_received: int | None = None
+        self.init_from: str | Path | None = None
 
     # ------------------------------------------------------------------ entry
     def run(self) -> TrainResult:
@@ -190,6 +198,7 @@ class _Run:
         seed_everything(cfg.run.seed)  # identical initial weights on every rank
         gan = GANStep(cfg, device)
         self.gan = gan
+        apply_init_weights(gan, run_dir, self.init_from, self.resuming, info.is_main)
         if gan.vgg_random and info.is_main:
             warnings.warn("loss.vgg_weights=random: the fidelity term uses an untrained VGG19; every "
                           "metrics record of this run says vgg_random=true", stacklevel=2)
@@ -368,7 +377,7 @@ class _Run:
         return rec
 
     def _samples(self, fixed, step: int, writer) -> None:
-        from .checkpoint import checkpoint_name
+        from ..storage.checkpoint import checkpoint_name
         from .samples import write_samples
 
         def fn(z, text, eps):
@@ -389,7 +398,7 @@ class _Run:
             digest = D.check_replicas(info, gan.G, gan.ema.module, *gan.Ds)
         path = None
         if info.is_main:
-            from ..modelio import save_model
+            from ..storage.model_folder import save_model
 
             loop_state = {"epoch": epoch, "position": position, "world_size": info.world_size,
                           "batch_size": self.cfg.optim.batch_size, "seed": self.cfg.run.seed,
@@ -469,7 +478,7 @@ class _Run:
 def _load_latest_good(root: Path):
     """The newest checkpoint that loads and matches its checksums, warning about any newer
     damaged one (a kill never damages one; a failing disk or a manual edit can)."""
-    from .checkpoint import list_checkpoints
+    from ..storage.checkpoint import list_checkpoints
 
     latest = latest_checkpoint(root)
     if latest is None:

@@ -9,7 +9,7 @@ RUN_DIR/
   samples/         step-XXXXXXXX.png (+ .txt captions) at fixed noise and captions
   plots/           d_loss.png, g_loss.png, eval_<metric>.png
   checkpoints/     step-XXXXXXXX/ and `latest` (see checkpoint.py)
-  model/           the EMA generator as a model folder (gtgan.modelio)
+  model/           the EMA generator as a model folder (gtgan.storage.model_folder)
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from ..errors import GtganError
-from .checkpoint import fsync_path, write_text_atomic
+from ..fileio import atomic_write_text, fsync_path
 
 CONFIG = "config.yaml"
 ENCODER = "encoder.json"
@@ -86,7 +86,7 @@ class RunLock:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    write_text_atomic(Path(path), json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=True) + "\n", durable=True)
 
 
 def env_record(device: torch.device, world_size: int, command: list[str] | None,
@@ -142,7 +142,7 @@ class MetricsLog:
                 continue  # a line cut short by a kill
             if int(rec.get("step", 0)) <= step:
                 kept.append(line)
-        write_text_atomic(self.path, "".join(k + "\n" for k in kept))
+        atomic_write_text(self.path, "".join(k + "\n" for k in kept), durable=True)
 
     def write(self, record: dict) -> None:
         if self._f is None:

@@ -2,28 +2,32 @@
 
 The official trainer saves `netG.state_dict()` (after loading the averaged parameters, so
 it is the moving-average generator) and `netD{i}.state_dict()` with torch.save, usually
-through nn.DataParallel ("module." prefixes). Our module names follow the official ones, so
-the conversion is: read safely, strip prefixes, infer the architecture from the shapes,
-check every key and shape, and write a gtgan model folder.
+through nn.DataParallel ("module." prefixes), from PyTorch 0.3 (so without batch norm's
+`num_batches_tracked`). Our module names follow the official ones, so the conversion is: read
+safely, strip prefixes, infer the architecture from the shapes, check every key and shape,
+and write a gtgan model folder whose text encoder is the char-CNN-RNN the official birds
+model was trained on (its vectors come from the CUB data root: stored when given).
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 
-from .config import ModelConfig
-from .errors import CheckpointError
-from .modelio import load_generator_state, save_model
-
-DISCRIMINATORS_FILE = "discriminators.safetensors"
+from ..config import ModelConfig
+from ..data.cub import find_birds_dir
+from ..data.encoders import CharCnnRnnEncoder
+from ..errors import CheckpointError, DataError
+from ..fileio import sha256_file
+from ..models import build_discriminators, build_generator
+from .model_folder import check_model_target, save_model
+from .state_dicts import load_state_checked
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """torch.load with weights_only=True: a file holding code or objects is refused, not run."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise CheckpointError(f"{path}: file not found")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -60,13 +64,24 @@ def infer_model_config(state: dict[str, torch.Tensor], source: str) -> ModelConf
     return cfg
 
 
+def char_cnn_rnn_identity(text_dim: int, data_root: str | Path | None) -> dict:
+    """The identity the char-CNN-RNN encoder gives itself, with `data_root` when known."""
+    if data_root is None:
+        return {"kind": CharCnnRnnEncoder.kind, "name": CharCnnRnnEncoder.NAME, "dim": text_dim}
+    try:
+        find_birds_dir(data_root)
+    except DataError as exc:
+        raise CheckpointError(f"--data-root {data_root}: {exc}") from None
+    return dict(CharCnnRnnEncoder(data_root, text_dim).identity)
+
+
 def import_checkpoint(generator_path: str | Path, discriminator_paths: list[str | Path],
-                      out_dir: str | Path, ndf: int | None = None) -> Path:
-    """Convert official netG (and optionally netD*) files into a gtgan model folder."""
-    from safetensors.torch import save_file
-
-    from .models import build_discriminators, build_generator
-
+                      out_dir: str | Path, ndf: int | None = None,
+                      data_root: str | Path | None = None) -> Path:
+    """Convert official netG (and optionally netD*) files into a gtgan model folder.
+    `data_root`: the CUB root holding the char-CNN-RNN embeddings, stored with the model so
+    that generating needs no --data-root."""
+    check_model_target(out_dir)
     g_state = read_state_dict(generator_path)
     cfg = infer_model_config(g_state, str(generator_path))
     d_states = [read_state_dict(p) for p in discriminator_paths]
@@ -79,25 +94,22 @@ def import_checkpoint(generator_path: str | Path, discriminator_paths: list[str 
     elif ndf:
         cfg.ndf = ndf
     cfg.validate()
+    encoder = char_cnn_rnn_identity(cfg.text_dim, data_root)
 
     generator = build_generator(cfg, init=False)
-    load_generator_state(generator, g_state, str(generator_path))
-    d_tensors: dict[str, torch.Tensor] = {}
+    load_state_checked(generator, g_state, str(generator_path))
+    discriminators = []
     if d_states:
         if len(d_states) != cfg.stages:
             raise CheckpointError(f"the generator has {cfg.stages} stages, so {cfg.stages} "
                                   f"discriminator files are needed (netD0.pth ...), got {len(d_states)}")
         for i, (d, state, path) in enumerate(zip(build_discriminators(cfg, init=False), d_states,
                                                  discriminator_paths)):
-            load_generator_state(d, state, f"{path} (as the {64 * 2 ** i}px discriminator)")
-            d_tensors.update({f"d{i}.{k}": v.contiguous() for k, v in d.state_dict().items()})
+            load_state_checked(d, state, f"{path} (as the {64 * 2 ** i}px discriminator)")
+            discriminators.append(d.state_dict())
 
-    digest = hashlib.sha256(Path(generator_path).read_bytes()).hexdigest()
-    encoder = {"kind": "char-cnn-rnn", "name": "", "dim": cfg.text_dim}
-    out = save_model(out_dir, cfg, generator.state_dict(), encoder,
-                     {"source": "StackGAN-v2 official checkpoint", "generator_file": str(generator_path),
-                      "generator_sha256": digest, "discriminators": [str(p) for p in discriminator_paths],
-                      "note": "official netG is the moving-average generator"})
-    if d_tensors:
-        save_file(d_tensors, str(out / DISCRIMINATORS_FILE))
-    return out
+    meta = {"source": "StackGAN-v2 official checkpoint", "generator_file": str(generator_path),
+            "generator_sha256": sha256_file(generator_path),
+            "discriminators": [str(p) for p in discriminator_paths],
+            "note": "official netG is the moving-average generator"}
+    return save_model(out_dir, cfg, generator.state_dict(), encoder, meta, discriminators or None)

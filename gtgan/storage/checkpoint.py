@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save_file
 
 from ..errors import CheckpointError
-from ..fileio import sha256_file
+from ..fileio import atomic_write_text, fsync_path, replace_dir, sha256_file
+from .state_dicts import read_safetensors
 
 FORMAT = "gtgan-checkpoint"
 VERSION = 1
@@ -32,35 +34,6 @@ TRAIN_STATE = "train_state.pt"
 
 def checkpoint_name(step: int) -> str:
     return f"{PREFIX}{step:08d}"
-
-
-def fsync_path(path: Path) -> None:
-    """fsync a file or a directory (directories: so a rename inside it is durable)."""
-    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if path.is_dir() else 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems refuse fsync on directories
-    finally:
-        os.close(fd)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a small file so readers see the old or the new content, never a mix."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_path(path.parent)
-
-
 
 
 def list_checkpoints(root: Path) -> list[Path]:
@@ -78,8 +51,6 @@ def list_checkpoints(root: Path) -> list[Path]:
 def save_checkpoint(root: Path, step: int, weights: dict[str, dict[str, torch.Tensor]],
                     train_state: dict, loop_state: dict[str, Any], keep: int = 3) -> Path:
     """Write checkpoint `step` atomically, point `latest` at it, keep the newest `keep`."""
-    from safetensors.torch import save_file
-
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     name = checkpoint_name(step)
@@ -108,8 +79,6 @@ def save_checkpoint(root: Path, step: int, weights: dict[str, dict[str, torch.Te
         fsync_path(tmp)
         final = root / name
         if final.exists():  # the same step saved again (e.g. final == periodic): swap it
-            from ..modelio import replace_dir
-
             replace_dir(tmp, final)
         else:
             os.rename(tmp, final)
@@ -117,7 +86,7 @@ def save_checkpoint(root: Path, step: int, weights: dict[str, dict[str, torch.Te
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    write_text_atomic(root / LATEST, name + "\n")
+    atomic_write_text(root / LATEST, name + "\n", durable=True)
     prune_checkpoints(root, keep, protect=final)
     return final
 
@@ -163,25 +132,38 @@ def read_state(path: Path) -> dict:
     return state
 
 
+def load_checkpoint_weights(path: Path, names: list[str] | None = None, verify: bool = True
+                            ) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
+    """(weights by name, loop state) of one checkpoint: `names` (default all, e.g. ["G_ema"]),
+    each file's SHA-256 checked against state.json when it records one."""
+    path = Path(path)
+    state = read_state(path)
+    names = list(state.get("weights", [])) if names is None else list(names)
+    for name in names:
+        _check_file(path, state, f"{name}.safetensors", verify)
+    return {name: read_safetensors(path / f"{name}.safetensors") for name in names}, state
+
+
+def _check_file(path: Path, state: dict, fname: str, verify: bool) -> None:
+    f = path / fname
+    if not f.exists():
+        raise CheckpointError(f"{f}: missing from the checkpoint")
+    digest = state.get("files", {}).get(fname)
+    if verify and digest is not None and sha256_file(f) != digest:
+        raise CheckpointError(f"{f}: contents do not match the checksum in {STATE_JSON} "
+                              "(damaged file); resume from an older checkpoint")
+
+
 def load_checkpoint(path: Path, verify: bool = True
                     ) -> tuple[dict[str, dict[str, torch.Tensor]], dict, dict]:
     """(weights by name, train_state, loop state) of one checkpoint, checking every file's hash."""
-    from safetensors.torch import load_file
-
     path = Path(path)
     state = read_state(path)
-    for fname, digest in state.get("files", {}).items():
-        f = path / fname
-        if not f.exists():
-            raise CheckpointError(f"{f}: missing from the checkpoint")
-        if verify and sha256_file(f) != digest:
-            raise CheckpointError(f"{f}: contents do not match the checksum in {STATE_JSON} "
-                                  "(damaged file); resume from an older checkpoint")
+    for fname in state.get("files", {}):
+        _check_file(path, state, fname, verify)
+    weights, _ = load_checkpoint_weights(path, verify=False)
     try:
-        weights = {k: load_file(str(path / f"{k}.safetensors")) for k in state["weights"]}
         train_state = torch.load(path / TRAIN_STATE, map_location="cpu", weights_only=True)
-    except CheckpointError:
-        raise
     except Exception as exc:
         raise CheckpointError(f"{path}: cannot read the checkpoint ({exc})") from None
     return weights, train_state, state
