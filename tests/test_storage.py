@@ -125,6 +125,8 @@ def test_official_import_generates_end_to_end(tmp_path, reference_shapes, cub_ro
     assert main(["import-stackgan-v2", str(g_file), "--out", str(stored), "--data-root", str(root)]) == 0
     again = TextToImage.from_pretrained(stored).generate_grid_tensors([caption], num_images=2, seed=3)
     assert torch.equal(again, api)
+    # The preset for official birds weights fits them, discriminators included (--init-from).
+    assert load_init_weights(out, get_preset("stackgan++").model).missing == []
 
 
 def test_folder_imported_by_an_older_gtgan_still_loads(tmp_path, cub_root):
