@@ -6,7 +6,7 @@
 """
 __version__ = "0.1.0"
 
-__all__ = ["TextToImage", "__version__"]
+__all__ = ["TextToImage", "__version__", "load_generator"]
 
 
 def __getattr__(name):  # lazy, so that `gtgan --version` does not import torch
@@ -14,4 +14,8 @@ def __getattr__(name):  # lazy, so that `gtgan --version` does not import torch
         from .pipeline import TextToImage
 
         return TextToImage
+    if name == "load_generator":  # what is at a path -> a generator (gtgan.storage)
+        from .storage import load_generator
+
+        return load_generator
     raise AttributeError(f"module 'gtgan' has no attribute {name!r}")
