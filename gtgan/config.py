@@ -42,6 +42,9 @@ class ModelConfig:
     attention_merge: Literal["concat", "fuse"] = "concat"
     # Compute position attention with a fused kernel (O(N) memory) or the naive N x N matrix.
     pam_impl: Literal["sdpa", "naive"] = "sdpa"
+    # Max-pool position attention's keys and values over k x k cells (SAGAN/BigGAN): k^2 times
+    # fewer keys, so k^2 times cheaper at 64x64. 1 = the paper (DANet). A cost switch for the demo.
+    pam_kv_pool: int = 1
     # Scales the conditioning-augmentation noise; 1.0 is StackGAN++. A deviation for the CPU demo.
     ca_noise_scale: float = 1.0
     # Multiplies the sentence vector before conditioning augmentation. Unit-norm encoders
@@ -73,6 +76,7 @@ class ModelConfig:
         _check(self.attention_merge in ("concat", "fuse"), "model.attention_merge",
                self.attention_merge, "concat|fuse")
         _check(self.pam_impl in ("sdpa", "naive"), "model.pam_impl", self.pam_impl, "sdpa|naive")
+        _check(self.pam_kv_pool in (1, 2, 4), "model.pam_kv_pool", self.pam_kv_pool, "1, 2 or 4")
         _check(self.ca_noise_scale >= 0, "model.ca_noise_scale", self.ca_noise_scale, ">= 0")
         _check(self.text_scale > 0, "model.text_scale", self.text_scale, "> 0")
         _check(self.d_condition in ("concat", "projection"), "model.d_condition",
@@ -98,6 +102,9 @@ class LossConfig:
     # and a direct colour signal a few minutes of training can use).
     fidelity_features: Literal["vgg19", "pixels"] = "vgg19"
     fidelity_pixel_size: int = 16
+    # Compare each generated image with the real one or its left-right mirror, whichever is
+    # closer (per sample). Off in the paper; the demo's synthetic birds face either way.
+    fidelity_mirror: bool = False
     color_weight: float = 0.0  # StackGAN++ colour consistency (COEFF.COLOR_LOSS), off
     text_regression_weight: float = 0.0  # with model.d_text_regression
     # Mode-seeking regularisation (MSGAN, Mao et al. 2019), off in the paper: a second stage-1
@@ -119,6 +126,14 @@ class OptimConfig:
     # 0 = StackGAN++'s joint training from the start (the paper); StackGAN-v1 trained its
     # stages one after the other. Used by the CPU demo, where stage 1 steps are ~8x cheaper.
     stage_warmup_steps: int = 0
+    # The same warm-up measured in time: stage 1 alone for this fraction of run.max_minutes, so
+    # a machine 5x slower still reaches the joint phase (the demo). With both set, the warm-up
+    # ends at whichever limit comes first. The step it ended at is kept in every checkpoint.
+    stage_warmup_fraction: float = 0.0
+
+    @property
+    def has_stage_warmup(self) -> bool:
+        return self.stage_warmup_steps > 0 or self.stage_warmup_fraction > 0
 
 
 @dataclass
@@ -187,6 +202,12 @@ class RunConfig:
                self.run.channels_last, "auto|true|false")
         _check(self.loss.fidelity_pixel_size > 0, "loss.fidelity_pixel_size",
                self.loss.fidelity_pixel_size, "must be > 0")
+        _check(0 <= self.optim.stage_warmup_fraction < 1, "optim.stage_warmup_fraction",
+               self.optim.stage_warmup_fraction, "must be in [0, 1)")
+        _check(self.optim.stage_warmup_fraction == 0 or self.run.max_minutes > 0,
+               "optim.stage_warmup_fraction", self.optim.stage_warmup_fraction,
+               "is a share of run.max_minutes, which is 0 (no time limit); set run.max_minutes "
+               "or use optim.stage_warmup_steps")
         _check(self.loss.mode_seeking_weight >= 0, "loss.mode_seeking_weight",
                self.loss.mode_seeking_weight, "must be >= 0")
 

@@ -10,8 +10,11 @@ import html
 import json
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+import torch
 
 from .config import RunConfig, apply_overrides
 from .errors import GtganError
@@ -23,9 +26,86 @@ DEFAULT_EVAL_SAMPLES = 500
 EVAL_METRICS = ("attr", "ssim", "diversity")  # what the report shows; its Reproduce line names them
 
 
-def eval_reserve_minutes(minutes: float) -> float:
-    """Time kept for evaluation and the report (judge training ~1 min, 500 samples ~1 min)."""
-    return min(2.5, max(0.5, 0.2 * minutes))
+# Stage 1 trains alone for this share of the training time, then both stages (a share, not a
+# step count, so that a machine 5x slower still trains the 128 px stage).
+STAGE_WARMUP_FRACTION = 0.5
+# Evaluation cost per sample in units of one generator pass at both scales (measured: the
+# diversity metric's second sample, the judge on generated and real pictures, SSIM, the shape
+# measure's features). Refit with `benchmarks/demo_budget.py` when the evaluation changes.
+EVAL_COST_PER_SAMPLE = 4.0
+EVAL_FIXED_S = 20.0  # data sets, judge loading, the report's Markdown
+FIGURE_IMAGES = 120  # sample grids at both scales, interpolation strip, real pictures
+MIN_EVAL_SAMPLES = 100
+MIN_TRAIN_SHARE = 0.5  # evaluation shrinks (fewer samples) before training gets less than this
+
+
+@dataclass
+class DemoPlan:
+    """How the demo spends its minutes: measured before training, printed and reported."""
+
+    total_s: float
+    prepare_s: float  # spent before training: data, the attribute judge, the calibration
+    seconds_per_image: float  # one generator pass at every scale, eval mode, measured
+    eval_samples: int
+    eval_s: float  # estimated
+    report_s: float  # estimated
+    train_s: float
+    warmup_fraction: float = STAGE_WARMUP_FRACTION
+
+    def summary(self) -> str:
+        m = lambda s: f"{s / 60:.1f} min"  # noqa: E731
+        return (f"budget {m(self.total_s)}: preparation {m(self.prepare_s)} (spent), training "
+                f"{m(self.train_s)} (64 px alone for the first {self.warmup_fraction:.0%}), "
+                f"evaluation ~{m(self.eval_s)} ({self.eval_samples} samples per scale), report "
+                f"~{m(self.report_s)}; this machine generates {1 / self.seconds_per_image:.0f} "
+                "images/s at every scale")
+
+
+def plan_budget(total_s: float, prepare_s: float, seconds_per_image: float,
+                eval_samples: int = 500) -> DemoPlan:
+    """Split what is left of `total_s` between training, evaluation and the report, from the
+    machine's measured generation speed. On a slow machine evaluation shrinks to
+    MIN_EVAL_SAMPLES before training drops below MIN_TRAIN_SHARE of the budget."""
+    report_s = 5.0 + FIGURE_IMAGES * seconds_per_image
+    margin = 0.03 * total_s  # the last training step, checkpoint and model folder
+
+    def eval_time(n: int) -> float:
+        return EVAL_FIXED_S + n * EVAL_COST_PER_SAMPLE * seconds_per_image
+
+    samples = int(eval_samples)
+    spare = total_s - prepare_s - report_s - margin - MIN_TRAIN_SHARE * total_s
+    if eval_time(samples) > spare:
+        fit = int((spare - EVAL_FIXED_S) / (EVAL_COST_PER_SAMPLE * seconds_per_image))
+        samples = max(MIN_EVAL_SAMPLES, min(samples, fit))
+    eval_s = eval_time(samples)
+    train_s = total_s - prepare_s - report_s - margin - eval_s
+    if train_s < 15:
+        raise GtganError(f"--minutes {total_s / 60:g}: too short on this machine (preparation took "
+                         f"{prepare_s:.0f} s and evaluating {samples} samples takes about "
+                         f"{eval_s:.0f} s); give at least {(total_s - train_s + 60) / 60:.0f} minutes")
+    return DemoPlan(total_s, prepare_s, seconds_per_image, samples, eval_s, report_s, train_s)
+
+
+def measure_generation(cfg: RunConfig, batch: int = 50, repeats: int = 2) -> float:
+    """Seconds per image of one generator pass at every scale, eval mode, on this machine
+    (random weights: the cost does not depend on them)."""
+    from .models import build_generator
+    from .training.device import resolve_device
+
+    device = resolve_device(cfg.run.device)
+    g = build_generator(cfg.model).to(device).eval()
+    z = torch.randn(batch, cfg.model.z_dim, device=device)
+    text = torch.randn(batch, cfg.model.text_dim, device=device)
+    with torch.no_grad():
+        g(z, text)  # warm-up: first-call allocations and kernel selection
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t = time.perf_counter()
+        for _ in range(repeats):
+            g(z, text)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return (time.perf_counter() - t) / (repeats * batch)
 
 
 def demo_config(minutes: float, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:

@@ -433,10 +433,12 @@ def test_progress_bar_says_which_stages_train_and_the_time_left(tmp_path):
     cfg = tiny("demo", "optim.stage_warmup_steps=10", "run.max_minutes=2")
     run = _Run(cfg, tmp_path, False, None, None, True, None)
     run.t0 = __import__("time").monotonic() - 30
+    run.warmup_end = None  # still warming up
     rec = {"d_loss": 1.23456, "g_loss": 2.5}
     early = run._progress_fields(rec, 3, 120.0)
     assert early["D"] == "1.235" and early["px"] == "64"
     assert early["time left"] in ("1:30", "1:29")
+    run.warmup_end = 10
     assert run._progress_fields(rec, 10, 120.0)["px"] == "64+128"
     assert "time left" not in run._progress_fields(rec, 10, float("inf"))
 

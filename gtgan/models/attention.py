@@ -49,13 +49,13 @@ class _ChunkedAttention(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, group: int, rows: int):
-        q, k = q.contiguous(), k.contiguous()  # B, N, d (tiny)
-        b, n, c = v.shape
-        out = v.new_empty(b, n, c)
+        q, k = q.contiguous(), k.contiguous()  # B, Nq, d and B, Nk, d (tiny)
+        b, n, c = v.shape  # n: keys
+        out = v.new_empty(b, q.shape[1], c)
         logits = q.new_empty(group, rows, n)
         probs = torch.empty_like(logits)
         out_blk = v.new_empty(group, rows, c)
-        for b0, b1, s0, s1 in _blocks(b, n, group, rows):
+        for b0, b1, s0, s1 in _blocks(b, q.shape[1], group, rows):
             g, r = b1 - b0, s1 - s0
             lg, pr, ob = _take(logits, g, r, n), _take(probs, g, r, n), _take(out_blk, g, r, c)
             torch.bmm(q[b0:b1, s0:s1], k[b0:b1].transpose(1, 2), out=lg)
@@ -71,7 +71,7 @@ class _ChunkedAttention(torch.autograd.Function):
     def backward(ctx, grad):
         q, k, v = ctx.saved_tensors
         group, rows = ctx.blocks
-        b, n, c = v.shape
+        b, n, c = v.shape  # n: keys
         d, dt = q.shape[-1], q.dtype
         grad = grad.to(dt)
         dq = torch.empty_like(q)
@@ -83,7 +83,7 @@ class _ChunkedAttention(torch.autograd.Function):
         dq_blk = q.new_empty(group, rows, d)
         dk_tmp = None if fp32 else q.new_empty(group, n, d)
         dv_tmp = None if fp32 else v.new_empty(group, n, c)
-        for b0, b1, s0, s1 in _blocks(b, n, group, rows):
+        for b0, b1, s0, s1 in _blocks(b, q.shape[1], group, rows):
             g, r = b1 - b0, s1 - s0
             lg, pr, dp = (_take(t, g, r, n) for t in (logits, probs, dprobs))
             q_c, g_c = q[b0:b1, s0:s1], grad[b0:b1, s0:s1]
@@ -127,14 +127,15 @@ def _autocast_dtype(device_type: str) -> torch.dtype | None:
 
 def chunked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                       chunk_bytes: int = CHUNK_BYTES) -> torch.Tensor:
-    """softmax(q k^T, dim=-1) v for q, k (B, N, d) and v (B, N, C), without the N x N matrix.
+    """softmax(q k^T, dim=-1) v for q (B, Nq, d), k (B, Nk, d), v (B, Nk, C), without the
+    Nq x Nk matrix.
 
     Under autocast the inputs are cast to the autocast dtype (as autocast does for bmm); the
     result has that dtype.
     """
     dt = _autocast_dtype(q.device.type) or torch.result_type(q, v)
-    b, n, _ = q.shape
-    row_bytes = n * torch.finfo(dt).bits // 8
+    b, n = q.shape[0], q.shape[1]
+    row_bytes = k.shape[1] * torch.finfo(dt).bits // 8
     rows = min(n, max(MIN_ROWS, chunk_bytes // (b * row_bytes)))
     group = min(b, max(1, chunk_bytes // (rows * row_bytes)))
     q, k = q.to(dt), k.to(dt)
@@ -148,10 +149,15 @@ def chunked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 
 
 class PositionAttention(nn.Module):
-    """DANet PAM: out_i = gamma * sum_j softmax_j(q_i . k_j) v_j + x_i, no 1/sqrt(d) scaling."""
+    """DANet PAM: out_i = gamma * sum_j softmax_j(q_i . k_j) v_j + x_i, no 1/sqrt(d) scaling.
 
-    def __init__(self, channels: int, naive: bool = False):
+    `kv_pool` > 1 max-pools keys and values over kv_pool x kv_pool cells (SAGAN/BigGAN's
+    attention): every position still attends to the whole picture, over kv_pool^2 times
+    fewer keys. 1 = DANet and the paper; a cost switch (model.pam_kv_pool)."""
+
+    def __init__(self, channels: int, naive: bool = False, kv_pool: int = 1):
         super().__init__()
+        self.kv_pool = kv_pool
         self.qk_dim = max(1, channels // 8)
         self.query_conv = nn.Conv2d(channels, self.qk_dim, 1)
         self.key_conv = nn.Conv2d(channels, self.qk_dim, 1)
@@ -162,8 +168,11 @@ class PositionAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         q = self.query_conv(x).flatten(2).transpose(1, 2)  # B, N, d
-        k = self.key_conv(x).flatten(2).transpose(1, 2)  # B, N, d
-        v = self.value_conv(x).flatten(2).transpose(1, 2)  # B, N, C
+        k, v = self.key_conv(x), self.value_conv(x)
+        if self.kv_pool > 1:
+            k, v = F.max_pool2d(k, self.kv_pool), F.max_pool2d(v, self.kv_pool)
+        k = k.flatten(2).transpose(1, 2)  # B, Nk, d
+        v = v.flatten(2).transpose(1, 2)  # B, Nk, C
         if self.naive:
             attn = torch.softmax(torch.bmm(q, k.transpose(1, 2)), dim=-1)  # B, N, N
             out = torch.bmm(attn, v)
@@ -229,13 +238,14 @@ class DualAttention(nn.Module):
     """
 
     def __init__(self, channels: int, pam: bool = True, cam: bool = True,
-                 cam_form: str = "paper", merge: str = "concat", pam_naive: bool = False):
+                 cam_form: str = "paper", merge: str = "concat", pam_naive: bool = False,
+                 pam_kv_pool: int = 1):
         super().__init__()
         if not (pam or cam):
             raise ValueError("DualAttention needs at least one of pam, cam")
         if merge not in ("concat", "fuse"):
             raise ValueError(f"merge must be 'concat' or 'fuse', got {merge!r}")
-        self.pam = PositionAttention(channels, naive=pam_naive) if pam else None
+        self.pam = PositionAttention(channels, naive=pam_naive, kv_pool=pam_kv_pool) if pam else None
         self.cam = ChannelAttention(channels, cam_form) if cam else None
         both = pam and cam
         self.fuse = nn.Conv2d(2 * channels, channels, 1) if both and merge == "fuse" else None

@@ -184,7 +184,8 @@ class Generator(nn.Module):
             attention = None
             if stage in cfg.attention_stages and (cfg.pam or cfg.cam):
                 attention = DualAttention(ngf, cfg.pam, cfg.cam, cfg.cam_form,
-                                          cfg.attention_merge, pam_naive=cfg.pam_impl == "naive")
+                                          cfg.attention_merge, pam_naive=cfg.pam_impl == "naive",
+                                          pam_kv_pool=cfg.pam_kv_pool)
             setattr(self, f"h_net{stage}", NextStage(ngf, cfg.c_dim, cfg.num_residual, attention))
             ngf //= 2
             setattr(self, f"img_net{stage}", ImageHead(ngf))

@@ -59,6 +59,7 @@ class TrainResult:
     status: str  # finished | max_steps | max_minutes | signal
     checkpoint: Path | None
     elapsed_s: float
+    warmup_end_step: int | None = None  # when stage 2 began training (None: never; 0: no warm-up)
 
     @property
     def message(self) -> str:
@@ -208,6 +209,8 @@ class _Run:
                 warnings.warn(gan.execution.warning, stacklevel=2)
 
         step, epoch, position, last_ckpt = 0, 0, 0, None
+        # Step at which the stage warm-up ended (0: none configured; None: still on).
+        self.warmup_end = None if cfg.optim.has_stage_warmup else 0
         metrics = MetricsLog(run_dir / METRICS) if info.is_main else None
         if self.resuming:
             ckpt, loaded = _load_latest_good(run_dir / "checkpoints")
@@ -217,6 +220,7 @@ class _Run:
                 gan.load_train_state(tstate["gan"])
                 set_rng_state(tstate["rng"])
                 step, epoch, position = int(lstate["step"]), int(lstate["epoch"]), int(lstate["position"])
+                self.warmup_end = _resumed_warmup_end(cfg, lstate, step)
                 layout = (lstate.get("world_size"), lstate.get("batch_size"))
                 if layout != (info.world_size, cfg.optim.batch_size):
                     warnings.warn(f"{ckpt} was written by {lstate.get('world_size')} process(es) with "
@@ -274,15 +278,22 @@ class _Run:
                 loader = _loader(train_set, sampler.batches(epoch, position), cfg.data.num_workers,
                                  device, seed=cfg.run.seed * 1_000_003 + epoch * 1_009 + info.rank)
                 for batch in loader:
-                    losses = gan(batch)
+                    losses = gan(batch, num_stages=1 if self.warmup_end is None else None)
                     step = gan.step
                     position += 1
                     if self.on_step is not None:
                         self.on_step(step, losses, gan)
                     bad = nonfinite(losses)
-                    time_up = time.monotonic() - self.t0 >= limit_s
-                    diverged, stop, time_up = D.any_flags(
-                        [bool(bad), self.signal_received is not None, time_up], info, device)
+                    elapsed = time.monotonic() - self.t0
+                    time_up = elapsed >= limit_s
+                    warm_over = self.warmup_end is None and _warmup_over(cfg, step, elapsed)
+                    diverged, stop, time_up, warm_over = D.any_flags(
+                        [bool(bad), self.signal_received is not None, time_up, warm_over], info, device)
+                    if warm_over:  # every rank switches at the same step
+                        self.warmup_end = step
+                        if metrics is not None:
+                            metrics.write({"kind": "event", "event": "stage_warmup_end", "step": step,
+                                           "elapsed_s": round(elapsed, 3)})
                     if diverged:
                         raise DivergenceError(self._divergence_message(step, losses, bad, last_ckpt))
                     for k, v in losses.items():
@@ -331,7 +342,8 @@ class _Run:
                 metrics.close()
         if info.is_main:
             self._plots()
-        return TrainResult(run_dir, step, epoch, status, last_ckpt, time.monotonic() - self.t0)
+        return TrainResult(run_dir, step, epoch, status, last_ckpt, time.monotonic() - self.t0,
+                           self.warmup_end)
 
     # ------------------------------------------------------------------ pieces
     def _eval_fn(self, test_set) -> EvalFn | None:
@@ -404,6 +416,7 @@ class _Run:
                           "batch_size": self.cfg.optim.batch_size, "seed": self.cfg.run.seed,
                           "elapsed_s": round(time.monotonic() - self.t0, 3),
                           "replica_digest": digest, "vgg_random": gan.vgg_random,
+                          "warmup_end_step": self.warmup_end,
                           "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
             train_state = {"gan": gan.train_state(), "rng": rng_state()}
             metrics.sync()
@@ -443,9 +456,8 @@ class _Run:
         bar's step total and ETA mean little when run.max_minutes ends the run first."""
         fields = {"D": f"{rec['d_loss']:.3f}", "G": f"{rec['g_loss']:.3f}"}
         sizes = self.cfg.model.image_sizes
-        if self.cfg.optim.stage_warmup_steps > 0 and len(sizes) > 1:
-            fields["px"] = str(sizes[0]) if step < self.cfg.optim.stage_warmup_steps else \
-                "+".join(map(str, sizes))
+        if self.cfg.optim.has_stage_warmup and len(sizes) > 1:
+            fields["px"] = str(sizes[0]) if self.warmup_end is None else "+".join(map(str, sizes))
         if math.isfinite(limit_s):
             left = max(0.0, limit_s - (time.monotonic() - self.t0))
             fields["time left"] = f"{int(left // 60)}:{int(left % 60):02d}"
@@ -473,6 +485,23 @@ class _Run:
         if old:
             for sig, h in old.items():
                 signal.signal(sig, h)
+
+
+def _warmup_over(cfg: RunConfig, step: int, elapsed_s: float) -> bool:
+    """Has the stage-1 warm-up reached its step count or its share of run.max_minutes?"""
+    o = cfg.optim
+    by_steps = o.stage_warmup_steps > 0 and step >= o.stage_warmup_steps
+    by_time = o.stage_warmup_fraction > 0 and elapsed_s >= o.stage_warmup_fraction * cfg.run.max_minutes * 60
+    return by_steps or by_time
+
+
+def _resumed_warmup_end(cfg: RunConfig, loop_state: dict, step: int) -> int | None:
+    """The warm-up's end from a checkpoint; older checkpoints did not record it (steps only)."""
+    if not cfg.optim.has_stage_warmup:
+        return 0
+    if loop_state.get("warmup_end_step") is not None:
+        return int(loop_state["warmup_end_step"])
+    return step if _warmup_over(cfg, step, 0.0) else None
 
 
 def _load_latest_good(root: Path):

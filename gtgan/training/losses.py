@@ -43,9 +43,20 @@ def g_stage_loss(fake: DiscriminatorOutput, uncond_weight: float) -> torch.Tenso
     return loss
 
 
-def fidelity_loss(fake_features: torch.Tensor, real_features: torch.Tensor) -> torch.Tensor:
-    """Eq. 5 (docs/paper.md#fidelity-loss): mean L1 of VGG19 conv5_4 features, generated vs real."""
-    return F.l1_loss(fake_features.float(), real_features.float())
+def fidelity_loss(fake_features: torch.Tensor, real_features: torch.Tensor,
+                  mirrored_features: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. 5 (docs/paper.md#fidelity-loss): mean L1 of VGG19 conv5_4 features, generated vs real.
+
+    With `mirrored_features` (the real images flipped left-right; loss.fidelity_mirror), each
+    sample is compared with whichever of the two is closer: a bird facing the other way is as
+    faithful to the caption, and the plain L1 pulls every sample toward the average of left-
+    and right-facing birds, a symmetric blob."""
+    fake, real = fake_features.float(), real_features.float()
+    if mirrored_features is None:
+        return F.l1_loss(fake, real)
+    direct = (fake - real).abs().flatten(1).mean(1)
+    mirrored = (fake - mirrored_features.float()).abs().flatten(1).mean(1)
+    return torch.minimum(direct, mirrored).mean()
 
 
 def mean_covariance(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

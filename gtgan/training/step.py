@@ -85,7 +85,7 @@ class GANStep:
         lc = self.cfg.loss
         d_unused = lc.uncond_weight <= 0 or (self.cfg.model.d_text_regression and not self.text_regression)
         # During a stage warm-up the later stages get no gradients.
-        g_unused = self.cfg.optim.stage_warmup_steps > 0 and len(self.Ds) > 1
+        g_unused = self.cfg.optim.has_stage_warmup and len(self.Ds) > 1
         self.G_train = DDP(self.G, device_ids=ids, find_unused_parameters=g_unused, **sync)
         self.D_train = [DDP(d, device_ids=ids, find_unused_parameters=d_unused, **sync)
                         for d in self.Ds]
@@ -108,9 +108,12 @@ class GANStep:
         return tuple(t.to(self.device) for t in (z, eps, z2, eps2))
 
     # ------------------------------------------------------------------ the step
-    def __call__(self, batch: dict) -> dict[str, float]:
+    def __call__(self, batch: dict, num_stages: int | None = None) -> dict[str, float]:
         """D update(s) then G update; returns the losses (non-finite values are returned, not
-        raised: the caller decides, so that all processes stop together)."""
+        raised: the caller decides, so that all processes stop together).
+
+        `num_stages` trains only the first stages (a stage warm-up decided by the caller, e.g.
+        by time); by default the step-counted optim.stage_warmup_steps decides."""
         cfg, lc = self.cfg, self.cfg.loss
         reals = [self._put(x) for x in batch["images"]]
         wrongs = [self._put(x) for x in batch["wrong_images"]]
@@ -120,7 +123,9 @@ class GANStep:
             raise ValueError(f"batch has {len(reals)} real / {len(wrongs)} wrong scales, the model "
                              f"has {n_stages} ({cfg.model.image_sizes} px)")
         # StackGAN-v1-style warm-up: only the first stage trains for optim.stage_warmup_steps.
-        n_stages = 1 if self.step < cfg.optim.stage_warmup_steps else n_stages
+        if num_stages is None:
+            num_stages = 1 if self.step < cfg.optim.stage_warmup_steps else n_stages
+        n_stages = max(1, min(num_stages, n_stages))
         reals, wrongs = reals[:n_stages], wrongs[:n_stages]
         mode_seeking = lc.mode_seeking_weight > 0
         if mode_seeking:

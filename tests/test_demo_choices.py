@@ -1,0 +1,111 @@
+"""The switches the demo preset is built from: a stage warm-up measured in time, the mirrored
+fidelity term, pooled keys and values in position attention, and the demo's time budget."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from gtgan.config import ConfigError, apply_overrides
+from gtgan.demo import MIN_EVAL_SAMPLES, MIN_TRAIN_SHARE, plan_budget
+from gtgan.errors import GtganError
+from gtgan.models.attention import PositionAttention
+from gtgan.presets import get_preset
+from gtgan.training import losses as L
+from gtgan.training import resume, train
+from gtgan.training.loop import _warmup_over
+
+TINY = ["model.ngf=4", "model.ndf=4", "model.c_dim=8", "model.z_dim=8", "optim.batch_size=2",
+        "run.log_every=1", "run.sample_every=0", "run.num_sample_captions=2",
+        "run.checkpoint_every=2", "data.synthetic_count=24", "data.num_workers=0",
+        "run.precision=fp32", "loss.mode_seeking_weight=0"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_warmup_ends_at_its_step_count_or_its_share_of_the_time_whichever_first():
+    cfg = apply_overrides(get_preset("demo"), ["optim.stage_warmup_steps=100",
+                                               "optim.stage_warmup_fraction=0.5", "run.max_minutes=2"])
+    assert not _warmup_over(cfg, 10, 59.0)
+    assert _warmup_over(cfg, 10, 60.0)  # half of 2 minutes
+    assert _warmup_over(cfg, 100, 1.0)
+    steps_only = apply_overrides(cfg, ["optim.stage_warmup_fraction=0"])
+    assert not _warmup_over(steps_only, 99, 1e9) and _warmup_over(steps_only, 100, 0.0)
+    with pytest.raises(ConfigError, match="optim.stage_warmup_fraction"):
+        apply_overrides(cfg, ["run.max_minutes=0"])  # a share of no time limit
+    with pytest.raises(ConfigError, match="optim.stage_warmup_fraction"):
+        apply_overrides(cfg, ["optim.stage_warmup_fraction=1.5"])
+
+
+def test_time_based_warmup_switches_once_is_logged_and_survives_resume(tmp_path):
+    # A share of 1e-6 of 10 minutes (0.6 ms) is over after the first step, on any machine.
+    cfg = apply_overrides(get_preset("demo"), TINY + [
+        "optim.stage_warmup_steps=0", "optim.stage_warmup_fraction=0.000001",
+        "run.max_minutes=10", "run.max_steps=2"])
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result.warmup_end_step == 1
+    recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    ends = [r for r in recs if r.get("event") == "stage_warmup_end"]
+    assert [r["step"] for r in ends] == [1]
+    train_recs = {r["step"]: r for r in recs if r["kind"] == "train"}
+    assert "d_loss_128" not in train_recs[1] and "d_loss_128" in train_recs[2]
+    # Resumed, the run keeps the recorded switch (the time rule alone would switch again).
+    again = resume(tmp_path / "run", ["run.max_steps=3"], progress=False)
+    assert again.warmup_end_step == 1 and again.step == 3
+    recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len([r for r in recs if r.get("event") == "stage_warmup_end"]) == 1
+
+
+def test_mirrored_fidelity_accepts_a_bird_facing_the_other_way():
+    torch.manual_seed(0)
+    real = torch.rand(3, 3, 8, 8)
+    flipped = real.flip(3)
+    assert L.fidelity_loss(flipped, real) > 0.05
+    assert L.fidelity_loss(flipped, real, real.flip(3)) == 0
+    assert L.fidelity_loss(real, real, real.flip(3)) == 0
+    # per sample: the closer of the two, not the closer on average
+    mixed = torch.cat([real[:1], flipped[1:]])
+    assert L.fidelity_loss(mixed, real, real.flip(3)) == 0
+
+
+@pytest.mark.parametrize("pool", [2, 4])
+def test_pooled_key_position_attention_equals_its_naive_form(pool):
+    torch.manual_seed(0)
+    fast = PositionAttention(16, kv_pool=pool)
+    naive = PositionAttention(16, naive=True, kv_pool=pool)
+    naive.load_state_dict(fast.state_dict())
+    with torch.no_grad():
+        fast.gamma.fill_(1.0)
+        naive.gamma.fill_(1.0)
+    x = torch.randn(2, 16, 16, 16, requires_grad=True)
+    a = fast(x)
+    a.square().sum().backward()
+    grad_fast, x.grad = x.grad.clone(), None
+    b = naive(x)
+    b.square().sum().backward()
+    assert a.shape == x.shape
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad_fast, x.grad, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ConfigError, match="model.pam_kv_pool"):
+        apply_overrides(get_preset("paper"), ["model.pam_kv_pool=3"])
+
+
+def test_budget_gives_training_what_evaluation_and_the_report_leave():
+    fast = plan_budget(15 * 60, 20.0, 0.01)
+    assert fast.eval_samples == 500
+    assert fast.prepare_s + fast.train_s + fast.eval_s + fast.report_s < 15 * 60
+    assert fast.train_s > 0.75 * 15 * 60
+    slow = plan_budget(15 * 60, 60.0, 0.2)  # 20x slower generation: fewer samples, not less training
+    assert MIN_EVAL_SAMPLES <= slow.eval_samples < 500
+    assert slow.train_s >= MIN_TRAIN_SHARE * 15 * 60 - 1
+    assert slow.prepare_s + slow.train_s + slow.eval_s + slow.report_s < 15 * 60
+    assert "training" in slow.summary() and "evaluation" in slow.summary()
+    with pytest.raises(GtganError, match="--minutes 1"):
+        plan_budget(60, 50.0, 0.2)
