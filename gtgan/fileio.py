@@ -98,15 +98,21 @@ def _pid_alive(pid: int) -> bool:
 
 
 def sweep_staging_leftovers(target: str | Path) -> None:
-    """Remove `.NAME.tmp-PID-*` / `.NAME.old-PID` beside `target` left by killed writers
-    (only those whose process is gone, so a concurrent writer is never disturbed)."""
+    """Clear `.NAME.tmp-PID-*` / `.NAME.old-PID` beside `target` left by killed writers (only
+    those whose process is gone, so a concurrent writer is never disturbed). A writer killed
+    between its two renames left no `target`: its `.old` folder is put back, not deleted."""
     target = Path(target)
     if not target.parent.is_dir():
         return
-    for p in target.parent.glob(f".{target.name}.*"):
+    for p in sorted(target.parent.glob(f".{target.name}.*")):
         kind, _, rest = p.name[len(target.name) + 2:].partition("-")
         pid = rest.split("-")[0]
-        if kind in ("tmp", "old") and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if kind not in ("tmp", "old") or not pid.isdigit() or int(pid) == os.getpid() \
+                or _pid_alive(int(pid)):
+            continue
+        if kind == "old" and not os.path.lexists(target):
+            os.replace(p, target)
+        else:
             shutil.rmtree(p, ignore_errors=True)
 
 

@@ -2,6 +2,7 @@
 imported and used end to end (API, `gtgan generate`, `gtgan train --init-from`), and model
 folders that never destroy what a user had."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -230,3 +231,10 @@ def test_killed_model_writes_leave_nothing_behind(tmp_path):
     save_model(target, SMALL, g.state_dict(), {"kind": "bow", "name": "", "dim": 1024})
     save_model(target, SMALL, g.state_dict(), {"kind": "bow", "name": "", "dim": 1024})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    # Killed between moving the old folder aside and moving the new one in: the old one is
+    # put back before the next write looks at the target (a user folder stays protected).
+    os.replace(target, tmp_path / f".model.old-{dead}")
+    (tmp_path / f".model.tmp-{dead}-xyz").mkdir()
+    save_model(target, SMALL, g.state_dict(), {"kind": "bow", "name": "", "dim": 1024}, {"n": 2})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert load_model(target)[3] == {"n": 2}
