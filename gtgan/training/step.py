@@ -190,7 +190,8 @@ class GANStep:
                     for i in range(n_stages):
                         with torch.no_grad():
                             real_f = self.vgg(reals[i])
-                        fid = fid + L.fidelity_loss(self.vgg(fakes[i]), real_f)
+                            mirror_f = self.vgg(reals[i].flip(3)) if lc.fidelity_mirror else None
+                        fid = fid + L.fidelity_loss(self.vgg(fakes[i]), real_f, mirror_f)
                     err_g = err_g + lc.fidelity_weight * fid
                     log["fidelity"] = fid.detach()
                 if lc.color_weight > 0 and n_stages > 1:
