@@ -25,6 +25,8 @@ from typing import Callable
 import torch
 
 RESULT_TAG = "BENCH_RESULT "
+# Variables that make this process use a weaker CPU's instructions (to emulate one).
+ISA_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 MIB = 2**20
 
 
@@ -130,6 +132,8 @@ def machine_info(device: torch.device) -> dict:
         "python": platform.python_version(),
         "load_average_1_5_15": load_average(),
         "device": str(device),
+        "cpu_capability": str(getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")()),
+        "isa_env": " ".join(f"{k}={os.environ[k]}" for k in ISA_ENV if os.environ.get(k)),
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -138,7 +142,9 @@ def machine_info(device: torch.device) -> dict:
 
 def machine_lines(info: dict) -> str:
     s = (f"{info['date']}; {info['cpu']} ({info['logical_cpus']} logical CPUs; {info['cpu_flags']}); "
-         f"torch {info['torch']}, {info['torch_threads']} threads; device {info['device']}")
+         f"torch {info['torch']}, {info['torch_threads']} threads, CPU capability "
+         f"{info.get('cpu_capability') or 'n/a'}" + (f" ({info['isa_env']})" if info.get("isa_env") else "")
+         + f"; device {info['device']}")
     if "gpu" in info:
         s += f" ({info['gpu']})"
     return s + f"; load average {info['load_average_1_5_15']}"
@@ -349,6 +355,32 @@ def measure(run_one: Callable[[dict], dict], script: str, spec: dict,
 
 # ---------------------------------------------------------------- GEMM peak
 
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def native_precisions(device: torch.device) -> tuple[list[str], str]:
+    """The precisions worth measuring on `device`: fp32, and bf16 only where the hardware
+    computes it (gtgan.training.device.native_bf16, which honours ATEN_CPU_CAPABILITY /
+    ONEDNN_MAX_CPU_ISA / MKL_ENABLE_INSTRUCTIONS). Emulated bf16 is skipped, not measured: on an
+    AVX2 CPU its GEMM peak alone took minutes at ~1 GFLOP/s. Also the note saying why."""
+    from gtgan.training.device import native_bf16
+
+    native, why = native_bf16(device)
+    if native:
+        return ["fp32", "bf16"], ""
+    return ["fp32"], f"bf16 not measured (its configurations are skipped): {why}."
+
+
+def gemm_peaks(device: torch.device, precisions: list[str], quick: bool = False) -> dict[str, float]:
+    return {p: gemm_peak(device, DTYPES[p], quick) for p in precisions}
+
+
+def peaks_text(peaks: dict[str, float]) -> str:
+    """"fp32 103 GFLOP/s, bf16 not measured" for the footers."""
+    return ", ".join(f"{p} {peaks[p] / 1e9:,.0f} GFLOP/s" if p in peaks else f"{p} not measured"
+                     for p in DTYPES)
+
+
 def gemm_peak(device: torch.device, dtype: torch.dtype, quick: bool = False) -> float:
     """Best achieved FLOP/s of a square matrix multiply (the machine's practical peak)."""
     sizes = [512] if quick else ([2048, 4096] if device.type == "cpu" else [8192])
@@ -368,7 +400,7 @@ def best_peaks(peaks: dict[str, float], results) -> dict[str, float]:
     best = dict(peaks)
     for r in results:
         if r.get("gemm_peak_flops"):
-            best[r["precision"]] = max(best[r["precision"]], r["gemm_peak_flops"])
+            best[r["precision"]] = max(best.get(r["precision"], 0.0), r["gemm_peak_flops"])
     return best
 
 

@@ -2,7 +2,8 @@
 
 Forward + backward of gtgan.models.attention.PositionAttention (naive=True: DANet's literal
 bmm over the materialised N x N map; naive=False: chunked on the CPU, SDPA on CUDA) at
-N = 32^2, 64^2, 128^2 with C = 64, B = 8, in fp32 and in bf16 autocast + channels_last; the
+N = 32^2, 64^2, 128^2 with C = 64, B = 8, in fp32 and in bf16 autocast + channels_last (bf16
+only where the hardware computes it; elsewhere skipped with a note); the
 same for ChannelAttention (form "paper" with q/k/v projections, form "danet" without).
 Time: median (min-max) of --repeats after --warmup; memory: the peak added on top of the
 module and its input, after a first call on a 4 x 4 input has paged in the code and started
@@ -18,8 +19,8 @@ import sys
 import torch
 
 from _common import (fmt_mib, fmt_share, machine_info, machine_lines, make_parser, markdown_table,
-                     measure, mem_available_bytes, MIB, OTHERS_NOTE, PeakMemory, start, summary,
-                     time_calls, write_json)
+                     measure, mem_available_bytes, MIB, native_precisions, OTHERS_NOTE, PeakMemory,
+                     start, summary, time_calls, write_json)
 
 # Live N x N matrices at the naive backward's peak (probabilities saved by softmax, the
 # gradient of the probabilities, the gradient of the logits), used only to decide skipping.
@@ -78,13 +79,15 @@ def main() -> None:
     warmup = args.warmup or 1
     repeats = args.repeats or (2 if quick else 5)
     info = machine_info(device)
-    print(f"# Attention forward + backward, B={batch}, C={channels}\n\n{machine_lines(info)}\n", flush=True)
+    precisions, skip_note = native_precisions(device)
+    print(f"# Attention forward + backward, B={batch}, C={channels}\n\n{machine_lines(info)}\n"
+          + (f"\n{skip_note}\n" if skip_note else ""), flush=True)
 
     avail = mem_available_bytes() if device.type == "cpu" else (
         torch.cuda.get_device_properties(device).total_memory)
     configs = []
     for side in sides:
-        for precision in ("fp32", "bf16"):
+        for precision in precisions:
             for module, impl in [("PAM", "naive"), ("PAM", "ours"), ("CAM", "paper"), ("CAM", "danet")]:
                 configs.append(dict(module=module, impl=impl, side=side, precision=precision))
 
@@ -132,7 +135,7 @@ def main() -> None:
                           "peak added MiB", "one N x N matrix MiB", "speed vs naive", "memory vs naive",
                           "others' CPU", "note"], rows))
     method = next((r["memory_method"] for r in results if "memory_method" in r), "")
-    print(f"\nTime: median of {repeats} after {warmup} warm-up; memory: {method}. {OTHERS_NOTE}")
+    print(f"\nTime: median of {repeats} after {warmup} warm-up; memory: {method}. {skip_note} {OTHERS_NOTE}")
     write_json(args.json, {"benchmark": "attention", "machine": info, "batch": batch,
                            "channels": channels, "results": results})
 

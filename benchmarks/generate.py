@@ -2,7 +2,8 @@
 
 Generation: the generator of the `paper` and `demo` presets (random weights), eval mode, under
 torch.inference_mode, batch 64 (256 on CUDA) of 128x128 images (both stages run; the 128 px
-output is what is counted), in fp32 and in bf16 autocast + channels_last.
+output is what is counted), in fp32 and in bf16 autocast + channels_last (bf16 only where the
+hardware computes it; elsewhere skipped with a note, see _common.native_precisions).
 Evaluation: torchvision's Inception-v3 forward (what the Inception Score needs) at 299 px with
 RANDOM weights (same cost as the ImageNet weights), same precisions.
 Each configuration runs in a fresh child process; see _common for the memory method.
@@ -15,9 +16,10 @@ import sys
 
 import torch
 
-from _common import (best_peaks, fmt_mib, fmt_share, gemm_peak, machine_info, machine_lines,
-                     make_parser, markdown_table, measure, OTHERS_NOTE, PeakMemory, start, summary,
-                     time_calls, wait_for_quiet, write_json)
+from _common import (best_peaks, fmt_mib, fmt_share, gemm_peak, gemm_peaks, machine_info,
+                     machine_lines, make_parser, markdown_table, measure, native_precisions,
+                     OTHERS_NOTE, peaks_text, PeakMemory, start, summary, time_calls,
+                     wait_for_quiet, write_json)
 
 CONFIGS = [  # (label, what, precision)
     ("paper-fp32", "paper", "fp32"),
@@ -99,13 +101,18 @@ def main() -> None:
     info = machine_info(device)
     title = f"# Generation and evaluation throughput, batch {batch}" + (
         " (QUICK: tiny widths, 75 px Inception; not a measurement)" if quick else "")
-    print(f"{title}\n\n{machine_lines(info)}\n", flush=True)
+    precisions, skip_note = native_precisions(device)
+    print(f"{title}\n\n{machine_lines(info)}\n" + (f"\n{skip_note}\n" if skip_note else ""), flush=True)
     if args.quiet_wait:
         wait_for_quiet(args)
-    peaks = {"fp32": gemm_peak(device, torch.float32, quick), "bf16": gemm_peak(device, torch.bfloat16, quick)}
+    peaks = gemm_peaks(device, precisions, quick)
 
-    results = {}
+    results, skipped = {}, []
     for label, what, precision in CONFIGS:
+        if precision not in precisions:
+            skipped.append(label)
+            print(f"  {label}: skipped ({precision} is emulated here)", file=sys.stderr, flush=True)
+            continue
         spec = dict(label=label, what=what, precision=precision, device=str(device), batch=batch,
                     warmup=warmup, repeats=repeats, quick=quick)
         res = measure(run_one, __file__, spec, args)
@@ -137,10 +144,12 @@ def main() -> None:
                           "of GEMM peak", "others' CPU"], rows))
     method = next((r["memory_method"] for r in results.values() if "memory_method" in r), "")
     print(f"\nBatch {batch}; median of {repeats} after {warmup} warm-up. GEMM peak measured here: "
-          f"fp32 {peaks['fp32'] / 1e9:,.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:,.0f} GFLOP/s (best seen). "
+          f"{peaks_text(peaks)} (best seen)." + (f" {skip_note} Skipped: {', '.join(skipped)}." if skipped else "")
+          + " "
           f"Memory: {method}. All networks have random weights. {OTHERS_NOTE}")
     write_json(args.json, {"benchmark": "generate", "machine": info, "batch": batch,
-                           "gemm_peak_flops": peaks, "results": results})
+                           "gemm_peak_flops": peaks, "results": results, "skipped": skipped,
+                           "skip_note": skip_note})
 
 
 if __name__ == "__main__":

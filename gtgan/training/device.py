@@ -146,19 +146,15 @@ def resolve_execution(run: RunSettings, device: torch.device, cpu: CpuFeatures |
     """
     device = torch.device(device)
     asked = run.precision
-    native, why = True, ""
-    if device.type == "cpu":
-        native, why = (cpu or CpuFeatures.probe()).native_bf16()
-    elif device.type == "cuda":
-        cc = cuda_capability or torch.cuda.get_device_capability(device)
-        native = tuple(cc) >= (8, 0)
-        why = f"CUDA compute capability {cc[0]}.{cc[1]}" + ("" if native else ", no bf16 in hardware")
+    if device.type == "cuda":
+        cuda_capability = tuple(cuda_capability or torch.cuda.get_device_capability(device))
+    native, why = native_bf16(device, cpu, cuda_capability)
     if asked == "auto":
         if device.type == "mps":
             precision, reason = "fp32", "MPS: fp32 (set run.precision=bf16 or fp16 to try autocast)"
         elif native:
             precision, reason = "bf16", f"run.precision=auto: bf16 autocast, {why}"
-        elif device.type == "cuda" and tuple(cc) >= (7, 0):
+        elif device.type == "cuda" and cuda_capability >= (7, 0):
             precision, reason = "fp16", f"run.precision=auto: fp16 autocast + loss scaling, {why}"
         else:
             precision, reason = "fp32", f"run.precision=auto: fp32, {why}"
@@ -177,6 +173,19 @@ def resolve_execution(run: RunSettings, device: torch.device, cpu: CpuFeatures |
     else:
         on = bool(wanted)
     return ExecutionChoice(precision, on, reason, warning)
+
+
+def native_bf16(device: torch.device, cpu: CpuFeatures | None = None,
+                cuda_capability: tuple[int, int] | None = None) -> tuple[bool, str]:
+    """(whether `device` computes bf16 in hardware, why); MPS is not judged (True, "")."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return (cpu or CpuFeatures.probe()).native_bf16()
+    if device.type == "cuda":
+        cc = tuple(cuda_capability or torch.cuda.get_device_capability(device))
+        native = cc >= (8, 0)
+        return native, f"CUDA compute capability {cc[0]}.{cc[1]}" + ("" if native else ", no bf16 in hardware")
+    return True, ""
 
 
 def _check_supported(precision: str, device: torch.device) -> None:
