@@ -187,8 +187,9 @@ def _add_eval(sub) -> None:
     p.add_argument("--data-root", metavar="DIR", help="override data.root")
     p.add_argument("--split", default="test", help="split whose captions are used (default test)")
     p.add_argument("--metrics", default="is,fid,ssim",
-                   help="comma list of is,fid,ssim,attr,diversity (attr: synthetic birds only; "
-                        "diversity: how much the noise changes a caption's picture; default is,fid,ssim)")
+                   help="comma list of registered metrics, e.g. is,fid,ssim,attr,diversity (attr: "
+                        "synthetic birds only; diversity: how much the noise changes a caption's "
+                        "picture; an unknown name lists them all; docs/evaluation.md; default is,fid,ssim)")
     p.add_argument("--samples", type=int, default=30000, help="generated images per scale (default 30000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, metavar="FILE", help="report JSON; a .md table is written beside it")
@@ -213,7 +214,7 @@ def _add_eval(sub) -> None:
 
 
 def _cmd_eval(args) -> int:
-    from .metrics.evaluate import EvalOptions, evaluate_run, write_report
+    from .metrics import EvalOptions, evaluate_run, write_report
 
     opts = EvalOptions(
         metrics=tuple(m.strip().lower() for m in args.metrics.split(",") if m.strip()),
@@ -232,6 +233,14 @@ def _cmd_eval(args) -> int:
 
 
 # ---------------------------------------------------------------- train
+def _training_eval(cfg, device, test_set):
+    """The in-training evaluation hook (run.eval_every_epochs), built by the metrics package;
+    imported only when a run asks for it."""
+    from .metrics import make_training_eval
+
+    return make_training_eval(cfg, device, test_set)
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a model (new run with --config/--out, or --resume RUN_DIR)",
                        description="Train into a run directory. Under `torchrun --nproc_per_node N` "
@@ -261,14 +270,15 @@ def _cmd_train(args) -> int:
         if args.config or args.out or args.init_from:
             raise ConfigError("--resume RUN_DIR continues a run with its own config.yaml; "
                               "do not give --config, --out or --init-from with it")
-        result = resume(args.resume, args.overrides, command=sys.argv, progress=not args.quiet)
+        result = resume(args.resume, args.overrides, command=sys.argv, progress=not args.quiet,
+                        make_eval_fn=_training_eval)
     else:
         if not args.config or not args.out:
             raise ConfigError("give --config PRESET_OR_YAML and --out RUN_DIR for a new run, "
                               "or --resume RUN_DIR to continue one")
         cfg = apply_overrides(resolve_config(args.config), args.overrides)
         result = train(cfg, args.out, command=sys.argv, progress=not args.quiet,
-                       init_from=args.init_from)
+                       init_from=args.init_from, make_eval_fn=_training_eval)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"gtgan train: {result.message}")
     return 0

@@ -123,7 +123,7 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
              eval_samples: int = DEFAULT_EVAL_SAMPLES, progress: bool = True,
              log: Callable[[str], None] = print) -> Path:
     """Train, evaluate and report; returns the path of the HTML report."""
-    from .metrics.evaluate import EvalOptions, evaluate_run, write_report
+    from .metrics import EvalOptions, evaluate_run, make_training_eval, write_report
     from .training import train
 
     out = Path(out_dir)
@@ -140,7 +140,8 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
     t0 = time.monotonic()
     log(f"[1/3] training the demo model on synthetic birds for {cfg.run.max_minutes:.1f} min "
         f"(device {cfg.run.device}, {cfg.run.precision}); run directory {out / 'run'}")
-    result = train(cfg, out / "run", progress=progress, command=["gtgan", "demo"])
+    result = train(cfg, out / "run", progress=progress, command=["gtgan", "demo"],
+                   make_eval_fn=make_training_eval)
     log(f"      {result.message}")
 
     log(f"[2/3] evaluating on held-out captions ({', '.join(EVAL_METRICS)})")

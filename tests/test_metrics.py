@@ -10,9 +10,9 @@ import scipy.linalg
 import torch
 
 from gtgan.metrics.attributes import AttributeAccuracy
-from gtgan.metrics.fid import (FeatureStats, ReferenceStatsError, fid_from_features,
-                               frechet_distance, frechet_distance_details, load_reference_stats,
-                               save_reference_stats)
+from gtgan.metrics.frechet import (FeatureStats, fid_from_features, frechet_distance,
+                                   frechet_distance_details)
+from gtgan.metrics.reference import ReferenceStatsError, load_reference_stats, save_reference_stats
 from gtgan.metrics.inception import RANDOM_LABEL, load_inception, sha256_file
 from gtgan.metrics.inception_score import InceptionScoreAccumulator, inception_score
 from gtgan.metrics.ssim import MeanStd, ssim_per_image

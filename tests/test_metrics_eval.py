@@ -13,9 +13,9 @@ from torch import nn
 
 from gtgan.cli import main
 from gtgan.metrics.attributes import AttributeClassifier, JudgeConfig, load_or_train_judge
-from gtgan.metrics.evaluate import (EvalError, EvalOptions, caption_schedule, evaluate_generator,
-                                    make_training_eval, report_markdown)
-from gtgan.metrics.fid import ReferenceStatsError
+from gtgan.metrics import (EvalError, EvalOptions, ReferenceStatsError, evaluate_generator,
+                          make_training_eval, report_markdown)
+from gtgan.metrics.evaluate import caption_schedule
 from gtgan.metrics.inception import InceptionOutput
 
 TINY = ["model.ngf=8", "model.ndf=8", "model.c_dim=16", "model.z_dim=16",

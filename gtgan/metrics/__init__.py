@@ -1,29 +1,40 @@
-"""Evaluation metrics, each usable on its own (see docs/evaluation.md).
+"""Evaluation metrics, each usable on its own (see docs/evaluation.md), and `gtgan eval`.
 
-- Inception Score: `inception_score(probs_or_logits, splits=10)`, `InceptionScoreAccumulator`.
-- FID: `FeatureStats` (streaming float64 mean/cov), `frechet_distance`, `fid_from_features`,
-  `save_reference_stats` / `load_reference_stats` (stamped .npz).
-- SSIM: `ssim_per_image(generated, real)` (torchmetrics, scikit-image conventions).
-- Inception networks: `load_inception(spec, allow_random_weights=...)` -> pool3 + logits.
-- Attribute agreement (synthetic birds): `load_or_train_judge`, `AttributeAccuracy`.
-- Whole runs: `evaluate_run`, `evaluate_generator`, `write_report`, `make_training_eval`.
-- CUB text-image retrieval: `RPrecision` (interface only, not implemented).
+- A metric for `gtgan eval --metrics` is a `Metric` subclass registered with
+  `@register_metric` in its own file of this package (registry.py says what it provides):
+  e.g. is (inception_score.py), fid (fid.py), ssim (ssim.py), diversity (diversity.py),
+  attr (attributes.py); `known_metrics()` lists them all.
+- Building blocks: `inception_score`, `InceptionScoreAccumulator`; `FeatureStats`,
+  `frechet_distance`, `fid_from_features` (frechet.py); `save_reference_stats` /
+  `load_reference_stats` (reference.py, with the FID reference cache); `ssim_per_image`;
+  `load_inception(spec, allow_random_weights=...)`; `load_or_train_judge`, `AttributeAccuracy`.
+- The evaluation loop (evaluate.py: `evaluate_generator`), whole runs (run_report.py:
+  `evaluate_run`), the report files (report.py: `write_report`), the training hook
+  (training_hook.py: `make_training_eval`); the model to score comes from
+  `gtgan.storage.load_generator` (through `TextToImage.from_pretrained`).
+- CUB text-image retrieval: `RPrecision` (interface only, not implemented; not registered).
 """
 from .attributes import AttributeAccuracy, AttributeClassifier, JudgeConfig, load_or_train_judge
-from .evaluate import (EvalError, EvalOptions, evaluate_generator, evaluate_run,
-                       make_training_eval, report_markdown, write_report)
-from .fid import (FeatureStats, ReferenceStatsError, fid_from_features, frechet_distance,
-                  load_reference_stats, save_reference_stats)
+from .evaluate import EvalContext, ScaleBatch, evaluate_generator
+from .frechet import FeatureStats, fid_from_features, frechet_distance
 from .inception import RANDOM_LABEL, InceptionNet, load_inception
 from .inception_score import InceptionScoreAccumulator, ScoreResult, inception_score
+from .options import EvalError, EvalOptions
+from .reference import ReferenceStatsError, load_reference_stats, save_reference_stats
+from .registry import Metric, known_metrics, metric_class, register_metric
+from .report import report_markdown, write_report
 from .rprecision import RPrecision
+from .run_report import evaluate_run
 from .ssim import SSIM_SETTINGS, MeanStd, ssim_per_image
+from .training_hook import make_training_eval
 
 __all__ = [
-    "AttributeAccuracy", "AttributeClassifier", "EvalError", "EvalOptions", "FeatureStats",
-    "InceptionNet", "InceptionScoreAccumulator", "JudgeConfig", "MeanStd", "RANDOM_LABEL",
-    "RPrecision", "ReferenceStatsError", "SSIM_SETTINGS", "ScoreResult", "evaluate_generator",
-    "evaluate_run", "fid_from_features", "frechet_distance", "inception_score",
-    "load_inception", "load_or_train_judge", "load_reference_stats", "make_training_eval",
-    "report_markdown", "save_reference_stats", "ssim_per_image", "write_report",
+    "AttributeAccuracy", "AttributeClassifier", "EvalContext", "EvalError", "EvalOptions",
+    "FeatureStats", "InceptionNet", "InceptionScoreAccumulator", "JudgeConfig", "MeanStd",
+    "Metric", "RANDOM_LABEL", "RPrecision", "ReferenceStatsError", "SSIM_SETTINGS",
+    "ScaleBatch", "ScoreResult", "evaluate_generator", "evaluate_run", "fid_from_features",
+    "frechet_distance", "inception_score", "known_metrics", "load_inception",
+    "load_or_train_judge", "load_reference_stats", "make_training_eval", "metric_class",
+    "register_metric", "report_markdown", "save_reference_stats", "ssim_per_image",
+    "write_report",
 ]

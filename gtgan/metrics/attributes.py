@@ -28,8 +28,12 @@ from torch import nn
 from .. import __version__
 from ..errors import GtganError
 from ..fileio import atomic_write_text, sha256_file
+from .registry import Metric, register_metric
+from .report import fmt, table_row
 
 JUDGE_SIZE = 64
+JUDGE_RELIABLE = 0.9  # attributes the judge reads worse than this on held-out real images
+# are reported but left out of the headline accuracy
 
 
 class AttributeJudgeError(GtganError):
@@ -250,3 +254,124 @@ class AttributeAccuracy:
                 "mentions": total,
                 "chance": chance,
                 "chance_per_attribute": {n: 1.0 / v for n, v in zip(self.names, self.num_values)}}
+
+
+# ---------------------------------------------------------------- the metric
+
+def _attr_result(gen: dict, real: dict, judge_info: dict | None, n: int) -> dict[str, Any]:
+    held = (judge_info or {}).get("holdout_accuracy", {})
+    reliable = [a for a, v in held.items() if v is not None and v >= JUDGE_RELIABLE]
+
+    def headline(res: dict) -> float | None:
+        c = sum(res["per_attribute"][a] * res["judged"][a] for a in reliable
+                if res["per_attribute"].get(a) is not None)
+        k = sum(res["judged"][a] for a in reliable if res["per_attribute"].get(a) is not None)
+        return c / k if k else None
+
+    def chance(res: dict) -> float | None:
+        k = sum(res["judged"][a] for a in reliable)
+        return (sum(res["judged"][a] * res["chance_per_attribute"][a] for a in reliable) / k
+                if k else None)
+
+    g, r = headline(gen), headline(real)
+    per = {}
+    for a in gen["per_attribute"]:
+        per[a] = {"generated": gen["per_attribute"][a], "real": real["per_attribute"][a],
+                  "chance": gen["chance_per_attribute"][a], "judge_holdout": held.get(a),
+                  "judged": gen["judged"][a], "reliable": a in reliable}
+    return {"accuracy": g, "real_accuracy": r, "chance": chance(gen),
+            "gap_to_real": (r - g) if g is not None and r is not None else None,
+            "reliable_attributes": reliable,
+            "accuracy_all_attributes": gen["accuracy"], "real_accuracy_all_attributes": real["accuracy"],
+            "chance_all_attributes": gen["chance"],
+            "judge_holdout_mean": (judge_info or {}).get("holdout_accuracy_mean"),
+            "mentions": gen["mentions"], "n": n, "per_attribute": per}
+
+
+@register_metric
+class AttributeAccuracyMetric(Metric):
+    """Synthetic birds: does the judge read, in each generated picture, the attributes its
+    caption mentions? The same on the real pictures gives the ceiling."""
+
+    name = "attr"
+    order = 50
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.judge = ctx.judge()
+        self.values = {k: list(v) for k, v in ctx.dataset.attribute_values.items()}
+        self.names = list(self.judge.attribute_names)
+        self.generated = {s: AttributeAccuracy(self.names, self.judge.num_values) for s in ctx.sizes}
+        self.real = {s: AttributeAccuracy(self.names, self.judge.num_values) for s in ctx.sizes}
+        self.count = {s: 0 for s in ctx.sizes}
+
+    def update(self, batch) -> None:
+        targets = torch.tensor([mentioned_targets(self.ctx.dataset, i, k, self.names, self.values)
+                                for i, k, _ in batch.items])
+        self.generated[batch.size].update(self.judge.predict(batch.images), targets)
+        self.real[batch.size].update(self.judge.predict(batch.reals()), targets)
+        self.count[batch.size] += len(batch.items)
+
+    def result(self, size: int) -> dict[str, Any]:
+        return _attr_result(self.generated[size].result(), self.real[size].result(),
+                            getattr(self.judge, "info", {}), self.count[size])
+
+    def settings(self) -> dict[str, Any]:
+        return {"judge_input": "64 px (larger images resized bilinearly with antialias)",
+                "judged": "only the attributes each caption mentions",
+                "reliable_threshold": JUDGE_RELIABLE,
+                "headline": "mentions of attributes the judge reads at >= the "
+                            "threshold on held-out real images"}
+
+    @classmethod
+    def report_rows(cls, size, result, report) -> list[str]:
+        r, rows = result, []
+        if r["accuracy"] is not None:
+            rows.append(table_row("attribute accuracy", size, fmt(r["accuracy"], 3), "-", r["n"],
+                                  f"chance {fmt(r['chance'], 3)}, real images "
+                                  f"{fmt(r['real_accuracy'], 3)} (gap {fmt(r['gap_to_real'], 3)}); "
+                                  f"attributes the judge reads: {', '.join(r['reliable_attributes'])}"))
+        gap = (r["real_accuracy_all_attributes"] - r["accuracy_all_attributes"]
+               if r["accuracy_all_attributes"] is not None else None)
+        rows.append(table_row("attribute accuracy, all attributes", size,
+                              fmt(r["accuracy_all_attributes"], 3), "-", r["n"],
+                              f"chance {fmt(r['chance_all_attributes'], 3)}, real images "
+                              f"{fmt(r['real_accuracy_all_attributes'], 3)} (gap {fmt(gap, 3)}); judge "
+                              f"held-out {fmt(r['judge_holdout_mean'], 3)}"
+                              f"{'' if r['accuracy'] is not None else '; the judge reads no attribute reliably'}"))
+        return rows
+
+    @classmethod
+    def report_sections(cls, report) -> list[str]:
+        lines = []
+        for size, res in report["results"].items():
+            if "attr" not in res:
+                continue
+            lines += ["", f"## Attributes at {size} px (each image judged on what its caption mentions)",
+                      "", "| attribute | generated | real images | chance | judge held-out | mentions | in headline |",
+                      "|---|---|---|---|---|---|---|"]
+            for a, r in res["attr"]["per_attribute"].items():
+                lines.append(f"| {a} | {fmt(r['generated'], 3)} | {fmt(r['real'], 3)} | "
+                             f"{fmt(r['chance'], 3)} | {fmt(r['judge_holdout'], 3)} | {r['judged']} | "
+                             f"{'yes' if r['reliable'] else 'no (judge unreliable)'} |")
+        return lines
+
+    @classmethod
+    def weights_line(cls, key, weights) -> str | None:
+        if key != "attribute_judge":
+            return None
+        w = weights
+        return (f"- {key}: trained on {w.get('n_train')} real train images, held-out "
+                f"accuracy {fmt(w.get('holdout_accuracy_mean'), 3)} on {w.get('n_holdout')}; "
+                f"sha256 {w.get('sha256', '-')}")
+
+    @classmethod
+    def training_scalars(cls, size, result) -> dict[str, float]:
+        out = {}
+        if result["accuracy"] is not None:  # attributes the judge reads reliably
+            out[f"attr_acc_{size}"] = result["accuracy"]
+            out[f"attr_real_{size}"] = result["real_accuracy"]
+        if result["accuracy_all_attributes"] is not None:
+            out[f"attr_acc_all_{size}"] = result["accuracy_all_attributes"]
+            out[f"attr_real_all_{size}"] = result["real_accuracy_all_attributes"]
+        return out

@@ -8,7 +8,12 @@ ignored and about 1 when noise changes a picture as much as the caption does.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+
+from .registry import Metric, register_metric
+from .report import fmt, table_row
 
 DIVERSITY_SETTINGS = {
     "distance": "mean absolute pixel difference per image, pixels scaled to [0, 1]",
@@ -48,3 +53,31 @@ class DiversityAccumulator:
         ratio = same / other if same is not None and other else None
         return {"same_caption_l1": same, "other_caption_l1": other, "ratio": ratio,
                 "n": self.same_n}
+
+
+@register_metric
+class DiversityMetric(Metric):
+    name = "diversity"
+    order = 40
+    needs_second_samples = True
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.distances = {s: DiversityAccumulator() for s in ctx.sizes}
+
+    def update(self, batch) -> None:
+        self.distances[batch.size].update(batch.generated, batch.second)
+
+    def result(self, size: int) -> dict[str, Any]:
+        return self.distances[size].result()
+
+    def settings(self) -> dict[str, Any]:
+        return DIVERSITY_SETTINGS
+
+    @classmethod
+    def report_rows(cls, size, result, report) -> list[str]:
+        r = result
+        return [table_row("diversity (same / other caption)", size, fmt(r["ratio"], 3), "-", r["n"],
+                          f"mean pixel L1 between two samples of a caption "
+                          f"{fmt(r['same_caption_l1'], 4)}, between captions "
+                          f"{fmt(r['other_caption_l1'], 4)}; 0 = noise ignored")]

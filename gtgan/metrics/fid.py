@@ -1,188 +1,55 @@
-"""Frechet Inception Distance: streaming float64 feature statistics, the distance itself, and
-reference statistics of real images cached in a file stamped with how they were made."""
+"""FID, the metric: Frechet distance between Inception pool3 statistics of the generated images
+and of the split's real images (reference statistics cached, see reference.py), per scale."""
 from __future__ import annotations
 
-import io
-import json
-import os
-import tempfile
-import warnings
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-import scipy.linalg
-import torch
-
-from ..errors import GtganError
-
-STATS_FORMAT = "gtgan-fid-stats"
-STATS_VERSION = 1
+from .frechet import FeatureStats, frechet_distance_details
+from .inception import RESIZE, describe_inception
+from .reference import real_reference_stats
+from .registry import Metric, register_metric
+from .report import fmt, not_comparable_note, table_row
 
 
-class ReferenceStatsError(GtganError):
-    """A reference-statistics file is unreadable or was made differently from what is asked."""
+@register_metric
+class FIDMetric(Metric):
+    name = "fid"
+    order = 20
+    min_samples = 2  # a covariance
 
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.net = ctx.fid_features()
+        self.refs = {s: real_reference_stats(ctx.dataset, self.net, s, ctx.data_ident, ctx.opts, ctx.log)
+                     for s in ctx.sizes}
+        self.stats = {s: FeatureStats() for s in ctx.sizes}
 
-class FeatureStats:
-    """Running mean and covariance of (n, d) feature batches in float64.
+    def update(self, batch) -> None:
+        self.stats[batch.size].update(batch.inception(self.net).pool)
 
-    Batches are merged with Chan et al.'s pairwise update (centred sums), which stays accurate
-    where sum(x x^T) - n mu mu^T would cancel. Memory is O(d^2) whatever the number of images.
-    """
+    def result(self, size: int) -> dict[str, Any]:
+        mu, sigma, n_ref, ref_info = self.refs[size]
+        gen = self.stats[size]
+        value, method = frechet_distance_details(gen.mean, gen.cov, mu, sigma)
+        dim = int(mu.shape[0])
+        out = {"value": value, "n": gen.n, "n_reference": n_ref, "sqrt_method": method,
+               "reference_file": ref_info["file"], "reference_sha256": ref_info["sha256"]}
+        if min(gen.n, n_ref) <= dim:
+            out["note"] = (f"fewer samples than feature dimensions ({dim}): covariances are "
+                           "rank-deficient and FID is strongly biased upward; compare only "
+                           "with the same N")
+        return out
 
-    def __init__(self, dim: int | None = None):
-        self.n = 0
-        self.dim = dim
-        self._mean: np.ndarray | None = None
-        self._m2: np.ndarray | None = None
+    def settings(self) -> dict[str, Any]:
+        return {"features": "pool3 (2048-d)", "resize": RESIZE,
+                "statistics": "float64 streaming mean / unbiased covariance",
+                "sqrtm": "scipy.linalg.sqrtm (eps 1e-6 offset if singular)",
+                "extractor": describe_inception(self.net.identity),
+                "reference": {str(s): ref[3] for s, ref in self.refs.items()}}
 
-    def update(self, features) -> None:
-        if isinstance(features, torch.Tensor):
-            features = features.detach().to("cpu", torch.float64).numpy()
-        x = np.asarray(features, dtype=np.float64)
-        if x.ndim != 2:
-            raise ValueError(f"expected (n, d) features, got shape {x.shape}")
-        if self.dim is None:
-            self.dim = x.shape[1]
-        if x.shape[1] != self.dim:
-            raise ValueError(f"feature width {x.shape[1]} != {self.dim} of earlier batches")
-        nb = x.shape[0]
-        if nb == 0:
-            return
-        mean_b = x.mean(axis=0)
-        xc = x - mean_b
-        m2_b = xc.T @ xc
-        if self.n == 0:
-            self._mean, self._m2, self.n = mean_b, m2_b, nb
-            return
-        n = self.n + nb
-        delta = mean_b - self._mean
-        self._mean = self._mean + delta * (nb / n)
-        self._m2 = self._m2 + m2_b + np.outer(delta, delta) * (self.n * nb / n)
-        self.n = n
-
-    @property
-    def mean(self) -> np.ndarray:
-        if self._mean is None:
-            raise ValueError("no features were added")
-        return self._mean
-
-    @property
-    def cov(self) -> np.ndarray:
-        """Unbiased covariance (ddof=1), as numpy.cov and pytorch-fid use."""
-        if self.n < 2:
-            raise ValueError(f"a covariance needs at least 2 feature vectors, have {self.n}")
-        return self._m2 / (self.n - 1)
-
-
-def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
-    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)); see `frechet_distance_details`."""
-    return frechet_distance_details(mu1, sigma1, mu2, sigma2, eps)[0]
-
-
-def frechet_distance_details(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> tuple[float, str]:
-    """(FID, how the matrix square root was taken).
-
-    As pytorch-fid: scipy.linalg.sqrtm of S1 S2; if that is not finite, again with eps * I added
-    to both covariances; a small imaginary part from rounding is dropped. When the root is
-    still unusable (rank-deficient covariances from few samples give large imaginary parts),
-    Tr((S1 S2)^(1/2)) is taken as the sum of square roots of the eigenvalues of the symmetric
-    PSD matrix S1^(1/2) S2 S1^(1/2), which has the same eigenvalues, and the method says so.
-    """
-    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
-    s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
-    if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):
-        raise ValueError(f"statistics do not match: means {mu1.shape} {mu2.shape}, "
-                         f"covariances {s1.shape} {s2.shape}")
-    diff = mu1 - mu2
-    method = "scipy.linalg.sqrtm"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # sqrtm warns on singular input; handled below
-        covmean = scipy.linalg.sqrtm(s1 @ s2)
-        if not np.all(np.isfinite(covmean)):
-            offset = np.eye(s1.shape[0]) * eps
-            covmean = scipy.linalg.sqrtm((s1 + offset) @ (s2 + offset))
-            method = f"scipy.linalg.sqrtm with {eps:g} * I added"
-    tr_covmean = None
-    if np.all(np.isfinite(covmean)):
-        if np.iscomplexobj(covmean):
-            if np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-                tr_covmean = float(np.trace(covmean.real))
-        else:
-            tr_covmean = float(np.trace(covmean))
-    if tr_covmean is None:
-        w, v = np.linalg.eigh(s1)
-        root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-        lam = np.linalg.eigvalsh(root1 @ s2 @ root1)
-        tr_covmean = float(np.sqrt(np.clip(lam, 0, None)).sum())
-        method = "eigenvalues of S1^(1/2) S2 S1^(1/2) (sqrtm unusable: covariances ill-conditioned)"
-    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean), method
-
-
-def fid_from_features(features_a, features_b) -> float:
-    """One-shot FID between two (n, d) feature arrays (for small sets and tests)."""
-    a, b = FeatureStats(), FeatureStats()
-    a.update(features_a)
-    b.update(features_b)
-    return frechet_distance(a.mean, a.cov, b.mean, b.cov)
-
-
-# ---------------------------------------------------------------- reference statistics files
-
-def save_reference_stats(path: str | Path, mean: np.ndarray, cov: np.ndarray, n: int,
-                         stamp: dict[str, Any]) -> Path:
-    """Write mean, covariance, count and the JSON stamp to an .npz, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = json.dumps({"format": STATS_FORMAT, "version": STATS_VERSION, "stamp": stamp},
-                      sort_keys=True)
-    buf = io.BytesIO()
-    np.savez(buf, mu=np.asarray(mean, np.float64), sigma=np.asarray(cov, np.float64),
-             n=np.int64(n), meta=np.array(meta))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def load_reference_stats(path: str | Path, expected_stamp: dict[str, Any] | None = None
-                         ) -> tuple[np.ndarray, np.ndarray, int, dict[str, Any]]:
-    """(mean, cov, n, stamp) from a file written by save_reference_stats (no pickles read).
-
-    With expected_stamp, a file made differently is refused, naming the fields that differ.
-    """
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            mu, sigma, n, meta = f["mu"], f["sigma"], int(f["n"]), json.loads(str(f["meta"]))
-    except FileNotFoundError:
-        raise ReferenceStatsError(f"{path}: reference statistics file not found") from None
-    except (KeyError, ValueError, OSError) as exc:
-        raise ReferenceStatsError(f"{path}: not a gtgan reference statistics file ({exc}); "
-                                  "delete it to have it recomputed") from None
-    if meta.get("format") != STATS_FORMAT:
-        raise ReferenceStatsError(f"{path}: format {meta.get('format')!r}, expected {STATS_FORMAT!r}")
-    stamp = meta.get("stamp", {})
-    if expected_stamp is not None:
-        diff = stamp_differences(stamp, expected_stamp)
-        if diff:
-            raise ReferenceStatsError(
-                f"{path}: reference statistics were made differently ({'; '.join(diff)}); "
-                "delete the file or point to another one to have them recomputed")
-    return mu, sigma, n, stamp
-
-
-def stamp_differences(found: dict, expected: dict) -> list[str]:
-    """Human-readable 'key: file has X, wanted Y' for every differing top-level key."""
-    out = []
-    for key in sorted(set(found) | set(expected)):
-        if found.get(key) != expected.get(key):
-            out.append(f"{key}: file has {json.dumps(found.get(key), sort_keys=True)[:120]}, "
-                       f"wanted {json.dumps(expected.get(key), sort_keys=True)[:120]}")
-    return out
+    @classmethod
+    def report_rows(cls, size, result, report) -> list[str]:
+        r = result
+        note = (f"vs {r['n_reference']} real images; {report['settings']['fid']['extractor']}"
+                f"{'; ' + r['note'] if r.get('note') else ''}")
+        return [table_row(f"FID{not_comparable_note(report)}", size, fmt(r["value"], 3), "-", r["n"], note)]

@@ -258,3 +258,14 @@ def load_inception(spec: str = "imagenet", *, allow_random_weights: bool = False
             net.identity["requested"] = spec
             net.identity["fallback_reason"] = str(exc)
     return net.to(device)
+
+
+def describe_inception(identity: dict) -> str:
+    """One line naming the network and its weights, for reports."""
+    kind = identity.get("kind", "?")
+    names = {"torchvision-imagenet": "torchvision ImageNet Inception v3",
+             "torchvision-file": f"Inception v3 from {identity.get('file', '?')}",
+             "pytorch-fid": "TF-ported FID Inception (pytorch-fid)",
+             "random": "RANDOM Inception v3"}
+    return f"{names.get(kind, kind)} ({identity.get('num_classes', '?')} classes, sha256 " \
+           f"{str(identity.get('sha256', ''))[:12]})"

@@ -8,11 +8,15 @@ following the generation order, which walks the split image by image and so clas
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from scipy.special import log_softmax
+
+from .inception import RESIZE, describe_inception
+from .registry import EvalError, Metric, register_metric
+from .report import fmt, not_comparable_note, table_row
 
 
 class ScoreResult(NamedTuple):
@@ -111,3 +115,48 @@ class InceptionScoreAccumulator:
         log_p = np.concatenate(self._parts) if len(self._parts) > 1 else self._parts[0]
         self._parts = [log_p]
         return inception_score_from_log_probs(log_p, self.splits, self.shuffle_seed)
+
+
+@register_metric
+class InceptionScoreMetric(Metric):
+    """IS of the generated images under opts.classifier, per scale."""
+
+    name = "is"
+    order = 10
+
+    @classmethod
+    def check(cls, opts) -> None:
+        if opts.samples < opts.splits:
+            raise EvalError(f"--samples {opts.samples} is fewer than the {opts.splits} IS splits; "
+                            "give more samples or --splits")
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.net = ctx.classifier()
+        self.scores = {s: InceptionScoreAccumulator(ctx.opts.splits, shuffle_seed=ctx.opts.seed)
+                       for s in ctx.sizes}
+
+    def update(self, batch) -> None:
+        self.scores[batch.size].update(batch.inception(self.net).logits)
+
+    def result(self, size: int) -> dict[str, Any]:
+        score = self.scores[size].compute()
+        return {"mean": score.mean, "std": score.std, "n": score.n, "splits": score.splits}
+
+    def settings(self) -> dict[str, Any]:
+        return {"splits": self.ctx.opts.splits, "split_rule": "N // splits consecutive rows each "
+                "(remainder left out), after a permutation seeded with the eval seed",
+                "std": "population std (ddof=0) over splits",
+                "log_softmax": "float64", "resize": RESIZE,
+                "classifier": describe_inception(self.net.identity)}
+
+    @classmethod
+    def report_rows(cls, size, result, report) -> list[str]:
+        r = result
+        return [table_row(f"IS ({r['splits']} splits){not_comparable_note(report)}", size,
+                          fmt(r["mean"], 3), fmt(r["std"], 3), r["n"],
+                          report["settings"]["is"]["classifier"])]
+
+    @classmethod
+    def training_scalars(cls, size, result) -> dict[str, float]:
+        return {f"is_{size}": result["mean"], f"is_{size}_std": result["std"]}

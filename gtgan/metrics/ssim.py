@@ -20,9 +20,13 @@ Settings (written into every report as SSIM_SETTINGS):
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
+
+from .registry import Metric, register_metric
+from .report import fmt, table_row
 
 SIGMA = 1.5
 KERNEL_SIZE = 2 * int(3.5 * SIGMA + 0.5) + 1  # 11
@@ -92,3 +96,31 @@ class MeanStd:
     @property
     def std(self) -> float:
         return math.sqrt(self._m2 / self.n) if self.n else math.nan
+
+
+@register_metric
+class SSIMMetric(Metric):
+    """Mean and std over images of each sample's SSIM against its caption's real picture."""
+
+    name = "ssim"
+    order = 30
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.values = {s: MeanStd() for s in ctx.sizes}
+
+    def update(self, batch) -> None:
+        self.values[batch.size].update(ssim_per_image(batch.images, batch.reals()))
+
+    def result(self, size: int) -> dict[str, Any]:
+        v = self.values[size]
+        return {"mean": v.mean, "std": v.std, "n": v.n}
+
+    def settings(self) -> dict[str, Any]:
+        return SSIM_SETTINGS
+
+    @classmethod
+    def report_rows(cls, size, result, report) -> list[str]:
+        r = result
+        return [table_row("SSIM", size, fmt(r["mean"]), fmt(r["std"]), r["n"],
+                          "vs the real image of each caption; std over images")]

@@ -37,6 +37,9 @@ from .step import GANStep, nonfinite
 log = logging.getLogger("gtgan.training")
 
 EvalFn = Callable[[torch.nn.Module, int], dict]
+# Builds the hook once the run's device and test split exist: (cfg, device, test_set) -> EvalFn,
+# e.g. gtgan.metrics.make_training_eval, passed in by the caller (training imports no metrics).
+EvalFactory = Callable[[RunConfig, torch.device, Any], EvalFn]
 StepHook = Callable[[int, dict, GANStep], None]  # (step, losses, gan) after each step
 
 # What `resume` may change: how the run executes, never what it computes on the same data.
@@ -74,19 +77,21 @@ class TrainResult:
 
 def train(cfg: RunConfig, run_dir: str | Path, *, eval_fn: EvalFn | None = None,
           command: list[str] | None = None, progress: bool = True,
-          on_step: StepHook | None = None, init_from: str | Path | None = None) -> TrainResult:
+          on_step: StepHook | None = None, init_from: str | Path | None = None,
+          make_eval_fn: EvalFactory | None = None) -> TrainResult:
     """Start a new run of `cfg` in `run_dir`, which must be missing or empty. `init_from`: a
     model folder, run or checkpoint whose weights the run starts from (training/finetune.py)."""
     if init_from is not None:
         path_kind(Path(init_from))  # a wrong path fails before the run directory is made
     run = _Run(cfg, Path(run_dir), False, eval_fn, command, progress, on_step)
-    run.init_from = init_from
+    run.init_from, run.make_eval_fn = init_from, make_eval_fn
     return run.run()
 
 
 def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), *,
            eval_fn: EvalFn | None = None, command: list[str] | None = None,
-           progress: bool = True, on_step: StepHook | None = None) -> TrainResult:
+           progress: bool = True, on_step: StepHook | None = None,
+           make_eval_fn: EvalFactory | None = None) -> TrainResult:
     """Continue the run in `run_dir` from its latest checkpoint (or from the start if it died
     before the first one). `overrides` may change only RESUME_OVERRIDABLE keys."""
     run_dir = Path(run_dir)
@@ -98,7 +103,9 @@ def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), *,
             raise ConfigError(f"--set {', '.join(bad)}: cannot change on --resume (it would change "
                               f"what the run computes); allowed: {', '.join(RESUME_OVERRIDABLE)}")
         cfg = apply_overrides(cfg, list(overrides))
-    return _Run(cfg, run_dir, True, eval_fn, command, progress, on_step, list(overrides)).run()
+    run = _Run(cfg, run_dir, True, eval_fn, command, progress, on_step, list(overrides))
+    run.make_eval_fn = make_eval_fn
+    return run.run()
 
 
 class _Run:
@@ -110,6 +117,7 @@ class _Run:
         self.overrides = overrides or []
         self.signal_received: int | None = None
         self.init_from: str | Path | None = None
+        self.make_eval_fn: EvalFactory | None = None
 
     # ------------------------------------------------------------------ entry
     def run(self) -> TrainResult:
@@ -347,19 +355,16 @@ class _Run:
 
     # ------------------------------------------------------------------ pieces
     def _eval_fn(self, test_set) -> EvalFn | None:
-        """The in-training evaluation hook (rank 0 only): the caller's, else the metrics area's
-        `gtgan.metrics.make_training_eval(cfg, device, test_set)`."""
+        """The in-training evaluation hook (rank 0 only): the caller's `eval_fn`, else one
+        built by the caller's `make_eval_fn(cfg, device, test_set)`."""
         fn = None
         if self.cfg.run.eval_every_epochs > 0 and self.info.is_main:
             fn = self.eval_fn
-            if fn is None:
-                try:
-                    from ..metrics import make_training_eval  # provided by the metrics area
-                except ImportError:
-                    warnings.warn("run.eval_every_epochs is set but gtgan.metrics.make_training_eval "
-                                  "is not available; in-training evaluation is skipped", stacklevel=2)
-                else:
-                    fn = make_training_eval(self.cfg, self.device, test_set)
+            if fn is None and self.make_eval_fn is not None:
+                fn = self.make_eval_fn(self.cfg, self.device, test_set)
+            elif fn is None:
+                warnings.warn("run.eval_every_epochs is set but no evaluation was given (eval_fn or "
+                              "make_eval_fn); in-training evaluation is skipped", stacklevel=2)
         self.has_eval = bool(D.broadcast_object(fn is not None, self.info))
         return fn
 

@@ -1,0 +1,73 @@
+"""The evaluation report as files: the JSON as measured and a Markdown page whose rows each
+metric writes for itself (Metric.report_rows / report_sections / weights_line)."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from ..fileio import atomic_write_text
+from .registry import metric_classes
+
+
+def fmt(x: Any, digits: int = 4) -> str:
+    """A number for a report cell: fixed digits, "-" for missing or NaN."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def table_row(label: str, size, mean: str, std: str, n, note: str) -> str:
+    """One row of the report's table: | metric | scale | mean | std | N | note |."""
+    return f"| {label} | {size} | {mean} | {std} | {n} | {note} |"
+
+
+def not_comparable_note(report: dict[str, Any]) -> str:
+    """Appended to the names of metrics whose networks make numbers incomparable."""
+    return " (NOT COMPARABLE)" if report.get("labels") else ""
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    metrics = metric_classes()
+    lines = [f"# gtgan evaluation: {report.get('model', {}).get('path', '')}", ""]
+    if report.get("labels"):
+        lines += [f"**{label}** (every number below)" for label in report["labels"]] + [""]
+    lines += [f"split `{report.get('split')}`, seed {report.get('seed')}, {report.get('samples')} "
+              f"samples ({report.get('rounds')} round(s) over the captions), gtgan "
+              f"{report.get('gtgan_version')}", ""]
+    lines += ["| metric | scale | mean | std | N | note |", "|---|---|---|---|---|---|"]
+    for size, res in report["results"].items():
+        for name, cls in metrics.items():
+            if name in res:
+                lines += cls.report_rows(size, res[name], report)
+    present = {name for res in report["results"].values() for name in res}
+    for name, cls in metrics.items():
+        if name in present:
+            lines += cls.report_sections(report)
+    lines += ["", "## Weights", ""]
+    for key, w in report.get("weights", {}).items():
+        own = [line for cls in metrics.values() if (line := cls.weights_line(key, w)) is not None]
+        lines.append(own[0] if own else f"- {key}: {w.get('description')}; sha256 {w.get('sha256')}; "
+                                        f"file {w.get('file', '-')}")
+    model = report.get("model", {})
+    lines.append(f"- generator: {model.get('path')} (generator.safetensors sha256 "
+                 f"{model.get('generator_sha256')})")
+    lines += ["", "## Settings", "", f"- protocol: {report.get('protocol', '')}"]
+    for name, s in report.get("settings", {}).items():
+        flat = {k: v for k, v in s.items() if k != "reference"}
+        lines.append(f"- {name}: " + "; ".join(f"{k} = {json.dumps(v) if not isinstance(v, str) else v}"
+                                               for k, v in flat.items()))
+    lines += ["", "## Packages", "", "- " + ", ".join(f"{k} {v}" for k, v in report.get("packages", {}).items()), ""]
+    return "\n".join(lines)
+
+
+def write_report(report: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
+    """FILE (JSON) and FILE with suffix .md beside it, each written atomically."""
+    out = Path(out)
+    md = out.with_suffix(".md") if out.suffix != ".md" else out.with_name(out.name + ".md")
+    atomic_write_text(out, json.dumps(report, indent=2, sort_keys=False, default=str) + "\n")
+    atomic_write_text(md, report_markdown(report))
+    return out, md
