@@ -143,6 +143,7 @@ def main() -> None:
     if args.quiet_wait:
         wait_for_quiet(args)
     peaks = gemm_peaks(device, precisions, quick)
+    print(f"  GEMM peak: {peaks_text(peaks)}", file=sys.stderr, flush=True)
 
     results, skipped = {}, []
     for label, *fields in CONFIGS:
