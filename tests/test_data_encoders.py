@@ -1,5 +1,6 @@
 """Text encoders: the built-in bag of words, identities and compatibility checks."""
 import json
+import re
 import subprocess
 import sys
 
@@ -90,3 +91,44 @@ def test_sentence_transformers_offline(monkeypatch):
         check_encoder_compatible(enc.identity, BowEncoder())
     with pytest.raises(EncoderError, match="gives 384-d vectors; set data.encoder.dim=384"):
         build_encoder(EncoderConfig(kind="sentence-transformers", name="all-MiniLM-L6-v2", dim=1024))
+
+
+def test_bow_synonyms_fold_other_words_onto_the_captions_own():
+    from gtgan.config import EncoderConfig
+    from gtgan.data import build_encoder
+    from gtgan.data.encoders import encoder_from_identity
+
+    plain = build_encoder(EncoderConfig(kind="bow", dim=1024))
+    folding = build_encoder(EncoderConfig(kind="bow", name="synonyms", dim=1024))
+    assert "synonyms" not in plain.identity  # models trained before the option load unchanged
+    assert folding.identity["name"].endswith("+synonyms")
+    assert encoder_from_identity(folding.identity).synonyms
+    with pytest.raises(EncoderError, match="text encoder mismatch"):
+        check_encoder_compatible(plain.identity, folding)
+    template = "a bird with a red breast and blue wings"
+    own = "a crimson-chested bird with azure pinions"
+    swapped = "a bird with a blue breast and red wings"
+    v = folding.encode([template, own, swapped])
+    assert float(v[0] @ v[1]) > 0.8 > float(v[0] @ v[2])  # same meaning near, swapped colours far
+    w = plain.encode([template, own])
+    assert float(w[0] @ w[1]) < 0.4
+    # template captions keep their features
+    assert folding.features(template) == plain.features(template)
+
+
+def test_own_words_captions_use_words_and_forms_the_templates_never_make():
+    from gtgan.data.synthetic import ATTRIBUTE_VALUES, make_captions, sample_attributes
+    from gtgan.data.synthetic_own_words import OWN_WORDS_CAPTIONS
+
+    made = {c.lower().rstrip(".") for i in range(600)
+            for c, _ in make_captions(sample_attributes(0, "train", i), 0, "train", i)}
+    vocab = {w for c in made for w in re.findall(r"[a-z]+", c)}
+    assert len(OWN_WORDS_CAPTIONS) >= 30
+    kinds = {c.kind for c in OWN_WORDS_CAPTIONS}
+    assert kinds == {"grammar", "synonyms"}
+    for cap in OWN_WORDS_CAPTIONS:
+        assert cap.text.lower().rstrip(".") not in made
+        assert cap.attributes and all(v in ATTRIBUTE_VALUES[k] for k, v in cap.attributes.items())
+        words = set(re.findall(r"[a-z]+", cap.text.lower()))
+        if cap.kind == "synonyms":
+            assert words - vocab, f"{cap.text!r} uses only template words"

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import GtganError
+from .bow_synonyms import SYNONYMS, SYNONYMS_VERSION
 
 BOW_DIM = 1024
 BOW_VERSION = 1
@@ -121,7 +122,8 @@ class BowEncoder(TextEncoder):
 
     kind = "bow"
 
-    def __init__(self, dim: int = BOW_DIM, window: int = 2, pair_weight: float = 1.5):
+    def __init__(self, dim: int = BOW_DIM, window: int = 2, pair_weight: float = 1.5,
+                 synonyms: bool = False):
         if dim <= 0:
             raise EncoderError(f"bow encoder: dim = {dim}: must be > 0 (default {BOW_DIM})")
         if window < 0:
@@ -129,12 +131,18 @@ class BowEncoder(TextEncoder):
         self._dim = int(dim)
         self.window = int(window)
         self.pair_weight = float(pair_weight)
+        # data.encoder.name=synonyms: fold other words for colours, parts and settings onto
+        # the captions' own (bow_synonyms.py), and read "red-winged" as "red winged".
+        self.synonyms = bool(synonyms)
         self._cache: dict[str, tuple[int, float]] = {}
 
     @property
     def identity(self) -> dict:
-        return {"kind": "bow", "name": f"gtgan-bow-v{BOW_VERSION}", "dim": self._dim,
-                "version": BOW_VERSION, "window": self.window, "pair_weight": self.pair_weight}
+        ident = {"kind": "bow", "name": f"gtgan-bow-v{BOW_VERSION}", "dim": self._dim,
+                 "version": BOW_VERSION, "window": self.window, "pair_weight": self.pair_weight}
+        if self.synonyms:
+            ident.update(name=ident["name"] + "+synonyms", synonyms=SYNONYMS_VERSION)
+        return ident
 
     @property
     def dim(self) -> int:
@@ -153,13 +161,18 @@ class BowEncoder(TextEncoder):
     def features(self, caption: str) -> dict[str, float]:
         """The weighted features of one caption (for tests and for understanding the vector)."""
         tokens = _TOKEN.findall(clean_caption(caption).lower())
+        if self.synonyms:
+            tokens = [part for tok in tokens for part in tok.split("-") if part]
         phrases: list[list[str]] = [[]]
         for tok in tokens:
             if tok in _BREAK or not tok[0].isalpha():
                 if phrases[-1]:
                     phrases.append([])
             elif tok not in _STOP:
-                phrases[-1].append(_stem(tok))
+                word = _stem(tok)
+                if self.synonyms:
+                    word = SYNONYMS.get(tok) or SYNONYMS.get(word, word)
+                phrases[-1].append(word)
         feats: dict[str, float] = {}
         for words in phrases:
             for i, w in enumerate(words):
@@ -347,7 +360,8 @@ def register_encoder(kind: str, factory: EncoderFactory) -> None:
 
 register_encoder("bow", lambda spec, root: BowEncoder(
     dim=int(spec.get("dim") or BOW_DIM), window=int(spec.get("window", 2)),
-    pair_weight=float(spec.get("pair_weight", 1.5))))
+    pair_weight=float(spec.get("pair_weight", 1.5)),
+    synonyms=bool(spec.get("synonyms")) or str(spec.get("name", "")).endswith("synonyms")))
 
 
 def _st_factory(spec: dict, root) -> TextEncoder:
@@ -373,9 +387,10 @@ def _make(spec: dict, data_root) -> TextEncoder:
 def build_encoder(encoder_cfg: Any, data_root: str | Path | None = None) -> TextEncoder:
     """An encoder from `DataConfig.encoder` (kind, name, dim). `data_root` is needed by
     char-cnn-rnn (the CUB root whose captions it covers)."""
-    if encoder_cfg.kind == "bow" and encoder_cfg.name not in ("", "default"):
+    if encoder_cfg.kind == "bow" and encoder_cfg.name not in ("", "default", "synonyms"):
         raise EncoderError(f"data.encoder.name = {encoder_cfg.name!r}: the bow encoder takes "
-                           f"no name (leave it empty)")
+                           f"no name, or 'synonyms' (other words for colours and parts folded "
+                           f"onto the captions' own)")
     if encoder_cfg.kind == "bow" and encoder_cfg.dim < 0:
         raise EncoderError(f"data.encoder.dim = {encoder_cfg.dim}: must be >= 0")
     spec = {"kind": encoder_cfg.kind, "name": encoder_cfg.name, "dim": encoder_cfg.dim}
@@ -399,7 +414,7 @@ def encoder_from_identity(identity: dict, data_root: str | Path | None = None) -
 
 
 # Keys that must agree for two encoders to give the same vectors for the same text.
-_IDENTITY_KEYS = {"bow": ("name", "dim", "version", "window", "pair_weight"),
+_IDENTITY_KEYS = {"bow": ("name", "dim", "version", "window", "pair_weight", "synonyms"),
                   "sentence-transformers": ("name", "dim"),
                   "char-cnn-rnn": ("name", "dim")}
 
