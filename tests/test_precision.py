@@ -48,7 +48,8 @@ def test_cpu_auto_takes_bf16_only_where_it_is_native(cpu, precision, why):
 
 @pytest.mark.parametrize("limit", [("ATEN_CPU_CAPABILITY", "avx2"), ("ONEDNN_MAX_CPU_ISA", "AVX2"),
                                    ("DNNL_MAX_CPU_ISA", "avx512_core"),
-                                   ("MKL_ENABLE_INSTRUCTIONS", "AVX2")])
+                                   ("MKL_ENABLE_INSTRUCTIONS", "AVX2"),
+                                   ("MKL_ENABLE_INSTRUCTIONS", "AVX")])
 def test_isa_variables_that_emulate_a_weaker_cpu_are_honoured(limit):
     limited = CpuFeatures(AMX.flags, "AVX512", (limit,))
     choice = resolve_execution(AUTO, CPU, cpu=limited)
@@ -57,9 +58,11 @@ def test_isa_variables_that_emulate_a_weaker_cpu_are_honoured(limit):
 
 
 def test_isa_variables_that_keep_bf16_do_not_switch_it_off():
-    for value in ("AVX512_CORE_BF16", "AVX512_CORE_AMX", "ALL", "something-new"):
-        cpu = CpuFeatures(AMX.flags, "AVX512", (("ONEDNN_MAX_CPU_ISA", value),))
-        assert resolve_execution(AUTO, CPU, cpu=cpu).precision == "bf16", value
+    for name, value in [("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16"), ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX"),
+                        ("ONEDNN_MAX_CPU_ISA", "ALL"), ("ONEDNN_MAX_CPU_ISA", "something-new"),
+                        ("MKL_ENABLE_INSTRUCTIONS", "AVX512"), ("ATEN_CPU_CAPABILITY", "avx512")]:
+        cpu = CpuFeatures(AMX.flags, "AVX512", ((name, value),))
+        assert resolve_execution(AUTO, CPU, cpu=cpu).precision == "bf16", (name, value)
     # torch's own capability says AVX2 (e.g. set by a wrapper): treated as an AVX2 machine
     assert resolve_execution(AUTO, CPU, cpu=CpuFeatures(AMX.flags, "AVX2")).precision == "fp32"
 

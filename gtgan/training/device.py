@@ -45,8 +45,8 @@ def resolve_device(name: str = "auto", local_rank: int | None = None) -> torch.d
 
 
 # ---------------------------------------------------------------- precision and memory format
-# `auto` picks bf16 only where the hardware computes it: emulated bf16 on an AVX2 CPU ran a 3x3
-# convolution 80x slower than fp32 (docs/training.md, "Devices and precision").
+# `auto` picks bf16 only where the hardware computes it: emulated bf16 ran a 3x3 convolution
+# 80x slower than fp32 on an AVX2 Zen 3, 42x under AVX2 emulation here (docs/training.md).
 
 # oneDNN's ISA names (ONEDNN_MAX_CPU_ISA) in increasing order; bf16 compute from AVX512_CORE_BF16.
 _ONEDNN_ISAS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
@@ -81,7 +81,7 @@ class CpuFeatures:
         return cls(flags, str(get_capability()), limits)
 
     def native_bf16(self) -> tuple[bool, str]:
-        """(whether bf16 matrix products and convolutions run in hardware, why) ."""
+        """(whether bf16 matrix products and convolutions run in hardware, why)."""
         unit = ("AMX" if "amx_bf16" in self.flags else
                 "avx512_bf16" if "avx512_bf16" in self.flags else "")
         if not unit:
@@ -104,8 +104,8 @@ def _limits_bf16(name: str, value: str) -> bool:
     value = value.strip().upper()
     if name == "ATEN_CPU_CAPABILITY":
         return not value.startswith("AVX512")
-    if name == "MKL_ENABLE_INSTRUCTIONS":
-        return value.startswith(("AVX2", "AVX", "SSE"))  # MKL's pre-AVX-512 levels
+    if name == "MKL_ENABLE_INSTRUCTIONS":  # SSE4_2, AVX, AVX2 are below AVX-512
+        return not value.startswith(("AVX512", "AVX10"))
     if value in _ONEDNN_ISAS:
         return _ONEDNN_ISAS.index(value) < _ONEDNN_ISAS.index("AVX512_CORE_BF16")
     return False
@@ -164,7 +164,7 @@ def resolve_execution(run: RunSettings, device: torch.device, cpu: CpuFeatures |
     warning = ""
     if precision == "bf16" and not native and device.type in ("cpu", "cuda"):
         warning = (f"run.precision=bf16 on a device without bf16 in hardware ({why}): it is "
-                   "emulated, about 80x slower per convolution than fp32 on an AVX2 CPU; "
+                   "emulated, 40-80x slower per convolution than fp32 on AVX2 CPUs; "
                    "use run.precision=auto or fp32")
     wanted = run.channels_last
     if wanted == "auto":
