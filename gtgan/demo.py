@@ -76,7 +76,7 @@ def plan_budget(total_s: float, prepare_s: float, seconds_per_image: float,
     spare = total_s - prepare_s - report_s - margin - MIN_TRAIN_SHARE * total_s
     if eval_time(samples) > spare:
         fit = int((spare - EVAL_FIXED_S) / (EVAL_COST_PER_SAMPLE * seconds_per_image))
-        samples = max(MIN_EVAL_SAMPLES, min(samples, fit))
+        samples = max(min(samples, MIN_EVAL_SAMPLES), min(samples, fit))
     eval_s = eval_time(samples)
     train_s = total_s - prepare_s - report_s - margin - eval_s
     if train_s < 15:
@@ -109,23 +109,42 @@ def measure_generation(cfg: RunConfig, batch: int = 50, repeats: int = 2) -> flo
 
 
 def demo_config(minutes: float, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """The demo preset with the user's overrides; run.max_minutes is set by the plan."""
     from .presets import get_preset
 
-    if minutes <= 0:
+    if not minutes > 0:
         raise GtganError(f"--minutes {minutes}: must be positive")
     cfg = apply_overrides(get_preset("demo"), list(overrides))
-    cfg.run.max_minutes = max(0.25, minutes - eval_reserve_minutes(minutes))
+    cfg.run.max_minutes = float(minutes)  # a placeholder until plan_budget has measured
     return cfg
+
+
+def prepare_evaluation(cfg: RunConfig, opts, log: Callable[[str], None]) -> dict:
+    """Load the attribute judge from the cache, or train it, before training starts: its
+    minutes are then known when the budget is planned, and evaluation finds it cached."""
+    from .data import build_dataset, build_encoder
+    from .metrics import EvalContext
+    from .metrics.run_report import data_identity
+
+    encoder = build_encoder(cfg.data.encoder)
+    sizes, seed = cfg.model.image_sizes, cfg.run.seed
+    test_set = build_dataset(cfg.data, "test", sizes, train=False, seed=seed, encoder=encoder)
+    ctx = EvalContext(opts, test_set, sizes, log=log,
+                      data_ident=data_identity(cfg.data, getattr(test_set, "split", "test"), test_set),
+                      train_set_factory=lambda: build_dataset(cfg.data, "train", sizes, train=False,
+                                                              seed=seed, encoder=encoder))
+    return getattr(ctx.judge(), "info", {})
 
 
 def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
              overrides: list[str] | tuple[str, ...] = (), force: bool = False,
              eval_samples: int = DEFAULT_EVAL_SAMPLES, progress: bool = True,
              log: Callable[[str], None] = print) -> Path:
-    """Train, evaluate and report; returns the path of the HTML report."""
+    """Prepare, train, evaluate and report within `minutes`; returns the HTML report's path."""
     from .metrics import EvalOptions, evaluate_run, make_training_eval, write_report
     from .training import train
 
+    t0 = time.monotonic()
     out = Path(out_dir)
     cfg = demo_config(minutes, overrides)
     if out.exists() and any(out.iterdir()):
@@ -137,24 +156,77 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
                              "(with report.html or run/); this one looks like something else")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    t0 = time.monotonic()
-    log(f"[1/3] training the demo model on synthetic birds for {cfg.run.max_minutes:.1f} min "
-        f"(device {cfg.run.device}, {cfg.run.precision}); run directory {out / 'run'}")
+    opts = EvalOptions(metrics=EVAL_METRICS, samples=eval_samples, seed=0, progress=progress)
+
+    log("[1/4] preparing: the attribute judge (cached after the first demo) and this machine's speed")
+    judge = prepare_evaluation(cfg, opts, log=lambda m: log("      " + m))
+    plan = plan_budget(minutes * 60, time.monotonic() - t0, measure_generation(cfg), eval_samples)
+    plan.warmup_fraction = cfg.optim.stage_warmup_fraction
+    cfg.run.max_minutes = plan.train_s / 60
+    log(f"      {'cached judge' if judge.get('cached') else 'judge trained'}; {plan.summary()}")
+    spent = {"preparation": time.monotonic() - t0}
+
+    t = time.monotonic()
+    log(f"[2/4] training the demo model on synthetic birds for {cfg.run.max_minutes:.1f} min "
+        f"(device {cfg.run.device}); run directory {out / 'run'}")
     result = train(cfg, out / "run", progress=progress, command=["gtgan", "demo"],
                    make_eval_fn=make_training_eval)
+    spent["training"] = time.monotonic() - t
     log(f"      {result.message}")
+    log(f"      {_stages_line(result)}")
 
-    log(f"[2/3] evaluating on held-out captions ({', '.join(EVAL_METRICS)})")
-    opts = EvalOptions(metrics=EVAL_METRICS, samples=eval_samples, seed=0, progress=progress)
+    t = time.monotonic()
+    opts.samples = plan.eval_samples
+    log(f"[3/4] evaluating on held-out captions ({', '.join(EVAL_METRICS)}; "
+        f"{plan.eval_samples} samples per scale)")
     report = evaluate_run(out / "run", opts, split="test")
     json_path, md_path = write_report(report, out / "metrics.json")
+    spent["evaluation"] = time.monotonic() - t
 
-    log("[3/3] writing samples and the report")
+    t = time.monotonic()
+    log("[4/4] writing samples and the report")
     figures = write_figures(out / "run", out)
+    spent["report"] = time.monotonic() - t
+    budget = budget_rows(plan, spent, result)
     page = write_html(out, cfg, result, report, md_path.read_text(), figures,
-                      time.monotonic() - t0)
+                      time.monotonic() - t0, budget)
+    log("      how the budget was spent: " + "; ".join(
+        f"{name} {row['spent_s'] / 60:.1f} min (planned {row['planned_s'] / 60:.1f})"
+        for name, row in budget.items()))
     log(f"done in {(time.monotonic() - t0) / 60:.1f} min. Open {page.resolve()}")
+    log(f"Try your own captions in a browser page: gtgan serve {out / 'run'}"
+        if _has_serve() else
+        f"Try your own captions: gtgan generate {out / 'run'} \"your caption\" -o mine.png")
     return page
+
+
+def _has_serve() -> bool:
+    from . import cli
+
+    return hasattr(cli, "cmd_serve")
+
+
+def _stages_line(result) -> str:
+    end = result.warmup_end_step
+    if end is None:
+        return (f"all {result.step} steps trained stage 1 (64 px) alone: the warm-up share of "
+                "the budget never ended, so the 128 px stage is untrained")
+    if end == 0:
+        return f"{result.step} steps with both stages"
+    return (f"steps 1-{end}: stage 1 (64 px) alone; steps {end + 1}-{result.step}: both stages "
+            f"(64 + 128 px)")
+
+
+def budget_rows(plan: DemoPlan, spent: dict[str, float], result) -> dict[str, dict]:
+    """Planned against spent seconds per part, for the terminal and the report."""
+    planned = {"preparation": plan.prepare_s, "training": plan.train_s,
+               "evaluation": plan.eval_s, "report": plan.report_s}
+    rows = {k: {"planned_s": round(planned[k], 1), "spent_s": round(spent.get(k, 0.0), 1)}
+            for k in planned}
+    rows["training"]["steps"] = result.step
+    rows["training"]["stage_warmup_end_step"] = result.warmup_end_step
+    rows["evaluation"]["samples_per_scale"] = plan.eval_samples
+    return rows
 
 
 def held_out_captions(test_set, count: int = 8) -> list[str]:
@@ -205,7 +277,7 @@ def write_figures(run_dir: Path, out: Path) -> dict[str, str]:
 
 
 def write_html(out: Path, cfg: RunConfig, result, report: dict, metrics_md: str,
-               figures: dict[str, str], seconds: float) -> Path:
+               figures: dict[str, str], seconds: float, budget: dict | None = None) -> Path:
     def pct(x):
         return "-" if x is None else f"{100 * x:.1f}%"
 
@@ -218,6 +290,15 @@ def write_html(out: Path, cfg: RunConfig, result, report: dict, metrics_md: str,
                         + ("" if div is None else f", diversity {div:.2f}"))
 
     esc = html.escape
+    budget_html = ""
+    if budget:
+        rows = "".join(f"<tr><td>{esc(k)}</td><td>{v['planned_s'] / 60:.1f}</td>"
+                       f"<td>{v['spent_s'] / 60:.1f}</td></tr>" for k, v in budget.items())
+        budget_html = (f"<h2>How the {seconds / 60:.1f} minutes were spent</h2><table border=1 "
+                       f"cellpadding=4><tr><th>part</th><th>planned (min)</th><th>spent (min)</th>"
+                       f"</tr>{rows}</table><p>{esc(_stages_line(result))}. The plan comes from "
+                       "this machine's measured generation speed (docs/demo.md).</p>")
+        atomic_write_text(out / "budget.json", json.dumps(budget, indent=1) + "\n")
     skip_note = (" With model.image_skip on, the 128 px picture is stage 2's refinement drawn on top"
                  " of the 64 px one, upsampled." if cfg.model.image_skip else "")
     samples = "".join(f'<h3>{esc(k.split("_")[1])} px</h3><img src="{esc(f)}">'
@@ -240,9 +321,10 @@ caption does (0 = every sample of a caption is the same picture).</p>
 {result.elapsed_s / 60:.1f} min) on {cfg.data.synthetic_count} synthetic birds on the
 {esc(report.get('device', 'cpu'))}; the whole demo took {seconds / 60:.1f} min.
 The captions below describe (body, wing) colour pairs that the training set never shows.</p>
+{budget_html}
 <h2>Generated from held-out captions</h2>
 <p>Each row: one caption, {SAMPLES_PER_CAPTION} noise vectors (the same noise in every row).
-Stage 1 (64 px) trains alone first (optim.stage_warmup_steps), so it has had the most training.{skip_note}</p>
+Stage 1 (64 px) trains alone for the first part of the time (optim.stage_warmup_fraction), so it has had the most training.{skip_note}</p>
 {samples}
 <h2>The real pictures those captions describe</h2>
 <img src="{figures['real']}">

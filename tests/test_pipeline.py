@@ -172,10 +172,18 @@ def test_demo_end_to_end_writes_its_report(tmp_path, monkeypatch):
             "optim.batch_size=8", "optim.stage_warmup_steps=4", "run.max_steps=8",
             "run.sample_every=4", "run.checkpoint_every=8"]
     lines = []
-    page = run_demo(tmp_path / "demo", minutes=1, overrides=over, eval_samples=16, progress=False,
+    page = run_demo(tmp_path / "demo", minutes=3, overrides=over, eval_samples=16, progress=False,
                     log=lines.append)
     out = tmp_path / "demo"
-    assert page == out / "report.html" and "Open" in lines[-1]
+    assert page == out / "report.html" and "Open" in lines[-2]
+    assert "gtgan generate" in lines[-1] or "gtgan serve" in lines[-1]  # what to try next
+    plan = next(line for line in lines if "budget 3.0 min" in line)
+    assert "training" in plan and "evaluation" in plan and "images/s" in plan
+    spent = next(line for line in lines if "how the budget was spent" in line)
+    assert "training" in spent and "planned" in spent
+    budget = json.loads((out / "budget.json").read_text())
+    assert budget["training"]["steps"] == 8 and budget["training"]["stage_warmup_end_step"] == 4
+    assert sum(v["spent_s"] for v in budget.values()) < 3 * 60
     for name in ("samples_64.png", "samples_128.png", "real.png", "interpolation.png",
                  "metrics.json", "metrics.md", "run/model/generator.safetensors"):
         assert (out / name).is_file(), name
@@ -187,4 +195,4 @@ def test_demo_end_to_end_writes_its_report(tmp_path, monkeypatch):
     assert "diversity" in html and "held-out" in html and "image_skip" in html
     assert "--metrics attr,ssim,diversity" in html  # the Reproduce line names what was measured
     with pytest.raises(gtgan.errors.GtganError, match="already exists"):  # never overwrites silently
-        run_demo(out, minutes=1, overrides=over, eval_samples=16, progress=False, log=lines.append)
+        run_demo(out, minutes=3, overrides=over, eval_samples=16, progress=False, log=lines.append)
