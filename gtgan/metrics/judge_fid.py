@@ -95,10 +95,14 @@ class JudgeFIDMetric(Metric):
         value, method = _distance(self.generated[size], self.reference)
         real = _distance(self.real, self.reference)[0]
         blurred = _distance(self.blurred, self.reference)[0]
-        return {"value": value, "real": real, "blurred_real": blurred,
-                "blob_scale": (value - real) / (blurred - real) if blurred > real else None,
-                "n": self.generated[size].n, "n_reference": self.reference.n,
-                "reference_size": self.reference_size, "sqrt_method": method}
+        out = {"value": value, "real": real, "blurred_real": blurred,
+               "blob_scale": (value - real) / (blurred - real) if blurred > real else None,
+               "n": self.generated[size].n, "n_reference": self.reference.n,
+               "reference_size": self.reference_size, "sqrt_method": method}
+        if out["n"] <= self.reference.dim:
+            out["note"] = (f"fewer samples than feature dimensions ({self.reference.dim}): the "
+                           "anchors may even be out of order; use more samples")
+        return out
 
     def settings(self) -> dict[str, Any]:
         return {"features": f"attribute judge's shared layer ({self.reference.dim}-d, after ReLU), "
@@ -119,7 +123,8 @@ class JudgeFIDMetric(Metric):
         return [table_row("judge FD (shapes; lower is better)", size, fmt(r["value"], 2), "-", r["n"],
                           f"real pictures of the same captions {fmt(r['real'], 2)}, blurred (no "
                           f"shapes) {fmt(r['blurred_real'], 2)}: blob scale {fmt(r['blob_scale'], 2)} "
-                          f"(0 real, 1 blurred); vs {r['n_reference']} real at {r['reference_size']} px")]
+                          f"(0 real, 1 blurred); vs {r['n_reference']} real at {r['reference_size']} px"
+                          f"{'; ' + r['note'] if r.get('note') else ''}")]
 
     @classmethod
     def training_scalars(cls, size, result) -> dict[str, float]:
