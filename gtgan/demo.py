@@ -23,7 +23,7 @@ from .fileio import atomic_write_text
 DEFAULT_MINUTES = 15.0
 SAMPLES_PER_CAPTION = 6
 DEFAULT_EVAL_SAMPLES = 500
-EVAL_METRICS = ("attr", "ssim", "diversity", "judge_fid")  # what the report shows; its Reproduce line names them
+EVAL_METRICS = ("attr", "own_words", "ssim", "diversity", "judge_fid")  # what the report shows; its Reproduce line names them
 
 
 # Stage 1 trains alone for this share of the training time, then both stages (a share, not a

@@ -86,8 +86,14 @@ class EvalContext:
                  data_ident: dict | None = None, train_set_factory: Callable[[], Any] | None = None,
                  inception: InceptionNet | None = None, fid_net: InceptionNet | None = None,
                  judge=None, judge_data_identity: Callable[[Any], dict] | None = None,
-                 device: str | torch.device | None = None, log: Callable[[str], None] | None = None):
+                 device: str | torch.device | None = None, log: Callable[[str], None] | None = None,
+                 encode_text: Callable[[list[str]], torch.Tensor] | None = None):
         self.opts, self.dataset, self.log = opts, dataset, log
+        # For metrics that generate from captions of their own (own_words): the model's text
+        # encoder here, the generator and its noise sizes set by run_metrics.
+        self.encode_text = encode_text
+        self.generate: GenerateFn | None = None
+        self.z_dim = self.c_dim = 0
         self.sizes = [int(s) for s in image_sizes]
         self.data_ident = data_ident or {"kind": type(dataset).__name__, "items": len(dataset),
                                          "split": "?"}
@@ -189,6 +195,7 @@ def run_metrics(generate: GenerateFn, ctx: EvalContext, z_dim: int, c_dim: int) 
     parts (results per scale, labels, weights, settings, samples, rounds, seconds)."""
     opts, dataset, sizes = ctx.opts, ctx.dataset, ctx.sizes
     opts.validate()
+    ctx.generate, ctx.z_dim, ctx.c_dim = generate, z_dim, c_dim
     metrics = start_metrics(ctx)
     second_samples = any(m.needs_second_samples for m in metrics)
     real = _LRU(lambda i, s: dataset.real_image(i, s), size=256)
@@ -238,7 +245,8 @@ def evaluate_generator(generate: GenerateFn, dataset, image_sizes: Sequence[int]
                        train_set_factory: Callable[[], Any] | None = None,
                        inception: InceptionNet | None = None, fid_net: InceptionNet | None = None,
                        judge=None, device: str | torch.device | None = None,
-                       log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                       log: Callable[[str], None] | None = None,
+                       encode_text: Callable[[list[str]], torch.Tensor] | None = None) -> dict[str, Any]:
     """Score `generate` on `dataset`'s captions; returns the report's measured parts.
 
     `inception`, `fid_net` and `judge` may be given (already built) to share them between
@@ -248,5 +256,5 @@ def evaluate_generator(generate: GenerateFn, dataset, image_sizes: Sequence[int]
     opts.validate()
     ctx = EvalContext(opts, dataset, image_sizes, data_ident=data_ident,
                       train_set_factory=train_set_factory, inception=inception, fid_net=fid_net,
-                      judge=judge, device=device, log=log)
+                      judge=judge, device=device, log=log, encode_text=encode_text)
     return run_metrics(generate, ctx, z_dim, c_dim)
