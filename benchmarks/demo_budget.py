@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, machine_lines, make_parser, setup_torch  # noqa: E402
 
-from gtgan.demo import (EVAL_COST_PER_SAMPLE, EVAL_FIXED_S, EVAL_METRICS,  # noqa: E402
+from gtgan.demo import (EVAL_COST_PER_SAMPLE, EVAL_FIXED_PASSES, EVAL_FIXED_S, EVAL_METRICS,  # noqa: E402
                         demo_config, measure_generation, prepare_evaluation)
 from gtgan.metrics import EvalOptions, evaluate_run  # noqa: E402
 from gtgan.training import train  # noqa: E402
@@ -59,7 +59,8 @@ def main() -> None:
     slope = (seconds[1] - seconds[0]) / (counts[1] - counts[0])
     fixed = seconds[0] - slope * counts[0]
     print(f"per sample {slope:.3f} s = {slope / per_image:.2f} generator passes "
-          f"(demo assumes {EVAL_COST_PER_SAMPLE}); fixed {fixed:.1f} s (demo assumes {EVAL_FIXED_S})")
+          f"(demo assumes {EVAL_COST_PER_SAMPLE}); fixed {fixed:.1f} s = {fixed / per_image:.0f} "
+          f"passes (demo assumes {EVAL_FIXED_S} s + {EVAL_FIXED_PASSES} passes)")
 
 
 if __name__ == "__main__":
