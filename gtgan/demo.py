@@ -148,6 +148,8 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
     t0 = time.monotonic()
     out = Path(out_dir)
     cfg = demo_config(minutes, overrides)
+    if out.exists() and not out.is_dir():
+        raise GtganError(f"{out}: is a file; choose another --out")
     if out.exists() and any(out.iterdir()):
         if not force:
             raise GtganError(f"{out}: already exists and is not empty; choose another --out, "
@@ -155,8 +157,6 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
         if not (out / "report.html").exists() and not (out / "run").exists():
             raise GtganError(f"{out}: --force only replaces a folder made by `gtgan demo` "
                              "(with report.html or run/); this one looks like something else")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
     opts = EvalOptions(metrics=EVAL_METRICS, samples=eval_samples, seed=0, progress=progress)
 
     log("[1/4] preparing: the attribute judge (cached after the first demo) and this machine's speed")
@@ -165,6 +165,9 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
     plan.warmup_fraction = cfg.optim.stage_warmup_fraction
     cfg.run.max_minutes = plan.train_s / 60
     log(f"      {'cached judge' if judge.get('cached') else 'judge trained'}; {plan.summary()}")
+    if out.exists():  # only now, after the plan: a budget too short leaves nothing behind
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
     spent = {"preparation": time.monotonic() - t0}
 
     t = time.monotonic()

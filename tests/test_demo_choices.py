@@ -109,3 +109,19 @@ def test_budget_gives_training_what_evaluation_and_the_report_leave():
     assert "training" in slow.summary() and "evaluation" in slow.summary()
     with pytest.raises(GtganError, match="--minutes 1"):
         plan_budget(60, 50.0, 0.2)
+
+
+def test_demo_refuses_a_file_and_a_too_short_budget_leaves_nothing(tmp_path, monkeypatch):
+    from gtgan import demo
+
+    monkeypatch.setenv("GTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    with pytest.raises(GtganError, match="is a file"):
+        demo.run_demo(target, minutes=15, log=lambda m: None)
+    assert target.read_text() == "mine"
+    monkeypatch.setattr(demo, "prepare_evaluation", lambda cfg, opts, log: {"cached": True})
+    monkeypatch.setattr(demo, "measure_generation", lambda cfg: 0.5)  # a very slow machine
+    with pytest.raises(GtganError, match="too short"):
+        demo.run_demo(tmp_path / "out", minutes=1, log=lambda m: None)
+    assert not (tmp_path / "out").exists()
