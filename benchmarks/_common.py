@@ -360,10 +360,10 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 def native_precisions(device: torch.device) -> tuple[list[str], str]:
     """The precisions worth measuring on `device`: fp32, and bf16 only where the hardware
-    computes it (gtgan.training.device.native_bf16, which honours ATEN_CPU_CAPABILITY /
+    computes it (gtgan.device.native_bf16, which honours ATEN_CPU_CAPABILITY /
     ONEDNN_MAX_CPU_ISA / MKL_ENABLE_INSTRUCTIONS). Emulated bf16 is skipped, not measured: on an
     AVX2 CPU its GEMM peak alone took minutes at ~1 GFLOP/s. Also the note saying why."""
-    from gtgan.training.device import native_bf16
+    from gtgan.device import native_bf16
 
     native, why = native_bf16(device)
     if native:

@@ -1,4 +1,5 @@
-"""Images/s of the data loader (decode + crop + negatives + text), as training reads it.
+"""Images/s of the data loader (decode + crop + negatives + text), as training reads it: the
+same EpochSampler batches and gtgan.data.make_loader the training loop uses.
 
     python benchmarks/loader.py [--cub ROOT] [--batches 20] [--batch-size 16] [--workers 0 2]
 
@@ -18,14 +19,20 @@ from pathlib import Path
 import torch
 
 from gtgan.config import DataConfig, EncoderConfig
-from gtgan.data import build_dataset, make_loader
+from gtgan.data import EpochSampler, build_dataset, make_loader
 
 DEFAULT_CUB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cub-mini"
 
 
 def measure(ds, batch_size: int, workers: int, batches: int) -> tuple[float, float]:
-    loader = make_loader(ds, batch_size, shuffle=True, num_workers=workers, seed=0, drop_last=True)
-    it = iter(loader)
+    sampler = EpochSampler(len(ds), batch_size, seed=0)
+    epoch = 0
+
+    def epoch_iter():  # a new loader per epoch, as the training loop makes
+        ds.set_epoch(epoch)
+        return iter(make_loader(ds, sampler.batches(epoch), num_workers=workers, seed=epoch))
+
+    it = epoch_iter()
     next(it)  # worker start-up and first batch are not steady state
     t0 = time.perf_counter()
     n = 0
@@ -33,8 +40,8 @@ def measure(ds, batch_size: int, workers: int, batches: int) -> tuple[float, flo
         try:
             batch = next(it)
         except StopIteration:
-            ds.set_epoch(ds.epoch + 1)
-            it = iter(loader)
+            epoch += 1
+            it = epoch_iter()
             batch = next(it)
         n += batch["images"][0].shape[0]
     dt = time.perf_counter() - t0

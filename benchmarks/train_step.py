@@ -6,7 +6,7 @@ position attention: the straightforward port, the reference point) in both preci
 `demo` model's step at its own batch (32), stage 1 alone (its warm-up) and both stages, in fp32
 with and without channels_last and in bf16. bf16 is measured only where the hardware computes
 it (see _common.native_precisions); elsewhere its configurations are skipped with a note.
-Each runs in a fresh child process: GANStep(cfg) with random weights, VGG19 with random weights
+Each runs in a fresh child process: Trainer(cfg) with random weights, VGG19 with random weights
 for the paper's fidelity loss (same cost as the ImageNet weights), a random batch
 (make_fake_batch); one step at batch 2 to page in code and allocate the optimiser state; then
 the memory baseline; --warmup steps; --repeats timed steps; one more step under
@@ -47,11 +47,11 @@ QUICK_OVERRIDES = ["model.ngf=8", "model.ndf=8", "model.c_dim=8", "model.z_dim=8
 
 
 def build(spec: dict):
-    """GANStep and a batch for one configuration."""
+    """Trainer and a batch for one configuration."""
     from gtgan.config import apply_overrides
     from gtgan.models import VGGFeatures
     from gtgan.presets import get_preset
-    from gtgan.training.step import GANStep, make_fake_batch
+    from gtgan.training.step import Trainer, make_fake_batch
 
     device = torch.device(spec["device"])
     over = [f"run.precision={spec['precision']}", f"run.channels_last={spec['channels_last']}",
@@ -66,7 +66,7 @@ def build(spec: dict):
     torch.manual_seed(0)
     lc = cfg.loss
     vgg = VGGFeatures("random") if lc.fidelity and lc.fidelity_weight > 0 and lc.fidelity_features != "pixels" else None
-    step = GANStep(cfg, device, vgg=vgg)
+    step = Trainer(cfg, device, vgg=vgg)
     return cfg, step, make_fake_batch
 
 

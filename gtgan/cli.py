@@ -69,7 +69,8 @@ def _cmd_generate(args) -> int:
     from pathlib import Path
 
     from .fileio import atomic_save_image
-    from .pipeline import TextToImage, captioned_grid, tensor_to_pil
+    from .images import captioned_grid, tensor_to_pil
+    from .pipeline import TextToImage
 
     pipe = TextToImage.from_pretrained(args.model, device=args.device, data_root=args.data_root)
     grid = pipe.generate_grid_tensors(args.captions, args.num_images, args.seed, args.scale)
@@ -104,7 +105,8 @@ def _add_interpolate(sub) -> None:
 
 def _cmd_interpolate(args) -> int:
     from .fileio import atomic_save_image
-    from .pipeline import TextToImage, image_strip
+    from .images import image_strip
+    from .pipeline import TextToImage
 
     pipe = TextToImage.from_pretrained(args.model, device=args.device, data_root=args.data_root)
     if args.caption_b:
@@ -169,7 +171,7 @@ def _cmd_data_prepare(args) -> int:
 
 
 def _cmd_data_inspect(args) -> int:
-    from .data.inspect import inspect_data
+    from .data.checks import inspect_data
 
     rep = inspect_data(args.root, args.kind, args.skip_missing, args.out, args.examples,
                        verify=not args.quick, synthetic_count=args.synthetic_count,
@@ -206,7 +208,7 @@ def _add_eval(sub) -> None:
     p.add_argument("--fid-ref", metavar="FILE", help="reference statistics file ({size} = image size); "
                    "made if missing, refused if made differently")
     p.add_argument("--cache-dir", metavar="DIR", help="reference statistics and attribute judges "
-                   "(default $GTGAN_CACHE_DIR or ~/.cache/gtgan)")
+                   "(default $GTGAN_CACHE_DIR, else $XDG_CACHE_HOME/gtgan, else ~/.cache/gtgan)")
     p.add_argument("--allow-random-weights", action="store_true",
                    help="run without pretrained Inception weights; every number is then labelled NOT COMPARABLE")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

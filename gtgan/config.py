@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+
 
 from .errors import GtganError
+from .fileio import atomic_write_text
 
 
 class ConfigError(GtganError, ValueError):
@@ -283,8 +286,6 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
 
 def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
     """Apply `key.sub=value` strings (values parsed as YAML scalars) and re-validate."""
-    import yaml
-
     data = to_dict(cfg)
     for item in overrides:
         if "=" not in item:
@@ -305,14 +306,10 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
 
 
 def save_yaml(cfg: Any, path: str | Path) -> None:
-    import yaml
-
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 def load_run_config(path: str | Path) -> RunConfig:
-    import yaml
-
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())

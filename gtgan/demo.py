@@ -17,8 +17,16 @@ from typing import Callable
 import torch
 
 from .config import RunConfig, apply_overrides
+from .data import build_dataset, build_encoder, data_identity
+from .device import resolve_device
 from .errors import GtganError
-from .fileio import atomic_write_text
+from .fileio import atomic_save_image, atomic_write_text
+from .images import captioned_grid, image_strip, tensor_to_pil
+from .models import build_generator
+from .pipeline import TextToImage
+from .presets import get_preset
+# gtgan.metrics and gtgan.training are imported where used: the CLI builds its parser from this
+# module's constants, and those two packages (torchmetrics, tensorboard) take seconds to import.
 
 DEFAULT_MINUTES = 15.0
 SAMPLES_PER_CAPTION = 6
@@ -90,9 +98,6 @@ def plan_budget(total_s: float, prepare_s: float, seconds_per_image: float,
 def measure_generation(cfg: RunConfig, batch: int = 50, repeats: int = 2) -> float:
     """Seconds per image of one generator pass at every scale, eval mode, on this machine
     (random weights: the cost does not depend on them)."""
-    from .models import build_generator
-    from .training.device import resolve_device
-
     device = resolve_device(cfg.run.device)
     g = build_generator(cfg.model).to(device).eval()
     z = torch.randn(batch, cfg.model.z_dim, device=device)
@@ -111,8 +116,6 @@ def measure_generation(cfg: RunConfig, batch: int = 50, repeats: int = 2) -> flo
 
 def demo_config(minutes: float, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """The demo preset with the user's overrides; run.max_minutes is set by the plan."""
-    from .presets import get_preset
-
     if not minutes > 0:
         raise GtganError(f"--minutes {minutes}: must be positive")
     cfg = apply_overrides(get_preset("demo"), list(overrides))
@@ -123,9 +126,7 @@ def demo_config(minutes: float, overrides: list[str] | tuple[str, ...] = ()) -> 
 def prepare_evaluation(cfg: RunConfig, opts, log: Callable[[str], None]) -> dict:
     """Load the attribute judge from the cache, or train it, before training starts: its
     minutes are then known when the budget is planned, and evaluation finds it cached."""
-    from .data import build_dataset, build_encoder
     from .metrics import EvalContext
-    from .metrics.run_report import data_identity
 
     encoder = build_encoder(cfg.data.encoder)
     sizes, seed = cfg.model.image_sizes, cfg.run.seed
@@ -249,10 +250,6 @@ def held_out_captions(test_set, count: int = 8) -> list[str]:
 
 def write_figures(run_dir: Path, out: Path) -> dict[str, str]:
     """Sample grid (held-out captions), interpolation strip, loss plots; names relative to out."""
-    from .fileio import atomic_save_image
-    from .data import build_dataset
-    from .pipeline import TextToImage, captioned_grid, image_strip, tensor_to_pil
-
     pipe = TextToImage.from_pretrained(run_dir, device="cpu")
     cfg = pipe.run_config
     test_set = build_dataset(cfg.data, "test", pipe.image_sizes, train=False, seed=cfg.run.seed)

@@ -11,3 +11,7 @@ class DataError(GtganError):
 
 class CheckpointError(GtganError):
     """A checkpoint or model folder is missing, foreign, or does not match its config."""
+
+
+class EncoderError(GtganError):
+    """A text encoder cannot be built, or text was given to the wrong encoder."""

@@ -78,6 +78,16 @@ def atomic_save_image(path: str | Path, img) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def default_cache_dir() -> Path:
+    """gtgan's one cache folder (embeddings, FID reference statistics, attribute judges):
+    $GTGAN_CACHE_DIR, else $XDG_CACHE_HOME/gtgan, else ~/.cache/gtgan."""
+    env = os.environ.get("GTGAN_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "gtgan"
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

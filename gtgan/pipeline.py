@@ -18,7 +18,9 @@ from PIL import Image
 
 from .config import ModelConfig, RunConfig
 from .data.encoders import CharCnnRnnEncoder, TextEncoder, encoder_from_identity
+from .device import resolve_device
 from .errors import CheckpointError, GtganError
+from .images import tensor_to_pil
 from .storage import LoadedGenerator, load_generator, save_model
 
 MAX_CAPTION_CHARS = 1000
@@ -60,13 +62,6 @@ def validate_captions(captions: Sequence[str] | str, encoder_kind: str) -> list[
     return out
 
 
-def tensor_to_pil(images: torch.Tensor) -> list[Image.Image]:
-    """(n, 3, H, W) in [-1, 1] -> PIL RGB images."""
-    arr = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    arr = arr.permute(0, 2, 3, 1).cpu().numpy()
-    return [Image.fromarray(a, "RGB") for a in arr]
-
-
 def model_encoder(loaded: LoadedGenerator, data_root: str | Path | None = None) -> TextEncoder:
     """The text encoder a model was trained with. char-CNN-RNN vectors are precomputed for the
     CUB captions, so that encoder needs the data root: given, else the run's, else the one
@@ -84,8 +79,6 @@ def model_encoder(loaded: LoadedGenerator, data_root: str | Path | None = None) 
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:
-    from .training.device import resolve_device
-
     return device if isinstance(device, torch.device) else resolve_device(device)
 
 
@@ -222,59 +215,3 @@ class TextToImage:
             zs = (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
         images = self.generator.synthesise(zs.to(self.device), c.expand(len(zs), -1))
         return tensor_to_pil(images[self._scale_index(scale)])
-
-
-# ---------------------------------------------------------------- pictures with text
-def _font(size: int):
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1
-        return ImageFont.load_default()
-
-
-def _wrap(text: str, width_chars: int, max_lines: int) -> list[str]:
-    import textwrap
-
-    lines = textwrap.wrap(text, width_chars) or [""]
-    if len(lines) > max_lines:
-        lines = lines[:max_lines]
-        lines[-1] = lines[-1][: max(0, width_chars - 3)] + "..."
-    return lines
-
-
-def captioned_grid(rows: Sequence[Sequence[Image.Image]], captions: Sequence[str],
-                   text_width: int = 260, pad: int = 4) -> Image.Image:
-    """One row of images per caption, the caption written to the left of its row."""
-    from PIL import ImageDraw
-
-    size = rows[0][0].width
-    ncol = max(len(r) for r in rows)
-    font_size = 12 if size <= 64 else 14
-    font = _font(font_size)
-    line_h = font_size + 3
-    canvas = Image.new("RGB", (text_width + ncol * (size + pad) + pad, len(rows) * (size + pad) + pad), "white")
-    draw = ImageDraw.Draw(canvas)
-    chars = max(10, int(text_width / (font_size * 0.55)))
-    for r, (row, caption) in enumerate(zip(rows, captions)):
-        y = pad + r * (size + pad)
-        for line_no, line in enumerate(_wrap(caption, chars, max(1, size // line_h))):
-            draw.text((pad, y + line_no * line_h), line, fill="black", font=font)
-        for c, im in enumerate(row):
-            canvas.paste(im, (text_width + pad + c * (size + pad), y))
-    return canvas
-
-
-def image_strip(images: Sequence[Image.Image], label: str = "", pad: int = 2) -> Image.Image:
-    """Images side by side, with an optional label line above."""
-    from PIL import ImageDraw
-
-    w, h = images[0].size
-    top = 20 if label else 0
-    canvas = Image.new("RGB", (len(images) * (w + pad) + pad, h + 2 * pad + top), "white")
-    for i, im in enumerate(images):
-        canvas.paste(im, (pad + i * (w + pad), pad + top))
-    if label:
-        ImageDraw.Draw(canvas).text((pad, 3), label, fill="black", font=_font(13))
-    return canvas

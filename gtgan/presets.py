@@ -5,6 +5,7 @@ from pathlib import Path
 
 from .config import (ConfigError, DataConfig, EncoderConfig, LossConfig, ModelConfig,
                      OptimConfig, RunConfig, RunSettings, load_run_config)
+from .data.encoders import BOW_DIM
 
 
 def paper() -> RunConfig:
@@ -69,8 +70,6 @@ PRESETS = {"paper": paper, "stackgan++": stackgan_pp, "stackgan++-256": stackgan
 def _finalise(cfg: RunConfig) -> RunConfig:
     # text_dim 0 means "whatever the encoder gives"; the bag-of-words encoder's width is fixed.
     if cfg.data.encoder.kind == "bow" and cfg.data.encoder.dim == 0:
-        from .data.encoders import BOW_DIM
-
         cfg.data.encoder.dim = BOW_DIM
     if cfg.model.text_dim == 0:
         cfg.model.text_dim = cfg.data.encoder.dim

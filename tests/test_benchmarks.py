@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gtgan.training.device import native_bf16
+from gtgan.device import native_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 NATIVE_BF16 = native_bf16(torch.device("cpu"))[0]  # else bf16 configurations are skipped

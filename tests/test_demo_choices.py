@@ -14,7 +14,7 @@ from gtgan.models.attention import PositionAttention
 from gtgan.presets import get_preset
 from gtgan.training import losses as L
 from gtgan.training import resume, train
-from gtgan.training.loop import _warmup_over
+from gtgan.training.warmup import warmup_over as _warmup_over
 
 TINY = ["model.ngf=4", "model.ndf=4", "model.c_dim=8", "model.z_dim=8", "optim.batch_size=2",
         "run.log_every=1", "run.sample_every=0", "run.num_sample_captions=2",

@@ -11,7 +11,7 @@ import torch
 
 from gtgan.config import ConfigError, RunSettings, apply_overrides
 from gtgan.presets import PRESETS, get_preset
-from gtgan.training.device import CpuFeatures, resolve_execution
+from gtgan.device import CpuFeatures, resolve_execution
 
 CPU = torch.device("cpu")
 CUDA = torch.device("cuda")
@@ -122,12 +122,12 @@ def test_config_accepts_auto_and_booleans_and_rejects_the_rest():
 
 
 def test_training_step_uses_the_resolved_choice(monkeypatch):
-    from gtgan.training.step import GANStep
+    from gtgan.training.step import Trainer
 
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")  # read by our probe; torch's kernels keep theirs
     cfg = apply_overrides(get_preset("demo"), ["model.ngf=4", "model.ndf=4", "model.c_dim=8",
                                                "model.z_dim=8"])
-    step = GANStep(cfg, CPU)
+    step = Trainer(cfg, CPU)
     assert step.execution.precision == "fp32" and step.amp_dtype is None
     assert step.memory_format == torch.channels_last
     assert next(step.G.parameters()).dtype == torch.float32

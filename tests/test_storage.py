@@ -18,7 +18,7 @@ from gtgan.pipeline import TextToImage
 from gtgan.presets import get_preset
 from gtgan.storage import (DISCRIMINATORS_FILE, load_generator, load_init_weights, load_model,
                            load_state_checked, save_model)
-from gtgan.training import GANStep
+from gtgan.training import Trainer
 from gtgan.training.finetune import INIT_RECORD, apply_init_weights
 from test_data_cub import CUB_MINI, make_cub, present_names
 
@@ -150,7 +150,7 @@ def _small_official(tmp_path):
 def test_init_from_imported_folder_loads_generator_and_discriminators(tmp_path):
     out, g_file, d_files = _small_official(tmp_path)
     cfg = apply_overrides(get_preset("demo"), FINETUNE_SET)
-    gan = GANStep(cfg, torch.device("cpu"))
+    gan = Trainer(cfg, torch.device("cpu"))
     apply_init_weights(gan, tmp_path / "run", out, resuming=False, is_main=True)
     official_g = torch.load(g_file, weights_only=True)
     for k, v in gan.G.state_dict().items():

@@ -18,7 +18,7 @@ from gtgan.errors import CheckpointError
 from gtgan.models import DiscriminatorOutput
 from gtgan.presets import get_preset
 from gtgan.storage import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
-from gtgan.training import EMA, GANStep, make_fake_batch, resume, train
+from gtgan.training import EMA, Trainer, make_fake_batch, resume, train
 from gtgan.training import losses as L
 from gtgan.training.sampler import EpochSampler
 
@@ -85,7 +85,7 @@ def test_colour_consistency_zero_for_consistent_scales_and_positive_otherwise():
 def test_fidelity_term_is_minimised_by_the_generator():
     """Eq. 4's sign reading: with only mu * L1 active, a G step lowers the VGG L1."""
     cfg = tiny("paper", *ONE_STAGE, "optim.lr_g=0.01", "loss.fidelity_weight=1.0", "loss.kl_weight=0")
-    step = GANStep(cfg, torch.device("cpu"))
+    step = Trainer(cfg, torch.device("cpu"))
     assert step.vgg is not None and step.vgg_random
     batch = make_fake_batch(cfg, 2)
     # Switch off the adversarial part of G's loss for this check.
@@ -111,7 +111,7 @@ def test_fidelity_term_is_minimised_by_the_generator():
 def test_step_returns_every_loss_and_updates_all_networks():
     cfg = tiny("demo", "loss.color_weight=0.5", "run.precision=fp32", "run.channels_last=false",
                "optim.stage_warmup_steps=0")
-    step = GANStep(cfg, torch.device("cpu"))
+    step = Trainer(cfg, torch.device("cpu"))
     before = {k: {n: t.clone() for n, t in sd.items()} for k, sd in step.weights().items()}
     losses = step(make_fake_batch(cfg, 2))
     for key in ("d_loss", "d_loss_64", "d_loss_128", "g_loss", "g_adv", "kl", "color",
@@ -407,12 +407,12 @@ def test_stage_warmup_trains_only_the_first_stage_then_all():
 
     from gtgan.config import apply_overrides
     from gtgan.presets import get_preset
-    from gtgan.training.step import GANStep, make_fake_batch
+    from gtgan.training.step import Trainer, make_fake_batch
 
     cfg = apply_overrides(get_preset("stackgan++"), [
         "model.ngf=8", "model.ndf=8", "model.c_dim=8", "model.z_dim=8", "model.text_dim=16",
         "data.encoder.dim=16", "optim.stage_warmup_steps=2", "run.precision=fp32"])
-    step = GANStep(cfg, torch.device("cpu"))
+    step = Trainer(cfg, torch.device("cpu"))
     batch = make_fake_batch(cfg, 4)
     g2 = {k: v.clone() for k, v in step.G.h_net2.state_dict().items()}
     d1 = {k: v.clone() for k, v in step.Ds[1].state_dict().items()}
@@ -452,7 +452,7 @@ def test_mode_seeking_term_rewards_noise_that_changes_the_picture():
     assert L.mode_seeking_loss(same, far, z1, z2) == pytest.approx(1.0, rel=1e-4)
     cfg = tiny("demo", "loss.mode_seeking_weight=1.0", "optim.stage_warmup_steps=0")
     torch.manual_seed(0)
-    gan = GANStep(cfg, "cpu")
+    gan = Trainer(cfg, "cpu")
     z, eps = gan.noise(4)
     z_again, eps_again, z2, _ = gan.noise(4, second=True)
     assert torch.equal(z, z_again) and torch.equal(eps, eps_again) and not torch.equal(z, z2)

@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import DataError
+from .cub import CubDataset
 from .encoders import (BOW_DIM, EncoderError, TextEncoder, build_encoder,
                        check_encoder_compatible, encoder_from_identity)
+from .folder import FolderDataset
+from .identity import data_identity
+from .loader import EpochSampler, make_loader
+from .synthetic import SyntheticBirds
 
 __all__ = ["BOW_DIM", "EncoderError", "TextEncoder", "build_encoder", "check_encoder_compatible",
-           "encoder_from_identity", "build_dataset", "make_loader"]
+           "encoder_from_identity", "build_dataset", "data_identity", "EpochSampler", "make_loader"]
 
 
 def build_dataset(data_cfg: Any, split: str, image_sizes: list[int], train: bool, seed: int,
@@ -23,20 +28,14 @@ def build_dataset(data_cfg: Any, split: str, image_sizes: list[int], train: bool
     """
     kind = data_cfg.kind
     if kind == "cub":
-        from .cub import CubDataset
-
         encoder = encoder or build_encoder(data_cfg.encoder, data_root=data_cfg.root)
         return CubDataset(data_cfg.root, _split_name(data_cfg, split), encoder, image_sizes,
                           train, seed, skip_missing=data_cfg.skip_missing)
     if kind == "folder":
-        from .folder import FolderDataset
-
         encoder = encoder or build_encoder(data_cfg.encoder)
         return FolderDataset(data_cfg.root, _split_name(data_cfg, split), encoder, image_sizes,
                              train, seed, skip_missing=data_cfg.skip_missing)
     if kind == "synthetic":
-        from .synthetic import SyntheticBirds
-
         encoder = encoder or build_encoder(data_cfg.encoder)
         return SyntheticBirds(_split_name(data_cfg, split), data_cfg.synthetic_count,
                               data_cfg.synthetic_seed, encoder, image_sizes, train, seed)
@@ -49,18 +48,3 @@ def _split_name(data_cfg: Any, split: str) -> str:
     if split == "test":
         return data_cfg.test_split or "test"
     return split
-
-
-def make_loader(dataset, batch_size: int, shuffle: bool, num_workers: int = 0,
-                device: Any = "cpu", seed: int = 0, drop_last: bool = False):
-    """A DataLoader with pinned memory on CUDA, persistent workers, and a seeded shuffle."""
-    import torch
-    from torch.utils.data import DataLoader
-
-    dev = torch.device(device) if not isinstance(device, torch.device) else device
-    gen = torch.Generator()
-    gen.manual_seed(int(seed))
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                      pin_memory=dev.type == "cuda", drop_last=drop_last, generator=gen,
-                      persistent_workers=num_workers > 0,
-                      prefetch_factor=4 if num_workers > 0 else None)

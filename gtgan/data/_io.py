@@ -1,4 +1,4 @@
-"""Small file helpers: safe loading of the official Python-2 pickles, atomic writes."""
+"""Safe loading of the official Python-2 pickles (atomic writes are gtgan.fileio's)."""
 from __future__ import annotations
 
 import importlib
@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
-from ..fileio import atomic_save_image, atomic_write_bytes, atomic_write_json  # noqa: F401 (re-exported)
 
 # The only globals the official StackGAN pickles (lists, ints, numpy arrays and scalars) need.
 # Anything else is refused, so loading a pickle can never run code from it.

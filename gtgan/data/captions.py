@@ -1,11 +1,22 @@
 """Caption files: one caption per line, UTF-8. Problems are named by file and line."""
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
-from .encoders import clean_caption
+
+_FFFD_RUN = re.compile("\ufffd+")
+_SPACES = re.compile(r"\s+")
+
+
+def clean_caption(text: str) -> str:
+    """Canonical form of a caption line: U+FFFD runs (a broken space in CUB) -> space, NFC,
+    collapsed whitespace, stripped. Keys of the char-CNN-RNN lookup use this form too."""
+    text = unicodedata.normalize("NFC", _FFFD_RUN.sub(" ", text))
+    return _SPACES.sub(" ", text).strip()
 
 
 class CaptionFileError(DataError):

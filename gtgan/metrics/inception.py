@@ -24,12 +24,15 @@ resize and weights differ, so numbers are comparable only with the same extracto
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
+from torchvision.models import Inception_V3_Weights, inception_v3
 
 from ..models.fidelity import IMAGENET_MEAN, IMAGENET_STD, WeightsError
 from ..fileio import sha256_file  # noqa: F401 (part of this module's API)
@@ -94,8 +97,6 @@ def _read_state_file(path: Path) -> dict[str, torch.Tensor]:
         raise WeightsError(f"{path}: Inception weights file not found")
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             state = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -124,8 +125,6 @@ def _load_strict(net: nn.Module, state: dict, source: str) -> None:
 
 
 def _torchvision_net(num_classes: int, aux_logits: bool, transform_input: bool) -> nn.Module:
-    from torchvision.models import inception_v3
-
     return inception_v3(weights=None, num_classes=num_classes, aux_logits=aux_logits,
                         transform_input=transform_input, init_weights=False)
 
@@ -136,8 +135,6 @@ def _drop_aux(net: nn.Module) -> None:
 
 
 def _imagenet(allow_random_weights: bool) -> InceptionNet:
-    from torchvision.models import Inception_V3_Weights
-
     weights = Inception_V3_Weights.IMAGENET1K_V1
     try:
         state = weights.get_state_dict(progress=True, check_hash=True, weights_only=True)
@@ -174,7 +171,7 @@ def _from_file(path: Path, transform_input: bool) -> InceptionNet:
 
 
 def _pytorch_fid(path: Path | None) -> InceptionNet:
-    try:
+    try:  # an optional extra (gtgan[fid]): imported on use
         from pytorch_fid import inception as pfi
     except ImportError:
         raise WeightsError("the TF-ported FID Inception needs the pytorch-fid package: "
@@ -210,8 +207,6 @@ def _pytorch_fid(path: Path | None) -> InceptionNet:
 
 
 def _random(seed: int) -> InceptionNet:
-    from torchvision.models import inception_v3
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = inception_v3(weights=None, num_classes=1000, aux_logits=False, transform_input=True,
@@ -251,8 +246,6 @@ def load_inception(spec: str = "imagenet", *, allow_random_weights: bool = False
         except WeightsError as exc:
             if not allow_random_weights:
                 raise
-            import warnings
-
             warnings.warn(f"{exc}; using RANDOM Inception weights ({RANDOM_LABEL})", stacklevel=2)
             net = _random(random_seed)
             net.identity["requested"] = spec

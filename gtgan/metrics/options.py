@@ -1,21 +1,14 @@
 """What an evaluation is asked to do: the options of `gtgan eval` and the demo, checked."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..fileio import default_cache_dir
 from .attributes import JudgeConfig
 from .registry import EvalError, known_metrics, metric_class
 
-__all__ = ["EvalError", "EvalOptions", "default_cache_dir"]
-
-
-def default_cache_dir() -> Path:
-    """Where reference statistics and attribute judges are kept: $GTGAN_CACHE_DIR or
-    ~/.cache/gtgan."""
-    env = os.environ.get("GTGAN_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "gtgan"
+__all__ = ["EvalError", "EvalOptions"]
 
 
 @dataclass

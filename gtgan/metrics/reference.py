@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import torch
 
 from .. import __version__
 from ..errors import GtganError
+from ..fileio import atomic_write_bytes
 from .frechet import FeatureStats
 from .inception import RESIZE, InceptionNet, sha256_file
 from .options import EvalOptions
@@ -37,14 +36,7 @@ def save_reference_stats(path: str | Path, mean: np.ndarray, cov: np.ndarray, n:
     buf = io.BytesIO()
     np.savez(buf, mu=np.asarray(mean, np.float64), sigma=np.asarray(cov, np.float64),
              n=np.int64(n), meta=np.array(meta))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 

@@ -3,7 +3,6 @@ the evaluation loop and wrap its numbers in a self-explaining report (what was m
 which data, with which weights and packages)."""
 from __future__ import annotations
 
-import hashlib
 import platform
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -13,7 +12,7 @@ from typing import Any, Callable
 import torch
 
 from .. import __version__
-from ..data import build_dataset
+from ..data import build_dataset, data_identity
 from ..pipeline import TextToImage
 from ..presets import resolve_config
 from .evaluate import PROTOCOL, evaluate_generator
@@ -22,24 +21,6 @@ from .options import EvalOptions
 from .registry import EvalError
 
 REPORT_FORMAT = "gtgan-eval"
-
-
-def data_identity(data_cfg, split: str, dataset) -> dict[str, Any]:
-    """What the real images of a split are: config fields plus a hash of three of them."""
-    ident: dict[str, Any] = {"kind": data_cfg.kind, "split": split, "items": len(dataset)}
-    if data_cfg.kind == "synthetic":
-        ident.update(synthetic_seed=data_cfg.synthetic_seed, synthetic_count=data_cfg.synthetic_count)
-    if getattr(dataset, "data_version", None) is not None:  # bumped when pictures change
-        ident["data_version"] = dataset.data_version
-    else:
-        ident.update(root=str(Path(data_cfg.root).expanduser().resolve()) if data_cfg.root else "",
-                     skip_missing=data_cfg.skip_missing)
-    h = hashlib.sha256()
-    size = min(dataset.image_sizes)
-    for i in sorted({0, len(dataset) // 2, len(dataset) - 1}):
-        h.update(dataset.real_image(i, size).numpy().tobytes())
-    ident["fingerprint"] = h.hexdigest()[:16]
-    return ident
 
 
 def package_versions() -> dict[str, str]:

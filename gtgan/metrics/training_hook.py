@@ -10,7 +10,7 @@ from typing import Sequence
 
 import torch
 
-from ..data import build_dataset
+from ..data import build_dataset, data_identity
 from .attributes import JudgeConfig
 from .evaluate import EvalContext, run_metrics, start_metrics
 from .options import EvalOptions
@@ -56,9 +56,7 @@ def make_training_eval(cfg, samples: int | None = None, device="cpu", test_set=N
         return build_dataset(cfg.data, "train", sizes, train=False, seed=cfg.run.seed)
 
     def judge_identity(train) -> dict:
-        return {"kind": cfg.data.kind, "split": "train", "items": len(train),
-                "synthetic_seed": cfg.data.synthetic_seed, "synthetic_count": cfg.data.synthetic_count,
-                "data_version": getattr(train, "data_version", None)}
+        return data_identity(cfg.data, "train", train)
 
     ctx = EvalContext(opts, dataset, sizes, train_set_factory=train_set,
                       judge_data_identity=judge_identity, device=torch.device(device))

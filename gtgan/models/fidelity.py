@@ -5,7 +5,9 @@ import warnings
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
+from torchvision.models import VGG19_Weights, vgg19
 
 from ..errors import GtganError
 
@@ -29,13 +31,9 @@ class VGGFeatures(nn.Module):
 
     def __init__(self, weights: str = "imagenet"):
         super().__init__()
-        from torchvision.models import vgg19
-
         self.weights_source = weights
         self.is_random = weights == "random"
         if weights == "imagenet":
-            from torchvision.models import VGG19_Weights
-
             try:
                 model = vgg19(weights=VGG19_Weights.IMAGENET1K_V1)
             except Exception as exc:  # network or cache problems
@@ -88,8 +86,6 @@ def _load_vgg_file(model: nn.Module, path: Path) -> None:
         raise WeightsError(f"{path}: VGG19 weights file not found")
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             state = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)

@@ -167,3 +167,22 @@ def load_checkpoint(path: Path, verify: bool = True
     except Exception as exc:
         raise CheckpointError(f"{path}: cannot read the checkpoint ({exc})") from None
     return weights, train_state, state
+
+
+def latest_good_checkpoint(root: Path):
+    """The newest checkpoint that loads and matches its checksums, warning about any newer
+    damaged one (a kill never damages one; a failing disk or a manual edit can)."""
+    latest = latest_checkpoint(root)
+    if latest is None:
+        return None, None
+    candidates = [latest] + [p for p in reversed(list_checkpoints(root)) if p != latest]
+    errors = []
+    for ckpt in candidates:
+        try:
+            loaded = load_checkpoint(ckpt)
+        except CheckpointError as exc:
+            errors.append(str(exc))
+            warnings.warn(f"cannot resume from {ckpt}: {exc}; trying an older checkpoint", stacklevel=3)
+            continue
+        return ckpt, loaded
+    raise CheckpointError(f"{root}: no usable checkpoint: " + "; ".join(errors))

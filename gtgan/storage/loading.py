@@ -114,7 +114,7 @@ def _generator(cfg: ModelConfig, state: dict[str, torch.Tensor], source: str) ->
 # ---------------------------------------------------------------- fine-tuning
 @dataclass
 class InitWeights:
-    """Named state dicts as `GANStep.weights()` names them (G, G_ema, D0, ...), complete and
+    """Named state dicts as `Trainer.weights()` names them (G, G_ema, D0, ...), complete and
     checked against the config; `missing`: which of those the source did not have."""
 
     weights: dict[str, dict[str, torch.Tensor]]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save_file
 
 from ..config import ConfigError, ModelConfig, from_dict, to_dict
 from ..data.encoders import CharCnnRnnEncoder
@@ -79,8 +80,6 @@ def save_model(directory: str | Path, model_cfg: ModelConfig, generator_state: d
                encoder_identity: dict[str, Any], metadata: dict[str, Any] | None = None,
                discriminator_states: list[dict[str, torch.Tensor]] | None = None) -> Path:
     """Write a model folder atomically: build it beside the target, then swap it in."""
-    from safetensors.torch import save_file
-
     directory = Path(directory)
     check_model_target(directory)
     tmp = staging_dir(directory)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..config import ModelConfig
-from ..data.cub import find_birds_dir
+from ..data.cub_files import find_birds_dir
 from ..data.encoders import CharCnnRnnEncoder
 from ..errors import CheckpointError, DataError
 from ..fileio import sha256_file

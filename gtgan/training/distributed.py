@@ -7,12 +7,14 @@ CPU. Rank 0 writes every file; all ranks agree each step on whether to stop.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 from dataclasses import dataclass
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..errors import GtganError
 
@@ -97,10 +99,6 @@ def gather_objects(obj, info: DistInfo) -> list:
 def ddp_buffer_sync_kwargs() -> dict:
     """Buffers (batch-norm running stats) synced from rank 0 before each forward: the keyword
     is `forward_sync_buffers` in recent torch, `broadcast_buffers` before."""
-    import inspect
-
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
     params = inspect.signature(DDP.__init__).parameters
     return {"forward_sync_buffers": True} if "forward_sync_buffers" in params else {"broadcast_buffers": True}
 

@@ -15,12 +15,12 @@ from pathlib import Path
 from ..fileio import atomic_write_json
 from ..storage.checkpoint import latest_checkpoint
 from ..storage.loading import load_init_weights
-from .step import GANStep
+from .step import Trainer
 
 INIT_RECORD = "init_from.json"
 
 
-def apply_init_weights(gan: GANStep, run_dir: Path, init_from: str | Path | None, resuming: bool,
+def apply_init_weights(gan: Trainer, run_dir: Path, init_from: str | Path | None, resuming: bool,
                        is_main: bool) -> None:
     """Load `init_from` into `gan` for a new run; on resume, only while no checkpoint exists
     (then the recorded source again). Refuses weights that do not fit the config."""

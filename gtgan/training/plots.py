@@ -4,12 +4,16 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from .rundir import read_metrics
+import matplotlib
+
+matplotlib.use("Agg", force=False)  # files only, never a window; before pyplot is imported
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ..fileio import atomic_write_bytes  # noqa: E402
+from .rundir import read_metrics  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:
-    from ..fileio import atomic_write_bytes
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     atomic_write_bytes(path, buf.getvalue())
@@ -18,11 +22,6 @@ def _save(fig, path: Path) -> None:
 def write_plots(metrics_path: Path, plots_dir: Path) -> list[Path]:
     """d_loss.png and g_loss.png against epochs (per log interval, with per-epoch means),
     and eval_<metric>.png per in-training evaluation metric; returns the files written."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     records = read_metrics(metrics_path)
     train = [r for r in records if r.get("kind") == "train"]
     evals = [r for r in records if r.get("kind") == "eval"]

@@ -22,8 +22,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
+try:
+    import fcntl
+except ImportError:  # not POSIX: no locking
+    fcntl = None
 
+import numpy
+import torch
+import torchvision
+
+from .. import __version__
 from ..errors import GtganError
 from ..fileio import atomic_write_text, fsync_path
 
@@ -65,11 +73,8 @@ class RunLock:
     def __enter__(self) -> "RunLock":
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            import fcntl
-
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # not POSIX: no locking
-            pass
+            if fcntl is not None:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(self.fd)
             self.fd = None
@@ -92,11 +97,6 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 def env_record(device: torch.device, world_size: int, command: list[str] | None,
                event: str, step: int) -> dict:
     """What ran, where, with which versions: appended to env.json at every start and resume."""
-    import numpy
-    import torchvision
-
-    from .. import __version__
-
     rec = {"event": event, "step": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "command": command if command is not None else sys.argv,
            "gtgan": __version__, "python": platform.python_version(), "torch": torch.__version__,

@@ -8,6 +8,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..fileio import atomic_save_image, atomic_write_text
+from ..images import captioned_grid, tensor_to_pil
+
 SAMPLES_PER_CAPTION = 4
 
 
@@ -39,8 +42,6 @@ def fixed_samples(test_set, count: int, z_dim: int, c_dim: int, seed: int,
 
 def render_grid(images: torch.Tensor, captions: list[str], per_caption: int) -> Image.Image:
     """One row per caption (written to its left), `per_caption` samples per row."""
-    from ..pipeline import captioned_grid, tensor_to_pil
-
     pil = tensor_to_pil(images)
     rows = [pil[r * per_caption:(r + 1) * per_caption] for r in range(len(captions))]
     return captioned_grid(rows, captions)
@@ -51,8 +52,6 @@ def write_samples(sample_fn, fixed: FixedSamples, out_dir: Path, name: str
                   ) -> tuple[Path, Image.Image]:
     """Generate with `sample_fn(z, text, eps) -> list of images per scale` and write
     out_dir/name.png (largest scale, captions drawn) and name.txt (the captions)."""
-    from ..fileio import atomic_save_image
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     text = fixed.text.repeat_interleave(fixed.per_caption, dim=0)
@@ -62,5 +61,5 @@ def write_samples(sample_fn, fixed: FixedSamples, out_dir: Path, name: str
     atomic_save_image(png, grid)
     lines = [f"row {r + 1} (test item {i}): {c}"
              for r, (i, c) in enumerate(zip(fixed.indices, fixed.captions))]
-    (out_dir / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    atomic_write_text(out_dir / f"{name}.txt", "\n".join(lines) + "\n")
     return png, grid

@@ -1,6 +1,6 @@
 """One training step of the paper's objective: no files, no CLI, no data loading.
 
-`GANStep(cfg, device)` owns the generator, one discriminator per scale, their Adam optimisers,
+`Trainer(cfg, device)` owns the generator, one discriminator per scale, their Adam optimisers,
 the EMA generator, the optional VGG19 fidelity network and the precision machinery;
 `step(batch)` runs the discriminator updates then the generator update (StackGAN-v2's order)
 and returns the losses as floats. Under an initialised torch.distributed process group the
@@ -13,11 +13,13 @@ import math
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..config import RunConfig
+from ..device import autocast, resolve_execution
 from ..models import PixelFeatures, VGGFeatures, build_discriminators, build_generator, kl_divergence
 from . import losses as L
-from .device import autocast, resolve_execution
+from .distributed import ddp_buffer_sync_kwargs
 from .ema import EMA
 
 _MIX = (1_000_003, 998_244_353, 2_654_435_761)
@@ -29,7 +31,7 @@ def step_seed(seed: int, rank: int, step: int) -> int:
     return (seed * _MIX[0] + rank * _MIX[1] + step * _MIX[2] + 1) % (2**63 - 1)
 
 
-class GANStep:
+class Trainer:
     """Models, optimisers, EMA and the loss for one training step; no files, no CLI."""
 
     def __init__(self, cfg: RunConfig, device: torch.device, vgg: VGGFeatures | None = None):
@@ -76,10 +78,6 @@ class GANStep:
     def _wrap_ddp(self) -> None:
         """DDP with per-replica batch-norm statistics and buffers broadcast from rank 0 (see
         docs/training.md, "Batch norm across processes")."""
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        from .distributed import ddp_buffer_sync_kwargs
-
         sync = ddp_buffer_sync_kwargs()
         ids = [self.device.index] if self.device.type == "cuda" else None
         lc = self.cfg.loss
@@ -186,14 +184,14 @@ class GANStep:
                 kl = kl_divergence(mu.float(), logvar.float())
                 err_g = g_adv + lc.kl_weight * kl
                 if self.vgg is not None:
-                    fid = torch.zeros((), device=self.device)
+                    fidelity = torch.zeros((), device=self.device)
                     for i in range(n_stages):
                         with torch.no_grad():
                             real_f = self.vgg(reals[i])
                             mirror_f = self.vgg(reals[i].flip(3)) if lc.fidelity_mirror else None
-                        fid = fid + L.fidelity_loss(self.vgg(fakes[i]), real_f, mirror_f)
-                    err_g = err_g + lc.fidelity_weight * fid
-                    log["fidelity"] = fid.detach()
+                        fidelity = fidelity + L.fidelity_loss(self.vgg(fakes[i]), real_f, mirror_f)
+                    err_g = err_g + lc.fidelity_weight * fidelity
+                    log["fidelity"] = fidelity.detach()
                 if lc.color_weight > 0 and n_stages > 1:
                     color = L.color_consistency_loss(fakes, lc.color_weight)
                     err_g = err_g + color

@@ -1,11 +1,16 @@
-"""Data order: a seeded permutation per epoch, sharded across processes, resumable by position.
+"""How training reads a data set: a seeded permutation per epoch, sharded across processes,
+resumable by position (`EpochSampler`), and the one DataLoader over its batches (`make_loader`,
+also what benchmarks/loader.py measures).
 
 Unlike torch's RandomSampler this keeps no hidden state: the order of epoch e is a function of
 (seed, e) only, so a resumed run rebuilds it and skips the batches already consumed.
 """
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import torch
+from torch.utils.data import DataLoader
 
 
 class EpochSampler:
@@ -40,3 +45,15 @@ class EpochSampler:
         idx = self.permutation(epoch)
         b = self.batch_size
         return [idx[i * b:(i + 1) * b] for i in range(start, self.steps_per_epoch)]
+
+
+def make_loader(dataset, batches: Sequence[Sequence[int]], num_workers: int = 0,
+                device: Any = "cpu", seed: int = 0) -> DataLoader:
+    """One epoch's loader over precomputed batches (`EpochSampler.batches`), pinned memory on
+    CUDA. Its own generator seeds the workers, so the global torch RNG is never drawn from; the
+    items themselves depend only on (dataset seed, epoch, index), never on the worker count."""
+    dev = device if isinstance(device, torch.device) else torch.device(device)
+    return DataLoader(dataset, batch_sampler=batches, num_workers=num_workers,
+                      pin_memory=dev.type == "cuda",
+                      prefetch_factor=4 if num_workers > 0 else None,
+                      generator=torch.Generator().manual_seed(seed % 2**63))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..config import ConfigError, RunSettings
+from .config import ConfigError, RunSettings
 
 
 def resolve_device(name: str = "auto", local_rank: int | None = None) -> torch.device:

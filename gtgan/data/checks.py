@@ -1,18 +1,23 @@
 """`gtgan data inspect`: what a data root holds, what is missing or broken, caption
-statistics, and a PNG grid of example crops with their captions."""
+statistics, and a PNG grid of example crops with their captions. (Named checks, not inspect,
+so as not to shadow the standard library's module.)"""
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from ..errors import DataError
-from ._io import atomic_save_image
+from ..fileio import atomic_save_image
+from ..images import caption_grid
 from .base import multiscale_views, open_image
 from .captions import CaptionFileError, read_caption_file
+from .cub_files import CAPTIONS_PER_IMAGE, EMBEDDINGS_FILE, find_birds_dir, load_char_cnn_rnn, scan_split
+from .folder import MANIFEST, read_manifest, scan_folder
+from .synthetic import (ATTRIBUTE_VALUES, HELD_OUT_PAIRS, _pose, draw_bird, make_captions,
+                        sample_attributes, split_count)
 
 
 @dataclass
@@ -52,33 +57,6 @@ def _table(rows: list[list[str]]) -> list[str]:
             for r in rows]
 
 
-def _font(size: int = 11):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1
-        return ImageFont.load_default()
-
-
-def caption_grid(examples: list[tuple[Image.Image, str]], size: int = 128, cols: int = 4,
-                 text_lines: int = 5) -> Image.Image:
-    """Crops with their captions written under them."""
-    font = _font(11)
-    line_h = 13
-    cell_h = size + line_h * text_lines + 6
-    cols = max(1, min(cols, len(examples)))
-    rows = (len(examples) + cols - 1) // cols
-    grid = Image.new("RGB", (cols * (size + 6) + 6, rows * cell_h + 6), (255, 255, 255))
-    draw = ImageDraw.Draw(grid)
-    width_chars = max(10, size // 6)
-    for n, (img, caption) in enumerate(examples):
-        x, y = 6 + (n % cols) * (size + 6), 6 + (n // cols) * cell_h
-        grid.paste(img.resize((size, size)), (x, y))
-        wrapped = textwrap.wrap(caption, width_chars)[:text_lines]
-        for k, line in enumerate(wrapped):
-            draw.text((x, y + size + 2 + k * line_h), line, fill=(0, 0, 0), font=font)
-    return grid
-
-
 def _centre_crop(img: Image.Image, size: int = 128) -> Image.Image:
     t = multiscale_views(img, [size], None)[0]
     return Image.fromarray(((t.permute(1, 2, 0).numpy() + 1) * 127.5 + 0.5).clip(0, 255).astype(np.uint8))
@@ -102,8 +80,6 @@ def _write_grid(report: InspectReport, out, examples) -> None:
 
 def inspect_cub(root, skip_missing: bool, out=None, examples: int = 8, verify: bool = True
                 ) -> InspectReport:
-    from .cub import EMBEDDINGS_FILE, CAPTIONS_PER_IMAGE, find_birds_dir, load_char_cnn_rnn, scan_split
-
     birds = find_birds_dir(root)
     rep = InspectReport([f"CUB-200-2011, StackGAN layout, at {birds}"])
     splits = sorted((p.name for p in birds.iterdir() if (p / "filenames.pickle").is_file()),
@@ -212,8 +188,6 @@ def _verdict(rep: InspectReport, skip_missing: bool) -> None:
 
 def inspect_folder(root, skip_missing: bool, out=None, examples: int = 8,
                    split_file=None, verify: bool = True) -> InspectReport:
-    from .folder import MANIFEST, read_manifest, scan_folder
-
     scan = scan_folder(root, split_file, verify_images=verify)
     rep = InspectReport([f"captioned image folder at {scan.root}"])
     rows = [["split", "images", "classes"]]
@@ -257,9 +231,6 @@ def inspect_folder(root, skip_missing: bool, out=None, examples: int = 8,
 
 
 def inspect_synthetic(count: int = 3000, seed: int = 0, out=None, examples: int = 8) -> InspectReport:
-    from .synthetic import (ATTRIBUTE_VALUES, HELD_OUT_PAIRS, draw_bird, _pose, make_captions,
-                            sample_attributes, split_count)
-
     rep = InspectReport([f"built-in synthetic birds (count {count}, seed {seed}), 128x128, "
                          f"drawn on demand"])
     rows = [["split", "images", "classes (body, wing)"]]
