@@ -112,7 +112,7 @@ def test_official_import_generates_end_to_end(tmp_path, reference_shapes, cub_ro
     assert main(["generate", str(out), caption, "-n", "2", "--seed", "3", "-o", str(png),
                  "--each", str(tmp_path / "each"), "--data-root", str(root), "--device", "cpu"]) == 0
     each = sorted((tmp_path / "each").glob("*.png"))
-    from gtgan.pipeline import tensor_to_pil
+    from gtgan.images import tensor_to_pil
 
     for im, expected in zip(each, tensor_to_pil(api[0])):
         assert (np.asarray(Image.open(im)) == np.asarray(expected)).all()

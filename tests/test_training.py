@@ -20,7 +20,7 @@ from gtgan.presets import get_preset
 from gtgan.storage import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from gtgan.training import EMA, Trainer, make_fake_batch, resume, train
 from gtgan.training import losses as L
-from gtgan.training.sampler import EpochSampler
+from gtgan.data import EpochSampler
 
 TINY = ["model.ngf=4", "model.ndf=4", "model.c_dim=8", "model.z_dim=8", "optim.batch_size=2",
         "run.log_every=1", "run.sample_every=0", "run.num_sample_captions=2",
@@ -429,19 +429,16 @@ def test_stage_warmup_trains_only_the_first_stage_then_all():
     assert not torch.equal(g2["jointConv.0.weight"], step.G.h_net2.jointConv[0].weight)
 
 
-def test_progress_bar_says_which_stages_train_and_the_time_left(tmp_path):
-    from gtgan.training.loop import _Run
+def test_progress_bar_says_which_stages_train_and_the_time_left():
+    from gtgan.training.outputs import progress_fields
     cfg = tiny("demo", "optim.stage_warmup_steps=10", "run.max_minutes=2")
-    run = _Run(cfg, tmp_path, False, None, None, True, None)
-    run.t0 = __import__("time").monotonic() - 30
-    run.warmup_end = None  # still warming up
     rec = {"d_loss": 1.23456, "g_loss": 2.5}
-    early = run._progress_fields(rec, 3, 120.0)
+    early = progress_fields(cfg, rec, None, 120.0 - 30)  # still warming up, 30 s spent
     assert early["D"] == "1.235" and early["px"] == "64"
-    assert early["time left"] in ("1:30", "1:29")
-    run.warmup_end = 10
-    assert run._progress_fields(rec, 10, 120.0)["px"] == "64+128"
-    assert "time left" not in run._progress_fields(rec, 10, float("inf"))
+    assert early["time left"] == "1:30"
+    assert progress_fields(cfg, rec, 10, 90.0)["px"] == "64+128"
+    assert "time left" not in progress_fields(cfg, rec, 10, float("inf"))
+    assert progress_fields(cfg, rec, 10, -5.0)["time left"] == "0:00"
 
 
 def test_mode_seeking_term_rewards_noise_that_changes_the_picture():

@@ -202,6 +202,7 @@ class _Run:
 
     def _train(self) -> TrainResult:
         """Set up, resume (when asked), run the step loop, finish: the four parts below."""
+        set_deterministic(self.cfg.run)
         train_set, test_set, identity = self._build_data()
         sampler = self._set_up(train_set)
         at = self._resume(sampler) if self.resuming else _Position()
@@ -240,7 +241,6 @@ class _Run:
         """Data order, the trainer (same initial weights on every rank), fine-tuning weights,
         the metrics log; what the run resolved is said once."""
         cfg, info = self.cfg, self.info
-        set_deterministic(cfg.run)
         if len(train_set) == 0:
             raise DataError("the training set is empty")
         sampler = EpochSampler(len(train_set), cfg.optim.batch_size, cfg.run.seed, info.rank,
