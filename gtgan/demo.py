@@ -199,16 +199,8 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
         f"{name} {row['spent_s'] / 60:.1f} min (planned {row['planned_s'] / 60:.1f})"
         for name, row in budget.items()))
     log(f"done in {(time.monotonic() - t0) / 60:.1f} min. Open {page.resolve()}")
-    log(f"Try your own captions in a browser page: gtgan serve {out / 'run'}"
-        if _has_serve() else
-        f"Try your own captions: gtgan generate {out / 'run'} \"your caption\" -o mine.png")
+    log(f"Try your own captions: gtgan generate {out / 'run'} \"your caption\" -o mine.png")
     return page
-
-
-def _has_serve() -> bool:
-    from . import cli
-
-    return hasattr(cli, "cmd_serve")
 
 
 def _stages_line(result) -> str:

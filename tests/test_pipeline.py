@@ -176,7 +176,7 @@ def test_demo_end_to_end_writes_its_report(tmp_path, monkeypatch):
                     log=lines.append)
     out = tmp_path / "demo"
     assert page == out / "report.html" and "Open" in lines[-2]
-    assert "gtgan generate" in lines[-1] or "gtgan serve" in lines[-1]  # what to try next
+    assert "gtgan generate" in lines[-1]  # what to try next
     plan = next(line for line in lines if "budget 3.0 min" in line)
     assert "training" in plan and "evaluation" in plan and "images/s" in plan
     spent = next(line for line in lines if "how the budget was spent" in line)
