@@ -278,9 +278,13 @@ def write_html(out: Path, cfg: RunConfig, result, report: dict, metrics_md: str,
     for size, res in sorted(report.get("results", {}).items(), key=lambda kv: int(kv[0])):
         a = res.get("attr", {})
         div = res.get("diversity", {}).get("ratio")
+        own = (res.get("own_words") or {}).get("all", {}).get("accuracy")
+        blob = (res.get("judge_fid") or {}).get("blob_scale")
         headline.append(f"{size} px: <b>{pct(a.get('accuracy'))}</b> (real pictures "
                         f"{pct(a.get('real_accuracy'))}, chance {pct(a.get('chance'))})"
-                        + ("" if div is None else f", diversity {div:.2f}"))
+                        + ("" if own is None else f", captions in other words {pct(own)}")
+                        + ("" if div is None else f", diversity {div:.2f}")
+                        + ("" if blob is None else f", shape (blob scale: 0 real, 1 blurred) {blob:.2f}"))
 
     esc = html.escape
     budget_html = ""
@@ -309,7 +313,11 @@ pre{{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:0.85em}} .big{{fon
 <p class="big">Attribute accuracy of generated birds on <b>held-out</b> captions:
 {"; ".join(headline)}.</p>
 <p>Diversity: how much the noise changes a caption's picture, relative to how much another
-caption does (0 = every sample of a caption is the same picture).</p>
+caption does (0 = every sample of a caption is the same picture). Captions in other words: 40
+captions people might type ("a crimson-chested bird with azure pinions"). Shape: the distance
+of the pictures from real ones in the attribute judge's features, where 0 is as close as real
+pictures and 1 as far as real pictures blurred until their shapes are gone
+(docs/evaluation.md).</p>
 <p>Trained the <code>demo</code> preset for {result.step} steps ({result.epoch} epochs,
 {result.elapsed_s / 60:.1f} min) on {cfg.data.synthetic_count} synthetic birds on the
 {esc(report.get('device', 'cpu'))}; the whole demo took {seconds / 60:.1f} min.
