@@ -193,7 +193,7 @@ def test_demo_end_to_end_writes_its_report(tmp_path, monkeypatch):
         assert res["attr"]["n"] == 16 and res["diversity"]["n"] == 16 and res["ssim"]["n"] == 16
     html = page.read_text()
     assert "diversity" in html and "held-out" in html and "image_skip" in html
-    assert "captions in other words" in html and "blurred" in html  # blob scale needs >= 128 samples
+    assert "captions in other words" in html.lower() and "blurred" in html  # explained even when unmeasured
     assert "--metrics attr,own_words,ssim,diversity,judge_fid" in html  # the Reproduce line names what was measured
     with pytest.raises(gtgan.errors.GtganError, match="already exists"):  # never overwrites silently
         run_demo(out, minutes=3, overrides=over, eval_samples=16, progress=False, log=lines.append)
