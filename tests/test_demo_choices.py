@@ -63,6 +63,17 @@ def test_time_based_warmup_switches_once_is_logged_and_survives_resume(tmp_path)
     assert len([r for r in recs if r.get("event") == "stage_warmup_end"]) == 1
 
 
+def test_warmup_ended_by_its_time_share_is_not_prolonged_by_its_step_count(tmp_path):
+    cfg = apply_overrides(get_preset("demo"), TINY + [
+        "optim.stage_warmup_steps=100", "optim.stage_warmup_fraction=0.000001",
+        "run.max_minutes=10", "run.max_steps=2"])
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result.warmup_end_step == 1
+    recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    train_recs = {r["step"]: r for r in recs if r["kind"] == "train"}
+    assert "d_loss_128" not in train_recs[1] and "d_loss_128" in train_recs[2]
+
+
 def test_mirrored_fidelity_accepts_a_bird_facing_the_other_way():
     torch.manual_seed(0)
     real = torch.rand(3, 3, 8, 8)

@@ -304,7 +304,9 @@ class _Run:
             loader = make_loader(train_set, sampler.batches(at.epoch, at.position), cfg.data.num_workers,
                                  device, seed=cfg.run.seed * 1_000_003 + at.epoch * 1_009 + info.rank)
             for batch in loader:
-                losses = self.gan(batch, num_stages=1 if self.warmup_end is None else None)
+                # Explicit either way: the trainer's own default re-applies the step count,
+                # which must not outlast a warm-up that its time share already ended.
+                losses = self.gan(batch, num_stages=1 if self.warmup_end is None else len(self.gan.Ds))
                 at.step = step = self.gan.step
                 at.position += 1
                 if self.on_step is not None:
