@@ -26,3 +26,22 @@ def reference_shapes() -> dict:
     if not REFERENCE.exists():
         pytest.skip(f"{REFERENCE} not found")
     return json.loads(REFERENCE.read_text())
+
+
+@pytest.fixture(scope="session")
+def small_birds_judge(tmp_path_factory):
+    """(test split of 600 synthetic birds at 64 and 128 px, a small attribute judge trained on
+    their train split): shared by the judge-based metric tests, trained once per session."""
+    from gtgan.config import EncoderConfig
+    from gtgan.data import BOW_DIM, build_encoder
+    from gtgan.data.synthetic import SyntheticBirds
+    from gtgan.metrics import JudgeConfig, load_or_train_judge
+
+    enc = build_encoder(EncoderConfig(kind="bow", dim=BOW_DIM))
+    train = SyntheticBirds("train", 600, 0, enc, [64], train=False, seed=0)
+    test = SyntheticBirds("test", 600, 0, enc, [64, 128], train=False, seed=0)
+    ident = {"kind": "synthetic", "split": "train", "synthetic_seed": 0, "synthetic_count": 600}
+    judge, info = load_or_train_judge(train, ident, tmp_path_factory.mktemp("judge"),
+                                      JudgeConfig(max_train_images=340, holdout_images=60, epochs=4))
+    judge.info = info
+    return test, judge

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gtgan.metrics import EvalOptions, JudgeConfig, evaluate_generator, load_or_train_judge, report_markdown
+from gtgan.metrics import EvalOptions, evaluate_generator, report_markdown
 from gtgan.metrics.judge_fid import blur
 
 
@@ -26,18 +26,8 @@ class OneCaptionEach:
 
 
 @pytest.fixture(scope="module")
-def birds(tmp_path_factory):
-    from gtgan.config import EncoderConfig
-    from gtgan.data import BOW_DIM, build_encoder
-    from gtgan.data.synthetic import SyntheticBirds
-
-    enc = build_encoder(EncoderConfig(kind="bow", dim=BOW_DIM))
-    train = SyntheticBirds("train", 600, 0, enc, [64], train=False, seed=0)
-    test = SyntheticBirds("test", 600, 0, enc, [64, 128], train=False, seed=0)
-    ident = {"kind": "synthetic", "split": "train", "synthetic_seed": 0, "synthetic_count": 600}
-    judge, info = load_or_train_judge(train, ident, tmp_path_factory.mktemp("judge"),
-                                      JudgeConfig(max_train_images=340, holdout_images=60, epochs=4))
-    judge.info = info
+def birds(small_birds_judge):
+    test, judge = small_birds_judge
     return OneCaptionEach(test), judge
 
 

@@ -5,25 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from gtgan.data.synthetic import COLOUR_NAMES, SyntheticBirds, draw_bird, sample_attributes
+from gtgan.data.synthetic import COLOUR_NAMES, draw_bird, sample_attributes
 from gtgan.data.synthetic_own_words import OWN_WORDS_CAPTIONS
-from gtgan.metrics import EvalOptions, JudgeConfig, evaluate_generator, load_or_train_judge, report_markdown
+from gtgan.metrics import EvalOptions, evaluate_generator, report_markdown
 from gtgan.metrics.own_words import OWN_WORDS_SAMPLES
 
 
 @pytest.fixture(scope="module")
-def birds(tmp_path_factory):
-    from gtgan.config import EncoderConfig
-    from gtgan.data import BOW_DIM, build_encoder
-
-    enc = build_encoder(EncoderConfig(kind="bow", dim=BOW_DIM))
-    train = SyntheticBirds("train", 600, 0, enc, [64], train=False, seed=0)
-    test = SyntheticBirds("test", 600, 0, enc, [64, 128], train=False, seed=0)
-    ident = {"kind": "synthetic", "split": "train", "synthetic_seed": 0, "synthetic_count": 600}
-    judge, info = load_or_train_judge(train, ident, tmp_path_factory.mktemp("judge"),
-                                      JudgeConfig(max_train_images=340, holdout_images=60, epochs=4))
-    judge.info = info
-    return test, judge
+def birds(small_birds_judge):
+    return small_birds_judge
 
 
 def _caption_index_encoder(texts):
