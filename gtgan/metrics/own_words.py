@@ -17,7 +17,7 @@ import torch
 from ..data.synthetic_own_words import OWN_WORDS_CAPTIONS
 from .attributes import AttributeAccuracy, _attr_result
 from .registry import EvalError, Metric, register_metric
-from .report import fmt
+from .report import fmt, table_row
 
 OWN_WORDS_SAMPLES = 8  # pictures per caption (noise from the evaluation seed + 2)
 _NOISE_OFFSET = 2  # the main stream uses seed, diversity seed + 1
@@ -103,11 +103,12 @@ class OwnWordsMetric(Metric):
         held = (report.get("results", {}).get(str(size), {}).get("attr") or {}).get("accuracy")
         a = result["all"]
         ratio = (a["accuracy"] / held) if held and a["accuracy"] is not None else None
-        return [f"| own-words captions | {size} | {fmt(a['accuracy'], 3)} | - | "
-                f"{a['captions']} x {result['samples_per_caption']} | chance {fmt(a['chance'], 3)}; "
-                f"other grammar {fmt(result['grammar']['accuracy'], 3)}, other words "
-                f"{fmt(result['synonyms']['accuracy'], 3)}; held-out templates "
-                f"{fmt(held, 3)} (ratio {fmt(ratio, 2)}) |"]
+        return [table_row("own-words captions", size, fmt(a["accuracy"], 3), "-",
+                          f"{a['captions']} x {result['samples_per_caption']}",
+                          f"chance {fmt(a['chance'], 3)}; other grammar "
+                          f"{fmt(result['grammar']['accuracy'], 3)}, other words "
+                          f"{fmt(result['synonyms']['accuracy'], 3)}; held-out templates "
+                          f"{fmt(held, 3)} (ratio {fmt(ratio, 2)})")]
 
     @classmethod
     def training_scalars(cls, size, result) -> dict[str, float]:
