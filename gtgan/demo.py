@@ -33,10 +33,6 @@ SAMPLES_PER_CAPTION = 6
 DEFAULT_EVAL_SAMPLES = 500
 EVAL_METRICS = ("attr", "own_words", "ssim", "diversity", "judge_fid")  # what the report shows; its Reproduce line names them
 
-
-# Stage 1 trains alone for this share of the training time, then both stages (a share, not a
-# step count, so that a machine 5x slower still trains the 128 px stage).
-STAGE_WARMUP_FRACTION = 0.5
 # Evaluation cost per sample in units of one generator pass at both scales (measured: the
 # diversity metric's second sample, the judge on generated and real pictures, SSIM, the shape
 # measure's features). Refit with `benchmarks/demo_budget.py` when the evaluation changes.
@@ -61,7 +57,7 @@ class DemoPlan:
     eval_s: float  # estimated
     report_s: float  # estimated
     train_s: float
-    warmup_fraction: float = STAGE_WARMUP_FRACTION
+    warmup_fraction: float = 0.0  # optim.stage_warmup_fraction: stage 1 alone for this share
 
     def summary(self) -> str:
         m = lambda s: f"{s / 60:.1f} min"  # noqa: E731
@@ -73,7 +69,7 @@ class DemoPlan:
 
 
 def plan_budget(total_s: float, prepare_s: float, seconds_per_image: float,
-                eval_samples: int = 500) -> DemoPlan:
+                eval_samples: int = 500, warmup_fraction: float = 0.0) -> DemoPlan:
     """Split what is left of `total_s` between training, evaluation and the report, from the
     machine's measured generation speed. On a slow machine evaluation shrinks to
     MIN_EVAL_SAMPLES before training drops below MIN_TRAIN_SHARE of the budget."""
@@ -94,7 +90,8 @@ def plan_budget(total_s: float, prepare_s: float, seconds_per_image: float,
         raise GtganError(f"--minutes {total_s / 60:g}: too short on this machine (preparation took "
                          f"{prepare_s:.0f} s and evaluating {samples} samples takes about "
                          f"{eval_s:.0f} s); give at least {(total_s - train_s + 60) / 60:.0f} minutes")
-    return DemoPlan(total_s, prepare_s, seconds_per_image, samples, eval_s, report_s, train_s)
+    return DemoPlan(total_s, prepare_s, seconds_per_image, samples, eval_s, report_s, train_s,
+                    warmup_fraction)
 
 
 def measure_generation(cfg: RunConfig, batch: int = 50, repeats: int = 2) -> float:
@@ -164,8 +161,8 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
 
     log("[1/4] preparing: the attribute judge (cached after the first demo) and this machine's speed")
     judge = prepare_evaluation(cfg, opts, log=lambda m: log("      " + m))
-    plan = plan_budget(minutes * 60, time.monotonic() - t0, measure_generation(cfg), eval_samples)
-    plan.warmup_fraction = cfg.optim.stage_warmup_fraction
+    plan = plan_budget(minutes * 60, time.monotonic() - t0, measure_generation(cfg), eval_samples,
+                       cfg.optim.stage_warmup_fraction)
     cfg.run.max_minutes = plan.train_s / 60
     log(f"      {'cached judge' if judge.get('cached') else 'judge trained'}; {plan.summary()}")
     if out.exists():  # only now, after the plan: a budget too short leaves nothing behind
