@@ -22,7 +22,7 @@ LAYERS: list[list[str]] = [
     ["gtgan.pipeline"],
     ["gtgan.training", "gtgan.metrics"],
     ["gtgan.demo"],
-    ["gtgan.cli gtgan.__main__"],
+    ["gtgan.cli"],
 ]
 # The package root `gtgan` is the public facade: it defines `__version__` eagerly (importable
 # from anywhere) and re-exports TextToImage / load_generator lazily (so `gtgan --version` does

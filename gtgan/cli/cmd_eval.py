@@ -1,0 +1,57 @@
+"""`gtgan eval`: the registered metrics of a run, as JSON + Markdown."""
+from __future__ import annotations
+
+import sys
+
+
+def add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="IS, FID, SSIM and attribute accuracy of a run, as JSON + Markdown")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a training run directory (or a model folder with --config)")
+    p.add_argument("--checkpoint", metavar="DIR", help="a model folder to score instead of RUN_DIR/model")
+    p.add_argument("--config", metavar="PRESET_OR_YAML", help="data set config when RUN_DIR has none")
+    p.add_argument("--data-root", metavar="DIR", help="override data.root")
+    p.add_argument("--split", default="test", help="split whose captions are used (default test)")
+    p.add_argument("--metrics", default="is,fid,ssim",
+                   help="comma list of registered metrics, e.g. is,fid,ssim,attr,diversity (attr: "
+                        "synthetic birds only; diversity: how much the noise changes a caption's "
+                        "picture; an unknown name lists them all; docs/evaluation.md; default is,fid,ssim)")
+    p.add_argument("--samples", type=int, default=30000, help="generated images per scale (default 30000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, metavar="FILE", help="report JSON; a .md table is written beside it")
+    p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--splits", type=int, default=10, help="IS splits (default 10)")
+    p.add_argument("--classifier", default="imagenet", metavar="SPEC",
+                   help="IS classifier: imagenet | pytorch-fid[:FILE] | FILE (inception_v3 state dict, "
+                        "any class count) | random")
+    p.add_argument("--fid-features", default="imagenet", metavar="SPEC",
+                   help="FID feature extractor, same forms as --classifier (default imagenet)")
+    p.add_argument("--classifier-no-transform-input", action="store_true",
+                   help="the classifier FILE expects ImageNet-normalised input as is (transform_input=False)")
+    p.add_argument("--fid-ref", metavar="FILE", help="reference statistics file ({size} = image size); "
+                   "made if missing, refused if made differently")
+    p.add_argument("--cache-dir", metavar="DIR", help="reference statistics and attribute judges "
+                   "(default $GTGAN_CACHE_DIR, else $XDG_CACHE_HOME/gtgan, else ~/.cache/gtgan)")
+    p.add_argument("--allow-random-weights", action="store_true",
+                   help="run without pretrained Inception weights; every number is then labelled NOT COMPARABLE")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_eval)
+
+
+def _cmd_eval(args) -> int:
+    from ..metrics import EvalOptions, evaluate_run, write_report
+
+    opts = EvalOptions(
+        metrics=tuple(m.strip().lower() for m in args.metrics.split(",") if m.strip()),
+        samples=args.samples, seed=args.seed, batch_size=args.batch_size, splits=args.splits,
+        classifier=args.classifier, fid_features=args.fid_features,
+        classifier_transform_input=not args.classifier_no_transform_input,
+        allow_random_weights=args.allow_random_weights, fid_reference=args.fid_ref,
+        cache_dir=args.cache_dir, progress=not args.quiet)
+    log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    report = evaluate_run(args.run_dir, opts, split=args.split, checkpoint=args.checkpoint,
+                          config=args.config, data_root=args.data_root, device=args.device, log=log)
+    json_path, md_path = write_report(report, args.out)
+    print(open(md_path).read().split("\n## ")[0].rstrip())
+    print(f"wrote {json_path} and {md_path}")
+    return 0
