@@ -284,8 +284,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
-def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
-    """Apply `key.sub=value` strings (values parsed as YAML scalars) and re-validate."""
+def apply_overrides(cfg: RunConfig, overrides: list[str], validate: bool = True) -> RunConfig:
+    """Apply `key.sub=value` strings (values parsed as YAML scalars) and re-validate (unless the
+    caller validates later, e.g. once the text encoder has filled the widths left open)."""
     data = to_dict(cfg)
     for item in overrides:
         if "=" not in item:
@@ -301,15 +302,32 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
             else:
                 node = node[part]
     out = from_dict(RunConfig, data)
-    out.validate()
+    if validate:
+        out.validate()
     return out
 
 
 def save_yaml(cfg: Any, path: str | Path) -> None:
-    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    """Atomic and fsynced: a run's config.yaml is what its resume trusts."""
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False), durable=True)
 
 
-def load_run_config(path: str | Path) -> RunConfig:
+def missing_keys(cls: type, data: Any, where: str = "") -> list[str]:
+    """Dotted names of the fields of dataclass `cls` that `data` (a parsed YAML mapping) lacks."""
+    out = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        name = _join(where, f.name)
+        if not isinstance(data, dict) or f.name not in data:
+            out.append(name)
+        elif dataclasses.is_dataclass(hints[f.name]):
+            out.extend(missing_keys(hints[f.name], data[f.name], name))
+    return out
+
+
+def load_run_config(path: str | Path, complete: bool = False) -> RunConfig:
+    """A RunConfig from YAML; fields it lacks take their defaults, unless `complete` (a run
+    folder's own config.yaml, written whole: a missing field means the file was damaged)."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
@@ -317,6 +335,12 @@ def load_run_config(path: str | Path) -> RunConfig:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if complete and (data is None or missing_keys(RunConfig, data)):
+        gone = missing_keys(RunConfig, data)
+        what = "is empty" if data is None else (
+            f"lacks {len(gone)} field(s) ({', '.join(gone[:4])}{', ...' if len(gone) > 4 else ''})")
+        raise ConfigError(f"{path}: {what}; it is damaged (cut short?), and defaults are never "
+                          "assumed for a run: restore it (e.g. from a copy) before resuming")
     try:
         cfg = from_dict(RunConfig, data or {})
         cfg.validate()

@@ -1,10 +1,12 @@
 """Atomic writes and file hashes shared by every area: a crash never leaves a half file."""
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -47,7 +49,8 @@ def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = False) -> 
     (files a resumed run depends on)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # `.NAME.tmp-PID-XXXX`: a kill leaves a name that `sweep_staging_leftovers` can judge.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; others may need to read it
         with os.fdopen(fd, "wb") as f:
@@ -67,8 +70,8 @@ def atomic_write_text(path: str | Path, text: str, durable: bool = False) -> Non
     atomic_write_bytes(path, text.encode("utf-8"), durable)
 
 
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=False) + "\n")
+def atomic_write_json(path: str | Path, obj: Any, durable: bool = False) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=False) + "\n", durable)
 
 
 def atomic_save_image(path: str | Path, img) -> None:
@@ -107,23 +110,40 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+STAGING = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)(?:-.*)?$")
+
+
 def sweep_staging_leftovers(target: str | Path) -> None:
-    """Clear `.NAME.tmp-PID-*` / `.NAME.old-PID` beside `target` left by killed writers (only
-    those whose process is gone, so a concurrent writer is never disturbed). A writer killed
-    between its two renames left no `target`: its `.old` folder is put back, not deleted."""
+    """Clear `.NAME.tmp-PID-*` / `.NAME.old-PID` beside `target` (files or folders) left by
+    killed writers: only those whose process is gone from this machine, so a concurrent writer
+    is never disturbed (run folders are also locked: one writer each). A writer killed between
+    its two renames left no `target`: its `.old` is put back, not deleted."""
     target = Path(target)
     if not target.parent.is_dir():
         return
-    for p in sorted(target.parent.glob(f".{target.name}.*")):
-        kind, _, rest = p.name[len(target.name) + 2:].partition("-")
-        pid = rest.split("-")[0]
-        if kind not in ("tmp", "old") or not pid.isdigit() or int(pid) == os.getpid() \
-                or _pid_alive(int(pid)):
+    for p in sorted(target.parent.glob(f".{glob.escape(target.name)}.*")):
+        m = STAGING.match(p.name)
+        if m is None or m["name"] != target.name:
             continue
-        if kind == "old" and not os.path.lexists(target):
+        pid = int(m["pid"])
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        if m["kind"] == "old" and not os.path.lexists(target):
             os.replace(p, target)
-        else:
+        elif p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+
+
+def sweep_leftovers(folder: str | Path) -> None:
+    """`sweep_staging_leftovers` for every target in `folder` that has a leftover."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    names = {m["name"] for p in folder.iterdir() if (m := STAGING.match(p.name))}
+    for name in sorted(names):
+        sweep_staging_leftovers(folder / name)
 
 
 def staging_dir(target: str | Path) -> Path:

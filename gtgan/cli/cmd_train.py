@@ -27,6 +27,9 @@ def add_train(sub) -> None:
                    "a model folder, e.g. from import-stackgan-v2 (generator and discriminators), a run "
                    "directory or a checkpoint; they must fit the config")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="train on the listed items that exist and read, counting the rest "
+                        "(sets data.skip_missing=true; a new run only)")
     p.set_defaults(func=_cmd_train)
 
 
@@ -36,18 +39,23 @@ def _cmd_train(args) -> int:
     from ..config import ConfigError, apply_overrides
     from ..presets import resolve_config
     from ..training import resume, train
+    from ..training.preflight import given_keys, open_dims
 
     if args.resume:
-        if args.config or args.out or args.init_from:
-            raise ConfigError("--resume RUN_DIR continues a run with its own config.yaml; "
-                              "do not give --config, --out or --init-from with it")
+        if args.config or args.out or args.init_from or args.skip_missing:
+            raise ConfigError("--resume RUN_DIR continues a run with its own config.yaml "
+                              "(data.skip_missing included); do not give --config, --out, "
+                              "--init-from or --skip-missing with it")
         result = resume(args.resume, args.overrides, command=sys.argv, progress=not args.quiet,
                         make_eval_fn=_training_eval)
     else:
         if not args.config or not args.out:
             raise ConfigError("give --config PRESET_OR_YAML and --out RUN_DIR for a new run, "
                               "or --resume RUN_DIR to continue one")
-        cfg = apply_overrides(resolve_config(args.config), args.overrides)
+        overrides = args.overrides + (["data.skip_missing=true"] if args.skip_missing else [])
+        # Vector widths not stated follow the text encoder (filled and validated by train).
+        cfg = apply_overrides(resolve_config(args.config), overrides, validate=False)
+        cfg = open_dims(cfg, given_keys(args.config, overrides))
         result = train(cfg, args.out, command=sys.argv, progress=not args.quiet,
                        init_from=args.init_from, make_eval_fn=_training_eval)
     if int(os.environ.get("RANK", "0")) == 0:

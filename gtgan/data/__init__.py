@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import DataError
-from .cub import CubDataset
+from .cub import CubDataset, check_split
 from .encoders import (BOW_DIM, EncoderError, TextEncoder, build_encoder,
                        check_encoder_compatible, encoder_from_identity)
-from .folder import FolderDataset
+from .folder import FolderDataset, check_prepared
 from .identity import data_identity
 from .loader import EpochSampler, make_loader
 from .synthetic import SyntheticBirds
 
 __all__ = ["BOW_DIM", "EncoderError", "TextEncoder", "build_encoder", "check_encoder_compatible",
-           "encoder_from_identity", "build_dataset", "data_identity", "EpochSampler", "make_loader"]
+           "encoder_from_identity", "build_dataset", "check_data_available", "data_identity",
+           "EpochSampler", "make_loader"]
 
 
 def build_dataset(data_cfg: Any, split: str, image_sizes: list[int], train: bool, seed: int,
@@ -40,6 +41,18 @@ def build_dataset(data_cfg: Any, split: str, image_sizes: list[int], train: bool
         return SyntheticBirds(_split_name(data_cfg, split), data_cfg.synthetic_count,
                               data_cfg.synthetic_seed, encoder, image_sizes, train, seed)
     raise DataError(f"data.kind = {kind!r}: must be cub, folder or synthetic")
+
+
+def check_data_available(data_cfg: Any) -> None:
+    """The data a run will read is there (folders, split files, listed files, a prepared
+    folder's manifest), checked without decoding anything or encoding any caption: a run
+    does this before its expensive set-up."""
+    if data_cfg.kind == "cub":
+        check_split(data_cfg.root, _split_name(data_cfg, "train"), data_cfg.skip_missing)
+    elif data_cfg.kind == "folder":
+        check_prepared(data_cfg.root, _split_name(data_cfg, "train"))
+    elif data_cfg.kind != "synthetic":
+        raise DataError(f"data.kind = {data_cfg.kind!r}: must be cub, folder or synthetic")
 
 
 def _split_name(data_cfg: Any, split: str) -> str:

@@ -40,15 +40,12 @@ class CubDataset(CaptionedImageDataset):
     def __init__(self, root: str | Path, split: str, encoder: TextEncoder, image_sizes: list[int],
                  train: bool, seed: int, skip_missing: bool = False):
         super().__init__(image_sizes, train, seed, encoder.identity, skip_broken=skip_missing)
-        info = scan_split(root, split)
+        info = check_split(root, split, skip_missing)
         self.birds, self.split = info.birds, split
         self.listed = len(info.names)
         self.skipped: dict[str, int] = {}
         self.problems: list[tuple[str, str]] = []
-        missing = len(set(info.missing_images) | set(info.missing_texts))
-        if missing and not skip_missing:
-            raise DataError(_missing_message(info))
-        if missing:
+        if set(info.missing_images) | set(info.missing_texts):
             self.skipped["missing image"] = len(info.missing_images)
             self.skipped["missing captions"] = len(set(info.missing_texts) - set(info.missing_images))
         keep, caps = [], []
@@ -110,6 +107,15 @@ class CubDataset(CaptionedImageDataset):
 
     def image_path(self, index: int) -> str:
         return self._paths[index]
+
+
+def check_split(root: str | Path, split: str, skip_missing: bool) -> CubSplit:
+    """The split's file list, checked for missing files (no decoding, no text vectors): what a
+    run checks before any expensive work."""
+    info = scan_split(root, split)
+    if (info.missing_images or info.missing_texts) and not skip_missing:
+        raise DataError(_missing_message(info))
+    return info
 
 
 def _missing_message(info: CubSplit) -> str:

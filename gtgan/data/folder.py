@@ -188,6 +188,15 @@ def read_manifest(root: Path) -> dict:
     return data
 
 
+def check_prepared(root: str | Path, split: str) -> None:
+    """The folder exists, is prepared, and has items in `split` (no images or captions read)."""
+    root = _check_root(root)
+    items = read_manifest(root)["items"]
+    if not any(it.get("split") == split for it in items):
+        have = sorted({str(it.get("split")) for it in items})
+        raise DataError(f"{root}: no items in split {split!r} (splits: {', '.join(have)})")
+
+
 class FolderDataset(CaptionedImageDataset):
     """One split of a prepared folder. Captions are re-read from their files (the files are
     the truth; vectors are recomputed when they change)."""
@@ -195,15 +204,12 @@ class FolderDataset(CaptionedImageDataset):
     def __init__(self, root: str | Path, split: str, encoder: TextEncoder, image_sizes: list[int],
                  train: bool, seed: int, skip_missing: bool = False):
         super().__init__(image_sizes, train, seed, encoder.identity, skip_broken=skip_missing)
+        check_prepared(root, split)
         self.root = _check_root(root)
-        manifest = read_manifest(self.root)
-        items = manifest["items"]
+        items = read_manifest(self.root)["items"]
         class_names = sorted({it["class"] for it in items})
         class_of = {c: i for i, c in enumerate(class_names)}
         mine = [it for it in items if it.get("split") == split]
-        if not mine:
-            have = sorted({it.get("split") for it in items})
-            raise DataError(f"{self.root}: no items in split {split!r} (splits: {', '.join(have)})")
         self.listed = len(mine)
         self.skipped: dict[str, int] = {}
         self.problems: list[tuple[str, str]] = []

@@ -1,6 +1,7 @@
 """VGG19 feature extractor for the paper's fidelity loss (docs/paper.md#fidelity-loss)."""
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -20,6 +21,35 @@ class WeightsError(GtganError, RuntimeError):
     """Pretrained weights could not be found or do not fit; the message says what to do."""
 
 
+_NO_IMAGENET = (
+    "could not get torchvision's ImageNet VGG19 weights ({}). Download them on a machine with "
+    "internet access (they go to ~/.cache/torch/hub/checkpoints), pass a local file with "
+    "loss.vgg_weights=/path/vgg19.pth, or use loss.vgg_weights=random (results are then not "
+    "comparable)")
+
+
+def ensure_vgg19_weights(weights: str) -> None:
+    """Make sure `VGGFeatures(weights)` will find its weights, without building the network:
+    torchvision's ImageNet file in the torch hub cache (downloaded there now if missing, as
+    torchvision would), or a local file that exists. Run before any expensive set-up."""
+    if weights == "random":
+        return
+    if weights != "imagenet":
+        if not Path(weights).expanduser().is_file():
+            raise WeightsError(f"{weights}: VGG19 weights file not found (loss.vgg_weights)")
+        return
+    url = VGG19_Weights.IMAGENET1K_V1.url
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+    if cached.is_file():
+        return
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        digest = re.search(r"-([a-f0-9]+)\.", cached.name)  # torchvision checks it the same way
+        torch.hub.download_url_to_file(url, str(cached), digest and digest.group(1), progress=False)
+    except Exception as exc:  # no network, no space, no permission
+        raise WeightsError(_NO_IMAGENET.format(f"{type(exc).__name__}: {exc}")) from None
+
+
 class VGGFeatures(nn.Module):
     """Frozen `vgg19().features[:35]` on images in [-1, 1].
 
@@ -37,11 +67,7 @@ class VGGFeatures(nn.Module):
             try:
                 model = vgg19(weights=VGG19_Weights.IMAGENET1K_V1)
             except Exception as exc:  # network or cache problems
-                raise WeightsError(
-                    f"could not get torchvision's ImageNet VGG19 weights ({exc}). Download them on a "
-                    "machine with internet access (they go to ~/.cache/torch/hub/checkpoints), pass a "
-                    "local file with loss.vgg_weights=/path/vgg19.pth, or use loss.vgg_weights=random "
-                    "(results are then not comparable)") from None
+                raise WeightsError(_NO_IMAGENET.format(exc)) from None
         else:
             model = vgg19(weights=None)
             if not self.is_random:

@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import save_file
 
 from ..errors import CheckpointError
-from ..fileio import atomic_write_text, fsync_path, replace_dir, sha256_file
+from ..fileio import atomic_write_text, fsync_path, replace_dir, sha256_file, sweep_leftovers
 from .state_dicts import read_safetensors
 
 FORMAT = "gtgan-checkpoint"
@@ -54,8 +54,7 @@ def save_checkpoint(root: Path, step: int, weights: dict[str, dict[str, torch.Te
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     name = checkpoint_name(step)
-    for stale in root.glob(".tmp-*"):  # left by a crash mid-write (one writer per run: locked)
-        shutil.rmtree(stale, ignore_errors=True)
+    sweep_checkpoint_leftovers(root)
     tmp = root / f".tmp-{name}-{os.getpid()}"
     tmp.mkdir()
     try:
@@ -89,6 +88,15 @@ def save_checkpoint(root: Path, step: int, weights: dict[str, dict[str, torch.Te
     atomic_write_text(root / LATEST, name + "\n", durable=True)
     prune_checkpoints(root, keep, protect=final)
     return final
+
+
+def sweep_checkpoint_leftovers(root: Path) -> None:
+    """What killed writers left in `root`: `.tmp-step-*` folders (any: a run folder has one
+    writer, held by its lock), and `.latest.tmp-PID-*` / `.step-*.old-PID` of dead processes."""
+    root = Path(root)
+    for stale in root.glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    sweep_leftovers(root)
 
 
 def prune_checkpoints(root: Path, keep: int, protect: Path | None = None) -> None:

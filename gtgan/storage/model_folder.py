@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 from ..config import ConfigError, ModelConfig, from_dict, to_dict
 from ..data.encoders import CharCnnRnnEncoder
 from ..errors import CheckpointError
-from ..fileio import replace_dir, staging_dir
+from ..fileio import fsync_path, replace_dir, staging_dir
 from .state_dicts import read_safetensors
 
 MODEL_FORMAT = "gtgan-model"
@@ -92,6 +92,9 @@ def save_model(directory: str | Path, model_cfg: ModelConfig, generator_state: d
         info = {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION, "model": to_dict(model_cfg),
                 "encoder": encoder_identity, "metadata": metadata or {}}
         (tmp / MODEL_JSON).write_text(json.dumps(info, indent=2, sort_keys=True))
+        for f in tmp.iterdir():  # on disk before the swap: a power cut leaves a whole folder
+            fsync_path(f)
+        fsync_path(tmp)
         check_model_target(directory)  # again: something may have appeared meanwhile
         replace_dir(tmp, directory)
     finally:

@@ -6,6 +6,7 @@ about argparse. Under torchrun the same calls train with DistributedDataParallel
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -20,8 +21,8 @@ from typing import Any, Callable
 
 import torch
 
-from ..config import ConfigError, RunConfig, apply_overrides, load_run_config, save_yaml
-from ..data import EpochSampler, build_dataset, build_encoder, check_encoder_compatible, make_loader
+from ..config import ConfigError, RunConfig, save_yaml
+from ..data import EpochSampler, build_dataset, check_encoder_compatible, make_loader
 from ..device import (determinism_state, resolve_device, restore_determinism, rng_state,
                       seed_everything, set_deterministic, set_rng_state)
 from ..errors import DataError, GtganError
@@ -30,7 +31,10 @@ from ..storage.loading import path_kind
 from ..storage.model_folder import save_model
 from . import distributed
 from .finetune import apply_init_weights
+from .guard import (RESUME_OVERRIDABLE, StartRecord, check_resume_config, config_record,
+                    resume_config, sweep_run)
 from .outputs import RunOutputs, divergence_message, plots, progress_fields, tb_scalars
+from .preflight import check_inputs, check_output
 from .rundir import (CONFIG, ENCODER, METRICS, MetricsLog, RunDirError, RunLock, append_env,
                      check_new_run_dir, check_run_dir, env_record, write_json_atomic)
 from .step import Trainer, nonfinite
@@ -44,13 +48,6 @@ EvalFn = Callable[[torch.nn.Module, int], dict]
 # e.g. gtgan.metrics.make_training_eval, passed in by the caller (training imports no metrics).
 EvalFactory = Callable[[RunConfig, torch.device, Any], EvalFn]
 StepHook = Callable[[int, dict, Trainer], None]  # (step, losses, gan) after each step
-
-# What `resume` may change: how the run executes, never what it computes on the same data.
-RESUME_OVERRIDABLE = ("run.max_steps", "run.max_minutes", "run.device", "run.checkpoint_every",
-                      "run.sample_every", "run.log_every", "run.eval_every_epochs",
-                      "run.eval_samples", "run.keep_checkpoints", "run.num_sample_captions",
-                      "run.precision", "run.channels_last", "optim.epochs", "data.num_workers",
-                      "data.root")
 
 
 class DivergenceError(GtganError):
@@ -83,10 +80,17 @@ def train(cfg: RunConfig, run_dir: str | Path, *, eval_fn: EvalFn | None = None,
           on_step: StepHook | None = None, init_from: str | Path | None = None,
           make_eval_fn: EvalFactory | None = None) -> TrainResult:
     """Start a new run of `cfg` in `run_dir`, which must be missing or empty. `init_from`: a
-    model folder, run or checkpoint whose weights the run starts from (training/finetune.py)."""
+    model folder, run or checkpoint whose weights the run starts from (training/finetune.py).
+    Vector widths left at 0 (data.encoder.dim, model.text_dim) follow the text encoder.
+    What can fail is checked before the run directory is made (preflight.py); a start that
+    fails anyway removes what it made."""
     if init_from is not None:
         path_kind(Path(init_from))  # a wrong path fails before the run directory is made
+    cfg = copy.deepcopy(cfg)
+    check_output(cfg, Path(run_dir))
+    encoder, notes = check_inputs(cfg)
     run = _Run(cfg, Path(run_dir), False, eval_fn, command, progress, on_step)
+    run.encoder, run.notes = encoder, notes
     run.init_from, run.make_eval_fn = init_from, make_eval_fn
     return run.run()
 
@@ -99,14 +103,10 @@ def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), *,
     before the first one). `overrides` may change only RESUME_OVERRIDABLE keys."""
     run_dir = Path(run_dir)
     check_run_dir(run_dir)
-    cfg = load_run_config(run_dir / CONFIG)
-    if overrides:
-        bad = [o for o in overrides if o.split("=", 1)[0].strip() not in RESUME_OVERRIDABLE]
-        if bad:
-            raise ConfigError(f"--set {', '.join(bad)}: cannot change on --resume (it would change "
-                              f"what the run computes); allowed: {', '.join(RESUME_OVERRIDABLE)}")
-        cfg = apply_overrides(cfg, list(overrides))
+    cfg, notes = resume_config(run_dir, list(overrides))
+    encoder, more = check_inputs(cfg)
     run = _Run(cfg, run_dir, True, eval_fn, command, progress, on_step, list(overrides))
+    run.encoder, run.notes = encoder, notes + more
     run.make_eval_fn = make_eval_fn
     return run.run()
 
@@ -129,6 +129,9 @@ class _Run:
         self.overrides = overrides or []
         self.init_from: str | Path | None = None
         self.make_eval_fn: EvalFactory | None = None
+        self.encoder, self.notes = None, []
+        self.start = StartRecord(run_dir)
+        self.stepping = False  # the step loop has begun: a failure is no longer a failed start
 
     # ------------------------------------------------------------------ entry
     def run(self) -> TrainResult:
@@ -158,18 +161,29 @@ class _Run:
             if error:
                 raise _rebuild_error(error)
             return self._train()
+        except BaseException:
+            self._release_lock()
+            if self.info.is_main and not self.resuming and not self.stepping and self.start.made:
+                self.start.undo()  # this start made the folder's contents: nothing may block a retry
+            raise
         finally:
-            lock = getattr(self, "lock", None)
-            if lock is not None:
-                lock.__exit__()
+            self._release_lock()
             restore_determinism(determinism)
             distributed.teardown_distributed(self.info)
 
+    def _release_lock(self) -> None:
+        lock = getattr(self, "lock", None)
+        if lock is not None:
+            lock.__exit__()
+
     def _prepare_dir(self) -> None:
         if not self.resuming:  # resume() has checked the directory already
-            check_new_run_dir(self.run_dir)
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            check_new_run_dir(self.run_dir)  # again: train() checked before the slow set-up
+            self.start.make_dir()
         self.lock = RunLock(self.run_dir).__enter__()
+        sweep_run(self.run_dir)  # what killed writers left (we hold the lock: no other writer)
+        for note in self.notes:
+            print(f"gtgan train: {note}", file=sys.stderr, flush=True)
         if not self.resuming:
             save_yaml(self.cfg, self.run_dir / CONFIG)
         elif self.overrides:
@@ -177,15 +191,10 @@ class _Run:
 
     # ------------------------------------------------------------------ set-up
     def _build_data(self):
-        cfg = self.cfg
-        encoder = build_encoder(cfg.data.encoder, data_root=cfg.data.root or None)
+        cfg, encoder = self.cfg, self.encoder  # loaded and its widths checked by check_inputs
         train_set = build_dataset(cfg.data, "train", cfg.model.image_sizes, train=True,
                                   seed=cfg.run.seed, encoder=encoder)
         identity = dict(train_set.encoder_identity)
-        if int(identity.get("dim", -1)) != cfg.model.text_dim:
-            raise ConfigError(f"model.text_dim = {cfg.model.text_dim} but the text encoder gives "
-                              f"{identity.get('dim')}-d vectors; set model.text_dim and "
-                              "data.encoder.dim to match")
         enc_path = self.run_dir / ENCODER
         if self.resuming and enc_path.exists():
             check_encoder_compatible(json.loads(enc_path.read_text()), identity)
@@ -226,6 +235,7 @@ class _Run:
             log.info("training %s on %s: %d items, %d steps/epoch, batch %d x %d process(es)",
                      self.cfg.name, self.device, len(train_set), steps_per_epoch,
                      self.cfg.optim.batch_size, self.info.world_size)
+        self.stepping = True
         try:
             with self.signals:
                 status = self._step_loop(train_set, sampler, at, total, identity, eval_fn, out)
@@ -276,6 +286,7 @@ class _Run:
             set_rng_state(tstate["rng"])
             at.step, at.epoch, at.position = int(lstate["step"]), int(lstate["epoch"]), int(lstate["position"])
             self.warmup_end = resumed_warmup_end(cfg, lstate, at.step)
+            check_resume_config(cfg, lstate, ckpt)  # the one loaded (an older one if damaged)
             layout = (lstate.get("world_size"), lstate.get("batch_size"))
             if layout != (info.world_size, cfg.optim.batch_size):
                 warnings.warn(f"{ckpt} was written by {lstate.get('world_size')} process(es) with "
@@ -419,7 +430,7 @@ class _Run:
                           "batch_size": self.cfg.optim.batch_size, "seed": self.cfg.run.seed,
                           "elapsed_s": round(time.monotonic() - self.t0, 3),
                           "replica_digest": digest, "vgg_random": gan.vgg_random,
-                          "warmup_end_step": self.warmup_end,
+                          "warmup_end_step": self.warmup_end, **config_record(self.cfg),
                           "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
             train_state = {"gan": gan.train_state(), "rng": rng_state()}
             self.metrics.sync()
