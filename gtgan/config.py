@@ -317,11 +317,11 @@ def missing_keys(cls: type, data: Any, where: str = "") -> list[str]:
     out = []
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        name = _join(where, f.name)
-        if not isinstance(data, dict) or f.name not in data:
+        name, present = _join(where, f.name), isinstance(data, dict) and f.name in data
+        if dataclasses.is_dataclass(hints[f.name]):
+            out.extend(missing_keys(hints[f.name], data[f.name] if present else None, name))
+        elif not present:
             out.append(name)
-        elif dataclasses.is_dataclass(hints[f.name]):
-            out.extend(missing_keys(hints[f.name], data[f.name], name))
     return out
 
 

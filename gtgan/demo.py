@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -137,6 +138,13 @@ def prepare_evaluation(cfg: RunConfig, opts, log: Callable[[str], None]) -> dict
     return getattr(ctx.judge(), "info", {})
 
 
+# What a demo folder holds (write_figures, write_html, write_report, the run): --force
+# replaces a folder of these only.
+DEMO_FILES = re.compile(r"^(report\.html|metrics\.(json|md)|run|real\.png|interpolation\.png|"
+                        r"held_out_captions\.txt|samples_\d+\.png|[dg]_loss\.png|eval_.*\.png|"
+                        r"\..*\.(tmp|old)-\d+.*)$")
+
+
 def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
              overrides: list[str] | tuple[str, ...] = (), force: bool = False,
              eval_samples: int = DEFAULT_EVAL_SAMPLES, progress: bool = True,
@@ -154,9 +162,11 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
         if not force:
             raise GtganError(f"{out}: already exists and is not empty; choose another --out, "
                              "or add --force to replace it")
-        if not (out / "report.html").exists() and not (out / "run").exists():
-            raise GtganError(f"{out}: --force only replaces a folder made by `gtgan demo` "
-                             "(with report.html or run/); this one looks like something else")
+        foreign = sorted(p.name for p in out.iterdir() if not DEMO_FILES.match(p.name))
+        if foreign or not ((out / "report.html").exists() or (out / "run").exists()):
+            raise GtganError(f"{out}: --force only replaces a folder made by `gtgan demo`; this one "
+                             f"holds {', '.join(foreign[:3]) or 'no demo report'}, which the demo "
+                             "does not write; nothing was deleted")
     opts = EvalOptions(metrics=EVAL_METRICS, samples=eval_samples, seed=0, progress=progress)
 
     log("[1/4] preparing: the attribute judge (cached after the first demo) and this machine's speed")

@@ -27,6 +27,13 @@ def _umask() -> int:
     return mask
 
 
+def follow_umask(path: str | Path) -> None:
+    """Give a file (or folder) the mode that open() (or mkdir) would have given it under the
+    umask: for writers that create with 0600 (mkstemp, mkdtemp, safetensors' save_file)."""
+    base = 0o777 if Path(path).is_dir() else 0o666
+    os.chmod(path, base & ~_umask())
+
+
 def fsync_path(path: str | Path) -> None:
     """fsync a file or a directory (directories: so a rename inside it is durable)."""
     path = Path(path)

@@ -40,7 +40,9 @@ def add_eval(sub) -> None:
 
 def _cmd_eval(args) -> int:
     from ..metrics import EvalOptions, evaluate_run, write_report
+    from ..metrics.report import check_report_target
 
+    check_report_target(args.out)  # before the evaluation: a report replaces only a report
     opts = EvalOptions(
         metrics=tuple(m.strip().lower() for m in args.metrics.split(",") if m.strip()),
         samples=args.samples, seed=args.seed, batch_size=args.batch_size, splits=args.splits,

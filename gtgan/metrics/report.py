@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..errors import GtganError
 from ..fileio import atomic_write_text
 from .registry import metric_classes
 
@@ -64,10 +65,36 @@ def report_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_report(report: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
-    """FILE (JSON) and FILE with suffix .md beside it, each written atomically."""
+def _report_paths(out: str | Path) -> tuple[Path, Path]:
     out = Path(out)
-    md = out.with_suffix(".md") if out.suffix != ".md" else out.with_name(out.name + ".md")
+    return out, out.with_suffix(".md") if out.suffix != ".md" else out.with_name(out.name + ".md")
+
+
+def _is_report(path: Path) -> bool:
+    """A file an earlier `write_report` wrote (JSON with results, or its Markdown page)."""
+    try:
+        if path.suffix == ".md":
+            return path.read_text(encoding="utf-8").startswith("# gtgan evaluation:")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return isinstance(data, dict) and "results" in data
+    except (OSError, ValueError):
+        return False
+
+
+def check_report_target(out: str | Path) -> None:
+    """Refuse, before any work, a report path (or the .md beside it) that holds anything but an
+    earlier report: a report replaces a report, never a user's file or folder."""
+    for path in _report_paths(out):
+        if path.is_dir() or (path.exists() and not _is_report(path)):
+            what = "a folder" if path.is_dir() else "a file that is not a gtgan evaluation report"
+            raise GtganError(f"{path}: is {what}; nothing was written: choose another --out")
+
+
+def write_report(report: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
+    """FILE (JSON) and FILE with suffix .md beside it, each written atomically; only over an
+    earlier report (check_report_target)."""
+    check_report_target(out)
+    out, md = _report_paths(out)
     atomic_write_text(out, json.dumps(report, indent=2, sort_keys=False, default=str) + "\n")
     atomic_write_text(md, report_markdown(report))
     return out, md

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
 from ..errors import CheckpointError
 from ..fileio import atomic_write_text, fsync_path, replace_dir, sha256_file, sweep_leftovers
-from .state_dicts import read_safetensors
+from .state_dicts import read_safetensors, write_safetensors
 
 FORMAT = "gtgan-checkpoint"
 VERSION = 1
@@ -62,7 +61,7 @@ def save_checkpoint(root: Path, step: int, weights: dict[str, dict[str, torch.Te
         for key, state in weights.items():
             fname = f"{key}.safetensors"
             tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
-            save_file(tensors, str(tmp / fname), metadata={"format": FORMAT, "step": str(step)})
+            write_safetensors(tensors, tmp / fname, metadata={"format": FORMAT, "step": str(step)})
             files[fname] = None
         torch.save(train_state, tmp / TRAIN_STATE)
         files[TRAIN_STATE] = None

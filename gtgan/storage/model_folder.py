@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
 from ..config import ConfigError, ModelConfig, from_dict, to_dict
 from ..data.encoders import CharCnnRnnEncoder
 from ..errors import CheckpointError
 from ..fileio import fsync_path, replace_dir, staging_dir
-from .state_dicts import read_safetensors
+from .state_dicts import read_safetensors, write_safetensors
 
 MODEL_FORMAT = "gtgan-model"
 MODEL_FORMAT_VERSION = 1
@@ -84,11 +83,11 @@ def save_model(directory: str | Path, model_cfg: ModelConfig, generator_state: d
     check_model_target(directory)
     tmp = staging_dir(directory)
     try:
-        save_file(_cpu_tensors(generator_state), str(tmp / GENERATOR_FILE))
+        write_safetensors(_cpu_tensors(generator_state), tmp / GENERATOR_FILE)
         if discriminator_states:
             d_tensors = {f"d{i}.{k}": v for i, state in enumerate(discriminator_states)
                          for k, v in _cpu_tensors(state).items()}
-            save_file(d_tensors, str(tmp / DISCRIMINATORS_FILE))
+            write_safetensors(d_tensors, tmp / DISCRIMINATORS_FILE)
         info = {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION, "model": to_dict(model_cfg),
                 "encoder": encoder_identity, "metadata": metadata or {}}
         (tmp / MODEL_JSON).write_text(json.dumps(info, indent=2, sort_keys=True))

@@ -8,10 +8,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import CheckpointError
+from ..fileio import follow_umask
+
+
+def write_safetensors(tensors: dict[str, torch.Tensor], path: str | Path,
+                      metadata: dict[str, str] | None = None) -> None:
+    """safetensors' save_file, with the file's mode following the umask (it makes 0600, which
+    would leave a model one user trained unreadable to the next)."""
+    save_file(tensors, str(path), metadata=metadata)
+    follow_umask(path)
 
 
 def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
