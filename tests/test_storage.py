@@ -183,6 +183,7 @@ def test_cli_train_init_from_and_mismatch(tmp_path, capsys):
                  "--init-from", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "model.ngf 8 there vs 16 here" in err and "wrong shapes" in err
+    assert not (tmp_path / "run2").exists()  # a failed start leaves nothing that blocks a retry
     assert main(["train", "--config", "demo", *sets, "--out", str(tmp_path / "run3"),
                  "--init-from", str(tmp_path / "nowhere"), "--quiet"]) == 2
     assert "no such model folder" in capsys.readouterr().err and not (tmp_path / "run3").exists()
