@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save
 
-from ..fileio import atomic_write_bytes, default_cache_dir
+from ..fileio import atomic_write_bytes, default_cache_dir, sweep_leftovers
 from .encoders import TextEncoder
 
 log = logging.getLogger("gtgan.data")
@@ -60,6 +60,7 @@ def cached_embeddings(encoder: TextEncoder, captions: list[str], cache_dir: str 
     meta = {"identity": json.dumps(encoder.identity, sort_keys=True), "captions_sha256": caps,
             "count": str(len(captions))}
     try:
+        sweep_leftovers(cache_dir)  # temporary files of killed writers (live ones are kept)
         atomic_write_bytes(path, save({"embeddings": np.ascontiguousarray(arr)}, metadata=meta))
         for old in cache_dir.glob(f"{ident}-*.safetensors"):
             if old != path:

@@ -161,7 +161,7 @@ def prepare_folder(root: str | Path, encoder: TextEncoder, split_file: str | Pat
         "skipped": [{"path": p, "reason": m} for p, m in scan.problems],
         "not_in_split_file": scan.not_in_split_file,
     }
-    atomic_write_json(scan.root / MANIFEST, manifest)
+    atomic_write_json(scan.root / MANIFEST, manifest, durable=True)  # training depends on it
     caches = {}
     for split in counts:  # the same captions in the same order as FolderDataset reads them
         flat = [c for it in scan.items if it["split"] == split for c in it["text"]]

@@ -38,7 +38,8 @@ def apply_init_weights(gan: Trainer, run_dir: Path, init_from: str | Path | None
     if is_main:
         if not resuming:
             atomic_write_json(record, {"path": str(Path(init_from).resolve()),
-                                       "loaded": sorted(init.weights), "missing": init.missing})
+                                       "loaded": sorted(init.weights), "missing": init.missing},
+                              durable=True)
         if init.missing:
             warnings.warn(f"--init-from {init_from}: it has no {', '.join(init.missing)}; "
                           "those start from a fresh initialisation", stacklevel=2)

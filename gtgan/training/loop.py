@@ -34,7 +34,7 @@ from .finetune import apply_init_weights
 from .guard import (RESUME_OVERRIDABLE, StartRecord, check_resume_config, config_record,
                     resume_config, sweep_run)
 from .outputs import RunOutputs, divergence_message, plots, progress_fields, tb_scalars
-from .preflight import check_inputs, check_output
+from .preflight import check_inputs, check_output, validate_before_dims
 from .rundir import (CONFIG, ENCODER, METRICS, MetricsLog, RunDirError, RunLock, append_env,
                      check_new_run_dir, check_run_dir, env_record, write_json_atomic)
 from .step import Trainer, nonfinite
@@ -87,6 +87,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, eval_fn: EvalFn | None = None,
     if init_from is not None:
         path_kind(Path(init_from))  # a wrong path fails before the run directory is made
     cfg = copy.deepcopy(cfg)
+    validate_before_dims(cfg)
     check_output(cfg, Path(run_dir))
     encoder, notes = check_inputs(cfg)
     run = _Run(cfg, Path(run_dir), False, eval_fn, command, progress, on_step)
@@ -129,7 +130,7 @@ class _Run:
         self.overrides = overrides or []
         self.init_from: str | Path | None = None
         self.make_eval_fn: EvalFactory | None = None
-        self.encoder, self.notes = None, []
+        self.encoder, self.notes, self.lock = None, [], None
         self.start = StartRecord(run_dir)
         self.stepping = False  # the step loop has begun: a failure is no longer a failed start
 
@@ -162,19 +163,16 @@ class _Run:
                 raise _rebuild_error(error)
             return self._train()
         except BaseException:
-            self._release_lock()
+            if self.lock is not None:
+                self.lock.__exit__()
             if self.info.is_main and not self.resuming and not self.stepping and self.start.made:
                 self.start.undo()  # this start made the folder's contents: nothing may block a retry
             raise
         finally:
-            self._release_lock()
+            if self.lock is not None:
+                self.lock.__exit__()
             restore_determinism(determinism)
             distributed.teardown_distributed(self.info)
-
-    def _release_lock(self) -> None:
-        lock = getattr(self, "lock", None)
-        if lock is not None:
-            lock.__exit__()
 
     def _prepare_dir(self) -> None:
         if not self.resuming:  # resume() has checked the directory already
