@@ -13,6 +13,16 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture
+def one_thread():
+    """One intra-op thread for tiny training runs (a shared 2-core machine: OpenMP barriers
+    across oversubscribed cores made tiny steps 2-4x slower); put back afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def cub_mini() -> Path:
     if not (CUB_MINI / "birds").exists():
         pytest.skip(f"cub-mini not found at {CUB_MINI} (CI puts ../shared beside the repo)")

@@ -28,12 +28,7 @@ DRIVER = Path(__file__).with_name("_kill_driver.py")
 DEAD = 2**22 + 4321  # above the default pid_max: no such process
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _cfg(*extra):
@@ -246,3 +241,28 @@ def test_every_file_a_run_and_a_prepared_folder_write_follows_the_umask(tmp_path
     for must in ("run/model/generator.safetensors", "run/checkpoints/step-00000002/state.json",
                  "run/samples/step-00000002.png", "saved", "data/gtgan_manifest.json"):
         assert must in modes, must
+
+
+def test_reports_and_demo_folders_replace_only_their_own_kind(tmp_path, capsys):
+    from gtgan.metrics import write_report
+
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": 1}')
+    assert cli_main(["eval", str(tmp_path / "no-run"), "--out", str(notes)]) == 2  # before any work
+    assert "notes.json: is a file that is not a gtgan evaluation report" in capsys.readouterr().err
+    (tmp_path / "r.md").write_text("my own notes")
+    with pytest.raises(Exception, match="r.md: is a file that is not"):
+        write_report({"results": {}}, tmp_path / "r.json")
+    assert notes.read_text() == '{"mine": 1}' and (tmp_path / "r.md").read_text() == "my own notes"
+    write_report({"results": {}}, tmp_path / "ok.json")
+    write_report({"results": {"64": {}}}, tmp_path / "ok.json")  # a report replaces a report
+    assert json.loads((tmp_path / "ok.json").read_text())["results"] == {"64": {}}
+
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    (demo / "report.html").write_text("<html>")
+    (demo / "thesis.tex").write_text("years of work")
+    assert cli_main(["demo", "--out", str(demo), "--force", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "holds thesis.tex, which the demo does not write; nothing was deleted" in err
+    assert sorted(p.name for p in demo.iterdir()) == ["report.html", "thesis.tex"]
