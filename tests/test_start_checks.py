@@ -107,12 +107,21 @@ def test_missing_data_fails_before_the_encoder_and_the_folder(tmp_path, monkeypa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg.yaml"]
 
 
-def test_cub_mini_missing_files_offer_the_real_switch(cub_mini):
+def test_cub_mini_missing_files_and_pickle_fail_first(cub_mini, tmp_path, capsys, no_expensive_work):
     data = tiny("stackgan++", "data.kind=cub", f"data.root={cub_mini}").data
     with pytest.raises(DataError, match=r"CLI --skip-missing"):
         check_data_available(data)
     data.skip_missing = True
     check_data_available(data)
+    # the paper preset's char-CNN-RNN vectors: cub-mini has no pickle (a clear message, first)
+    rc, err = _train_preset(tmp_path, capsys, "data.kind=cub", f"data.root={cub_mini}",
+                            "data.skip_missing=true", "data.encoder.kind=char-cnn-rnn")
+    assert rc == 2 and "char-CNN-RNN-embeddings.pickle: not found" in _error_line(err)
+    # a sentence-transformers encoder without a name
+    rc, err = _train_preset(tmp_path, capsys, "data.kind=cub", f"data.root={cub_mini}",
+                            "data.skip_missing=true", "data.encoder.kind=sentence-transformers")
+    assert rc == 2 and "needs a model name or path (data.encoder.name)" in _error_line(err)
+    assert not (tmp_path / "run").exists()
 
 
 def test_an_encoder_that_cannot_load_fails_before_the_folder(tmp_path, capsys, no_expensive_work):

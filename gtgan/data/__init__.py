@@ -6,6 +6,7 @@ from typing import Any
 
 from ..errors import DataError
 from .cub import CubDataset, check_split
+from .cub_files import char_cnn_rnn_path
 from .encoders import (BOW_DIM, EncoderError, TextEncoder, build_encoder,
                        check_encoder_compatible, encoder_from_identity)
 from .folder import FolderDataset, check_prepared
@@ -48,7 +49,9 @@ def check_data_available(data_cfg: Any) -> None:
     folder's manifest), checked without decoding anything or encoding any caption: a run
     does this before its expensive set-up."""
     if data_cfg.kind == "cub":
-        check_split(data_cfg.root, _split_name(data_cfg, "train"), data_cfg.skip_missing)
+        info = check_split(data_cfg.root, _split_name(data_cfg, "train"), data_cfg.skip_missing)
+        if data_cfg.encoder.kind == "char-cnn-rnn":
+            char_cnn_rnn_path(info.birds, info.split)
     elif data_cfg.kind == "folder":
         check_prepared(data_cfg.root, _split_name(data_cfg, "train"))
     elif data_cfg.kind != "synthetic":

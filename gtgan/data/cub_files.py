@@ -132,14 +132,20 @@ def scan_split(root: str | Path, split: str) -> CubSplit:
     return out
 
 
-def load_char_cnn_rnn(birds: Path, split: str, n_listed: int, dim: int = 1024) -> np.ndarray:
-    """The split's char-CNN-RNN vectors as float32 (n_listed, 10, dim), checked."""
-    path = birds / split / EMBEDDINGS_FILE
+def char_cnn_rnn_path(birds: Path, split: str) -> Path:
+    """The split's char-CNN-RNN embeddings file, which must exist (checked before a run's set-up)."""
+    path = Path(birds) / split / EMBEDDINGS_FILE
     if not path.exists():
         raise DataError(
             f"{path}: not found. The char-cnn-rnn encoder needs the StackGAN birds embeddings "
             f"(from the StackGAN / StackGAN++ preprocessed birds data) in that place; or train "
             f"with data.encoder.kind=bow or sentence-transformers instead")
+    return path
+
+
+def load_char_cnn_rnn(birds: Path, split: str, n_listed: int, dim: int = 1024) -> np.ndarray:
+    """The split's char-CNN-RNN vectors as float32 (n_listed, 10, dim), checked."""
+    path = char_cnn_rnn_path(birds, split)
     obj = load_data_pickle(path)
     try:
         arr = np.asarray(obj, dtype=np.float32)
