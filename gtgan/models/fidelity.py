@@ -11,6 +11,7 @@ from torch import nn
 from torchvision.models import VGG19_Weights, vgg19
 
 from ..errors import GtganError
+from ..fileio import follow_umask
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -46,6 +47,7 @@ def ensure_vgg19_weights(weights: str) -> None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         digest = re.search(r"-([a-f0-9]+)\.", cached.name)  # torchvision checks it the same way
         torch.hub.download_url_to_file(url, str(cached), digest and digest.group(1), progress=False)
+        follow_umask(cached)  # torch.hub downloads through a 0600 temporary file
     except Exception as exc:  # no network, no space, no permission
         raise WeightsError(_NO_IMAGENET.format(f"{type(exc).__name__}: {exc}")) from None
 
