@@ -113,6 +113,10 @@ def test_a_cut_short_or_empty_config_is_an_error_naming_the_file(tmp_path, capsy
     assert "config.yaml: is empty" in err and "defaults are never assumed" in err
     assert "char-CNN-RNN" not in err and "Traceback" not in err
     assert (run / "config.yaml").read_text() == ""  # never written back with defaults
+    from gtgan.storage import load_generator  # a checkpoint's model config comes from it too
+
+    with pytest.raises(ConfigError, match="config.yaml: is empty"):
+        load_generator(run / "checkpoints" / "step-00000002")
 
 
 def test_resume_refuses_a_config_that_differs_from_the_checkpoints_record(tmp_path, capsys):

@@ -58,7 +58,7 @@ def path_kind(path: Path) -> str:
 
 def _run_config(run_dir: Path | None) -> RunConfig | None:
     if run_dir is not None and (run_dir / RUN_CONFIG).exists():
-        return load_run_config(run_dir / RUN_CONFIG)
+        return load_run_config(run_dir / RUN_CONFIG, complete=True)  # a run's own: whole, or an error
     return None
 
 
