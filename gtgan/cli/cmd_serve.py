@@ -12,7 +12,7 @@ def add_serve(sub) -> None:
     p.add_argument("model", help="a training run directory, a model folder or a checkpoint")
     p.add_argument("--host", default=d.host,
                    help=f"address to listen on (default {d.host}: this machine only; 0.0.0.0 opens it to the network)")
-    p.add_argument("--port", type=int, default=d.port, help=f"default {d.port}; 0 picks a free one")
+    p.add_argument("--port", type=int, default=d.port, help=f"default {d.port}")
     p.add_argument("--max-images", type=int, default=d.max_images, help=f"images per request, at most (default {d.max_images})")
     p.add_argument("--max-steps", type=int, default=d.max_steps,
                    help=f"interpolation steps per request, at most (default {d.max_steps})")

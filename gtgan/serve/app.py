@@ -5,15 +5,55 @@ Gradio is an optional extra (`pip install 'gtgan[serve]'`); it is imported insid
 """
 from __future__ import annotations
 
+import atexit
+import hashlib
+import io
 import os
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
 
 from ..errors import GtganError
-from .service import Service
+from ..fileio import atomic_write_bytes
+from .service import Result, Service
 
 NEEDS_EXTRA = "gtgan serve needs the serve extra: pip install 'gtgan[serve]'"
 API_GENERATE = "generate"  # gradio_client: Client(url).predict(..., api_name="/generate")
 API_INTERPOLATE = "interpolate"
-CACHE_CLEANUP = (600, 3600)  # every 10 min delete served images older than an hour
+CACHE_CLEANUP = (600, 3600)  # every 10 min Gradio deletes served images older than an hour
+STAGING_KEEP_S = 120.0  # our PNGs only live until Gradio has copied them into its cache
+
+
+class PngStage:
+    """Hands Gradio finished PNG files rather than PIL images. Gradio writes a PIL output into
+    its content-addressed cache in place, so two requests making the same picture (same
+    caption and seed) could serve a half-written file (seen here: 1 or 2 of 50 requests from
+    8 clients failed in 2 of 3 load-test runs). A file it copies under a temporary name and
+    renames, which is safe; ours are written the same way (gtgan.fileio) and swept after
+    STAGING_KEEP_S, and their folder is removed when the server stops."""
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="gtgan-serve-"))
+        atexit.register(shutil.rmtree, self.dir, True)
+
+    def __call__(self, res: Result) -> list[tuple[str, str]]:
+        now, out = time.time(), []
+        for old in self.dir.glob("*.png"):
+            try:
+                if now - old.stat().st_mtime > STAGING_KEEP_S:
+                    old.unlink()
+            except FileNotFoundError:
+                pass
+        for image, label in zip(res.images, res.labels):
+            buf = io.BytesIO()
+            image.save(buf, format="PNG")
+            data = buf.getvalue()
+            path = self.dir / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
+            atomic_write_bytes(path, data)
+            out.append((str(path), label))
+        return out
 
 
 def import_gradio():
@@ -43,14 +83,15 @@ def build_app(service: Service):
     """The page; call `.queue(...)` and `.launch(...)` on it (see `serve`)."""
     gr = import_gradio()
     card, sizes, opts = service.card, service.sizes, service.options
+    stage = PngStage()
 
     def generate(caption, num_images, seed, random_seed, scale):
         res = service.generate(caption, num_images, None if random_seed else seed, scale)
-        return list(zip(res.images, res.labels)), res.line
+        return stage(res), res.line
 
     def interpolate(caption_a, caption_b, steps, seed, random_seed, scale):
         res = service.interpolate(caption_a, caption_b, steps, None if random_seed else seed, scale)
-        return list(zip(res.images, res.labels)), res.line
+        return stage(res), res.line
 
     # System fonts: the default theme would fetch its font from a third-party server.
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
@@ -102,6 +143,10 @@ def build_app(service: Service):
     return app
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def serve(service: Service, block: bool = True, quiet: bool = False):
     """Queue (bounded, `concurrency` at a time) and launch on host:port; returns (app, url)."""
     app = build_app(service)
@@ -116,5 +161,8 @@ def serve(service: Service, block: bool = True, quiet: bool = False):
         print(f"gtgan serve: {service.card.title} on {url} (open to {where}; Ctrl+C stops it)",
               flush=True)
     if block:
+        # SIGTERM (service managers, `kill`) stops it as Ctrl+C does: the server closes and
+        # the atexit clean-up runs.
+        signal.signal(signal.SIGTERM, _interrupt)
         app.block_thread()
     return app, url
