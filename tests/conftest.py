@@ -49,8 +49,9 @@ def small_birds_judge(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def serve_model(tmp_path_factory) -> Path:
-    """The model the `gtgan serve` tests serve: a tiny demo-preset run trained for 3 steps, or
-    GTGAN_SERVE_MODEL (a run or model folder; e.g. a demo run, to make docs/serve.png)."""
+    """The model the `gtgan serve` tests serve: a tiny demo-preset run trained for 20 steps
+    (fewer leave its pictures blank grey), or GTGAN_SERVE_MODEL (a run or model folder, e.g.
+    a demo run, to make docs/serve.png)."""
     from _serve_support import train_tiny_run
 
     given = os.environ.get("GTGAN_SERVE_MODEL")

@@ -115,7 +115,7 @@ def build_app(service: Service):
                     rnd = gr.Checkbox(False, label="Random seed", elem_id="random_seed")
                     scale = gr.Radio(sizes, value=sizes[-1], label="Scale (px)", elem_id="scale")
                 go = gr.Button("Generate", variant="primary", elem_id="generate")
-                gallery = gr.Gallery(label="Birds", columns=4, height="auto", format="png",
+                gallery = gr.Gallery(label="Birds", columns=4, format="png",
                                      object_fit="contain", elem_id="gallery")
                 line = gr.Markdown(elem_id="result_line")
                 inputs = [caption, n, seed, rnd, scale]

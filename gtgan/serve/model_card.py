@@ -66,7 +66,8 @@ def model_card(pipe, source: str | Path, execution_line: str = "") -> ModelCard:
              ("weights", f"`{pipe.weights_file or source}`")]
     if execution_line:
         facts.append(("generation", f"{pipe.device}, {execution_line}"))
-    return ModelCard(f"{preset} model from {Path(str(source)).name or source}", facts,
+    where = "/".join(Path(str(source)).parts[-2:]) or str(source)  # e.g. gtgan-demo/run
+    return ModelCard(f"{preset} model from {where}", facts,
                      evaluation_lines(pipe, source), deviations(cfg, pipe.model_config),
                      examples(pipe))
 
