@@ -13,7 +13,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_SERVE = ["model.ngf=4", "model.ndf=4", "model.c_dim=8", "model.z_dim=8", "optim.batch_size=4",
-              "run.max_steps=3", "run.checkpoint_every=3", "run.sample_every=0", "run.log_every=1",
+              "run.max_steps=20", "run.checkpoint_every=20", "run.sample_every=0", "run.log_every=1",
               "run.num_sample_captions=2", "data.synthetic_count=40", "data.num_workers=0",
               "run.precision=fp32"]
 

@@ -1,7 +1,7 @@
 """`gtgan serve`: the service's functions in-process, the model card, the HTTP API through
 gradio_client against a server in a subprocess, and a load of 50 requests from 8 clients.
 (The browser test is tests/test_serve_browser.py.) The model is a tiny demo-preset run trained
-for 3 steps (conftest.serve_model)."""
+for 20 steps (conftest.serve_model)."""
 from __future__ import annotations
 
 import json
@@ -121,7 +121,7 @@ def test_model_card_says_what_model_this_is(serve_model, tmp_path):
     _write_report(tmp_path / "metrics.json", "0" * 64, 0.9999)  # another model's report: ignored
     card = Service(pipe, ServeOptions(), run).card
     facts = dict(card.facts)
-    assert facts["preset"] == "`demo`" and facts["training steps"] == "3"
+    assert facts["preset"] == "`demo`" and facts["training steps"] == "20"
     assert "synthetic birds (40 pictures" in facts["data"]
     assert len(card.evaluation) == 1 and "attr 0.432 (real pictures 0.900" in card.evaluation[0]
     assert "0.9999" not in card.markdown()
