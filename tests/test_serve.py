@@ -104,6 +104,32 @@ def test_missing_gradio_is_a_clear_error(monkeypatch, serve_model, capsys):
     assert f"gtgan serve: error: {NEEDS_EXTRA}" in capsys.readouterr().err
 
 
+def test_bad_model_path_is_a_clear_error(tmp_path, capsys):
+    pytest.importorskip("gradio", reason=NEEDS_EXTRA)
+    assert main(["serve", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "gtgan serve: error:" in err and "no such model folder" in err and "Traceback" not in err
+
+
+def test_queue_is_bounded_and_host_local(service):
+    """serve() queues at most --queue-size requests, --concurrency at a time, on 127.0.0.1."""
+    pytest.importorskip("gradio", reason=NEEDS_EXTRA)
+    from _serve_support import free_port
+    from gtgan.serve import serve
+
+    before = service.options.port, service.options.queue_size
+    service.options.port, service.options.queue_size = free_port(), 5
+    app, url = serve(service, block=False, quiet=True)
+    service.options.port, service.options.queue_size = before
+    try:
+        assert app._queue.max_size == 5 and url.startswith("http://127.0.0.1:")
+        assert app._queue.default_concurrency_limit == 1
+        events = [fn for fn in app.fns.values() if fn.name in ("generate", "interpolate")]
+        assert len(events) == 3 and {fn.concurrency_id for fn in events} == {"model"}
+    finally:
+        app.close()
+
+
 # ---------------------------------------------------------------- the model card
 def _write_report(path: Path, sha: str, accuracy: float) -> None:
     path.write_text(json.dumps({"format": "gtgan-eval", "model": {"generator_sha256": sha},

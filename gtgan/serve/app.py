@@ -23,6 +23,7 @@ NEEDS_EXTRA = "gtgan serve needs the serve extra: pip install 'gtgan[serve]'"
 API_GENERATE = "generate"  # gradio_client: Client(url).predict(..., api_name="/generate")
 API_INTERPOLATE = "interpolate"
 CACHE_CLEANUP = (600, 3600)  # every 10 min Gradio deletes served images older than an hour
+ONE_MODEL = "model"  # every event shares one queue: --concurrency bounds all generation together
 STAGING_KEEP_S = 120.0  # our PNGs only live until Gradio has copied them into its cache
 
 
@@ -74,7 +75,7 @@ def _shown(gr, fn):
             return fn(*args)
         except GtganError as exc:
             print(f"gtgan serve: refused a request: {exc}", flush=True)
-            raise gr.Error(str(exc), title="gtgan: error", print_exception=False) from None
+            raise gr.Error(str(exc), duration=20, print_exception=False) from None
     wrapped.__name__ = fn.__name__
     return wrapped
 
@@ -115,12 +116,14 @@ def build_app(service: Service):
                     rnd = gr.Checkbox(False, label="Random seed", elem_id="random_seed")
                     scale = gr.Radio(sizes, value=sizes[-1], label="Scale (px)", elem_id="scale")
                 go = gr.Button("Generate", variant="primary", elem_id="generate")
-                gallery = gr.Gallery(label="Birds", columns=4, format="png",
+                gallery = gr.Gallery(label="Birds", columns=4, height="fit-content", format="png",
                                      object_fit="contain", elem_id="gallery")
                 line = gr.Markdown(elem_id="result_line")
                 inputs = [caption, n, seed, rnd, scale]
-                go.click(_shown(gr, generate), inputs, [gallery, line], api_name=API_GENERATE)
-                caption.submit(_shown(gr, generate), inputs, [gallery, line], api_visibility="private")
+                go.click(_shown(gr, generate), inputs, [gallery, line], api_name=API_GENERATE,
+                         concurrency_id=ONE_MODEL)
+                caption.submit(_shown(gr, generate), inputs, [gallery, line], api_visibility="private",
+                               concurrency_id=ONE_MODEL)
             with gr.Tab("Interpolate"):
                 with gr.Row():
                     cap_a = gr.Textbox(label="Caption a", elem_id="caption_a",
@@ -134,10 +137,10 @@ def build_app(service: Service):
                     scale_i = gr.Radio(sizes, value=sizes[-1], label="Scale (px)")
                 go_i = gr.Button("Interpolate", variant="primary", elem_id="interpolate")
                 strip = gr.Gallery(label="From caption a to caption b", columns=min(8, opts.max_steps),
-                                   height="auto", format="png", object_fit="contain")
+                                   height="fit-content", format="png", object_fit="contain")
                 line_i = gr.Markdown()
                 go_i.click(_shown(gr, interpolate), [cap_a, cap_b, steps, seed_i, rnd_i, scale_i],
-                           [strip, line_i], api_name=API_INTERPOLATE)
+                           [strip, line_i], api_name=API_INTERPOLATE, concurrency_id=ONE_MODEL)
         with gr.Accordion("About this model", open=True, elem_id="model_card"):
             gr.Markdown(card.markdown())
     return app
