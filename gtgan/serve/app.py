@@ -6,13 +6,13 @@ Gradio is an optional extra (`pip install 'gtgan[serve]'`); it is imported insid
 from __future__ import annotations
 
 import atexit
-import hashlib
 import io
 import os
 import shutil
 import signal
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from ..errors import GtganError
@@ -50,9 +50,8 @@ class PngStage:
         for image, label in zip(res.images, res.labels):
             buf = io.BytesIO()
             image.save(buf, format="PNG")
-            data = buf.getvalue()
-            path = self.dir / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
-            atomic_write_bytes(path, data)
+            path = self.dir / f"{uuid.uuid4().hex}.png"  # never shared: the sweep cannot take a fresh one
+            atomic_write_bytes(path, buf.getvalue())
             out.append((str(path), label))
         return out
 
