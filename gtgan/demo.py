@@ -209,6 +209,7 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
         for name, row in budget.items()))
     log(f"done in {(time.monotonic() - t0) / 60:.1f} min. Open {page.resolve()}")
     log(f"Try your own captions: gtgan generate {out / 'run'} \"your caption\" -o mine.png")
+    log(f"Or type them into a web page: gtgan serve {out / 'run'}   (then open http://127.0.0.1:7860)")
     return page
 
 
@@ -347,7 +348,8 @@ Stage 1 (64 px) trains alone for the first part of the time (optim.stage_warmup_
 <h2>Reproduce</h2>
 <pre>gtgan train --config {esc(str(out / 'run' / 'config.yaml'))} --out another_run
 gtgan eval {esc(str(out / 'run'))} --metrics {','.join(EVAL_METRICS)} --samples {report.get('samples')} --seed 0 --out eval.json
-gtgan generate {esc(str(out / 'run'))} "a bird with a red body, blue wings and a yellow crown" -o mine.png</pre>
+gtgan generate {esc(str(out / 'run'))} "a bird with a red body, blue wings and a yellow crown" -o mine.png
+gtgan serve {esc(str(out / 'run'))}    # a web page to type captions into: http://127.0.0.1:7860 (docs/serve.md)</pre>
 <p>The model folder <code>run/model</code> loads with
 <code>gtgan.TextToImage.from_pretrained("{esc(str(out / 'run'))}")</code>.
 Configuration (also in run/config.yaml):</p>

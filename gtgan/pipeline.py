@@ -31,8 +31,10 @@ class CaptionError(GtganError):
     """A caption cannot be used with this model."""
 
 
-def validate_captions(captions: Sequence[str] | str, encoder_kind: str) -> list[str]:
-    """Clean captions or say exactly which one is wrong and why."""
+def validate_captions(captions: Sequence[str] | str, encoder_kind: str,
+                      max_chars: int = MAX_CAPTION_CHARS) -> list[str]:
+    """Clean captions or say exactly which one is wrong and why: the one check behind the
+    CLI, the API and `gtgan serve`, so all three give the same message."""
     if isinstance(captions, str):
         captions = [captions]
     captions = list(captions)
@@ -45,8 +47,8 @@ def validate_captions(captions: Sequence[str] | str, encoder_kind: str) -> list[
         text = unicodedata.normalize("NFKC", text).strip()
         if not text:
             raise CaptionError(f"caption {i} is empty; describe a bird, e.g. \"a small red bird with black wings\"")
-        if len(text) > MAX_CAPTION_CHARS:
-            raise CaptionError(f"caption {i} has {len(text):,} characters; the limit is {MAX_CAPTION_CHARS:,} "
+        if len(text) > max_chars:
+            raise CaptionError(f"caption {i} has {len(text):,} characters; the limit is {max_chars:,} "
                                "(the data set's captions have under 300): shorten it to a sentence or two")
         bad = next((ch for ch in text if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs")), None)
         if bad is not None:
@@ -96,6 +98,7 @@ class TextToImage:
         self.metadata = metadata or {}
         self.source = source
         self.weights_file: Path | None = None  # the safetensors file the weights came from
+        self.max_caption_chars = MAX_CAPTION_CHARS  # a server may lower it (gtgan serve)
 
     # ------------------------------------------------------------ loading and saving
     @classmethod
@@ -126,7 +129,8 @@ class TextToImage:
         return self.model_config.image_sizes
 
     def encode(self, captions: Sequence[str] | str) -> torch.Tensor:
-        captions = validate_captions(captions, self.encoder.identity.get("kind", ""))
+        captions = validate_captions(captions, self.encoder.identity.get("kind", ""),
+                                     self.max_caption_chars)
         emb = self.encoder.encode(captions)
         if emb.shape[-1] != self.model_config.text_dim:
             raise CheckpointError(f"the text encoder gives {emb.shape[-1]}-d vectors but the model "

@@ -55,3 +55,25 @@ def small_birds_judge(tmp_path_factory):
                                       JudgeConfig(max_train_images=340, holdout_images=60, epochs=4))
     judge.info = info
     return test, judge
+
+
+@pytest.fixture(scope="session")
+def serve_model(tmp_path_factory) -> Path:
+    """The model the `gtgan serve` tests serve: a tiny demo-preset run trained for 20 steps
+    (fewer leave its pictures blank grey), or GTGAN_SERVE_MODEL (a run or model folder, e.g.
+    a demo run, to make docs/serve.png)."""
+    from _serve_support import train_tiny_run
+
+    given = os.environ.get("GTGAN_SERVE_MODEL")
+    return Path(given) if given else train_tiny_run(tmp_path_factory.mktemp("serve") / "run")
+
+
+@pytest.fixture(scope="session")
+def serve_server(serve_model):
+    """`gtgan serve` on serve_model in a subprocess on a free port, shared by the HTTP, load and
+    browser tests."""
+    from _serve_support import Server
+
+    server = Server(serve_model)
+    yield server
+    server.stop()

@@ -175,8 +175,9 @@ def test_demo_end_to_end_writes_its_report(tmp_path, monkeypatch):
     page = run_demo(tmp_path / "demo", minutes=3, overrides=over, eval_samples=16, progress=False,
                     log=lines.append)
     out = tmp_path / "demo"
-    assert page == out / "report.html" and "Open" in lines[-2]
-    assert "gtgan generate" in lines[-1]  # what to try next
+    assert page == out / "report.html" and "Open" in lines[-3]
+    assert "gtgan generate" in lines[-2]  # what to try next
+    assert f"gtgan serve {out / 'run'}" in lines[-1]  # and the web page for its model
     plan = next(line for line in lines if "budget 3.0 min" in line)
     assert "training" in plan and "evaluation" in plan and "images/s" in plan
     spent = next(line for line in lines if "how the budget was spent" in line)
@@ -195,5 +196,6 @@ def test_demo_end_to_end_writes_its_report(tmp_path, monkeypatch):
     assert "diversity" in html and "held-out" in html and "image_skip" in html
     assert "captions in other words" in html.lower() and "blurred" in html  # explained even when unmeasured
     assert "--metrics attr,own_words,ssim,diversity,judge_fid" in html  # the Reproduce line names what was measured
+    assert f"gtgan serve {out / 'run'}" in html
     with pytest.raises(gtgan.errors.GtganError, match="already exists"):  # never overwrites silently
         run_demo(out, minutes=3, overrides=over, eval_samples=16, progress=False, log=lines.append)

@@ -1,0 +1,121 @@
+"""What `gtgan serve` does, without the web page: one model in memory, its limits, its precision.
+
+The Gradio page (`gtgan.serve.app`) and the tests call `Service`; every bad input raises a
+GtganError whose message is the one the CLI prints for the same input (captions are checked by
+`gtgan.pipeline.validate_captions`, the one check behind the CLI, the API and this server).
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from ..config import RunSettings
+from ..device import autocast, resolve_execution
+from ..errors import GtganError
+from ..pipeline import MAX_CAPTION_CHARS, TextToImage
+from .model_card import ModelCard, model_card
+
+MAX_SEED = 2**32 - 1  # what a person types and reads back; torch takes any 64-bit seed
+
+
+@dataclass
+class ServeOptions:
+    """The server's settings; the defaults are the safe ones (local only, small requests)."""
+
+    host: str = "127.0.0.1"  # only this machine; 0.0.0.0 exposes the page to the network
+    port: int = 7860
+    max_images: int = 8  # images per request
+    max_steps: int = 12  # interpolation frames per request
+    max_caption_chars: int = MAX_CAPTION_CHARS
+    queue_size: int = 16  # requests waiting; more are refused with "queue full"
+    concurrency: int = 1  # generations at once (each already uses every core or the GPU)
+    device: str = "auto"
+    precision: str = "auto"  # auto: bf16 where the hardware computes it natively, else fp32
+    data_root: str | None = None  # CUB root for a char-CNN-RNN model
+
+    def check(self) -> None:
+        for name, lo, hi in (("port", 0, 65535), ("max_images", 1, 64), ("max_steps", 2, 64),
+                             ("max_caption_chars", 1, 100_000), ("queue_size", 1, 10_000),
+                             ("concurrency", 1, 64)):
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                raise GtganError(f"--{name.replace('_', '-')} {value}: must be between {lo} and {hi}")
+
+
+@dataclass
+class Result:
+    images: list[Image.Image]
+    labels: list[str]
+    line: str  # what was made, with the seed used: the page shows it under the gallery
+
+
+def whole_number(name: str, value, lo: int, hi: int, hint: str = "") -> int:
+    """`value` as an int in [lo, hi], or a one-line error naming the field."""
+    try:
+        number = int(value)
+        ok = number == float(value)
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok or not lo <= number <= hi:
+        raise GtganError(f"{name} {value!r}: must be a whole number from {lo} to {hi}{hint}")
+    return number
+
+
+class Service:
+    """One TextToImage shared by every request; generation without gradients, in the precision
+    the hardware computes natively (run.precision=auto's rule, gtgan.device)."""
+
+    def __init__(self, pipe: TextToImage, options: ServeOptions | None = None,
+                 source: str | Path | None = None):
+        self.options = options or ServeOptions()
+        self.options.check()
+        self.pipe = pipe
+        pipe.max_caption_chars = self.options.max_caption_chars
+        settings = RunSettings(precision=self.options.precision, channels_last=False)
+        self.execution = resolve_execution(settings, pipe.device)
+        self.card: ModelCard = model_card(pipe, source or pipe.source, self.execution.line())
+
+    @classmethod
+    def load(cls, path: str | Path, options: ServeOptions | None = None) -> "Service":
+        options = options or ServeOptions()
+        options.check()
+        pipe = TextToImage.from_pretrained(path, device=options.device, data_root=options.data_root)
+        return cls(pipe, options, path)
+
+    @property
+    def sizes(self) -> list[int]:
+        return self.pipe.image_sizes
+
+    def _common(self, seed, scale) -> tuple[int, int]:
+        if seed is None or seed == "" or seed == "random":
+            seed = secrets.randbelow(MAX_SEED + 1)
+        seed = whole_number("seed", seed, 0, MAX_SEED)
+        sizes = self.sizes
+        scale = sizes[-1] if scale in (None, "") else whole_number("scale", scale, 1, 1 << 16)
+        if scale not in sizes:
+            raise GtganError(f"scale {scale}: this model makes {', '.join(map(str, sizes))} px images")
+        return seed, scale
+
+    def generate(self, caption: str, num_images=4, seed=None, scale=None) -> Result:
+        """`num_images` pictures of one caption; seed None draws one (and says which)."""
+        n = whole_number("number of images", num_images, 1, self.options.max_images,
+                         " (gtgan serve --max-images)")
+        seed, scale = self._common(seed, scale)
+        with torch.inference_mode(), autocast(self.pipe.device, self.execution.amp_dtype):
+            images = self.pipe([caption], num_images=n, seed=seed, scale=scale)
+        return Result(images, [f"seed {seed}, #{j + 1}" for j in range(n)],
+                      f"{n} image(s), {scale} px, seed {seed}, {self.execution.precision}")
+
+    def interpolate(self, caption_a: str, caption_b: str, steps=8, seed=None, scale=None) -> Result:
+        """The same noise while the condition moves from caption a to caption b."""
+        steps = whole_number("steps", steps, 2, self.options.max_steps, " (gtgan serve --max-steps)")
+        seed, scale = self._common(seed, scale)
+        with torch.inference_mode(), autocast(self.pipe.device, self.execution.amp_dtype):
+            images = self.pipe.interpolate_captions(caption_a, caption_b, steps, seed, scale)
+        labels = [f"{t / (steps - 1):.2f}" for t in range(steps)]
+        return Result(images, labels, f"{steps} steps from caption a to caption b, {scale} px, "
+                                      f"seed {seed}, {self.execution.precision}")
