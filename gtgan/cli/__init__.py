@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .. import __version__
@@ -40,3 +41,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"gtgan {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the last resort: one line, never a traceback (GTGAN_DEBUG=1 shows it)
+        if os.environ.get("GTGAN_DEBUG", "") not in ("", "0"):
+            raise
+        return _last_resort(args.command, exc)
+
+
+def _last_resort(command: str, exc: Exception) -> int:
+    """OS errors (permissions, space, paths) name the path: exit 2, like other bad input.
+    Anything else is a bug of gtgan's: exit 70 (EX_SOFTWARE), with how to see the traceback."""
+    from ._paths import os_error_text
+
+    if isinstance(exc, OSError):
+        print(f"gtgan {command}: error: {os_error_text(exc)}", file=sys.stderr)
+        return 2
+    if isinstance(exc, MemoryError):
+        print(f"gtgan {command}: error: out of memory; ask for less at once (fewer images, a "
+              f"smaller batch)", file=sys.stderr)
+        return 2
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    print(f"gtgan {command}: error: {type(exc).__name__}: {first}; this is a bug; rerun with "
+          f"GTGAN_DEBUG=1 for the traceback", file=sys.stderr)
+    return 70
