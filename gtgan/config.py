@@ -434,3 +434,8 @@ def _check_fields(obj: Any, prefix: str) -> None:
             continue
         ok, why = rules[f.name]
         _check(ok(value), where, value, why)
+
+
+# The demo's defaults (gtgan.demo), here so the CLI's parser shows them without importing torch.
+DEMO_MINUTES = 15.0
+DEMO_EVAL_SAMPLES = 500

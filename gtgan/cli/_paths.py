@@ -74,6 +74,11 @@ def make_folder(folder: Path) -> str | None:
     return f"created folder {folder}"
 
 
+def say(note: str | None) -> None:
+    if note:
+        print(note)
+
+
 def output_file(path: str, flag: str = "-o", image: bool = True) -> Path:
     """Check an output file before the work that fills it: not a folder, a known image
     extension (`image`), parents that are (or can be made) folders, writable. Returns the
@@ -93,15 +98,15 @@ def output_file(path: str, flag: str = "-o", image: bool = True) -> Path:
     return p
 
 
-def output_dir(path: str, flag: str) -> Path:
+def output_dir(path: str, flag: str, what: str = "the images") -> Path:
     """Check a folder that files will be written into (made later by `make_folder`)."""
     p = Path(path).expanduser()
     if not str(path).strip():
         raise OutputPathError(f"{flag}: empty path; give a folder")
     _check_length(p, flag)
     if p.exists() and not p.is_dir():
-        raise OutputPathError(f"{flag} {path}: is a file, not a folder; give a folder to write "
-                              f"the images into")
+        raise OutputPathError(f"{flag} {path}: is a file, not a folder; give a folder for "
+                              f"{what}")
     _check_parent(p, flag, p)
     return p
 

@@ -1,6 +1,8 @@
 """`gtgan data prepare` and `gtgan data inspect`."""
 from __future__ import annotations
 
+from ._paths import ArgumentError, check_count, check_seed, make_folder, output_file, say
+
 
 def add_data(sub) -> None:
     p = sub.add_parser("data", help="prepare your own captioned images, or inspect a data root")
@@ -32,6 +34,11 @@ def add_data(sub) -> None:
 
 
 def _cmd_data_prepare(args) -> int:
+    from pathlib import Path
+
+    if not Path(args.folder).expanduser().is_dir():  # before the encoder is built
+        raise ArgumentError(f"{args.folder}: " + ("is a file, not a folder of captioned images"
+                            if Path(args.folder).exists() else "folder not found"))
     from ..data.encoders import build_encoder, parse_encoder_spec
     from ..data.folder import prepare_folder
 
@@ -52,6 +59,12 @@ def _cmd_data_prepare(args) -> int:
 
 
 def _cmd_data_inspect(args) -> int:
+    check_count(args.examples, "--examples", lo=0)
+    check_count(args.synthetic_count, "--synthetic-count", lo=2)
+    check_seed(args.synthetic_seed, "--synthetic-seed")
+    if args.out:
+        say(make_folder(output_file(args.out, "--out").parent))
+
     from ..data.checks import inspect_data
 
     rep = inspect_data(args.root, args.kind, args.skip_missing, args.out, args.examples,

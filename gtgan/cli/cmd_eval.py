@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from ._paths import check_count, check_seed, make_folder, output_file, say as _say
+
 
 def add_eval(sub) -> None:
     p = sub.add_parser("eval", help="IS, FID, SSIM and attribute accuracy of a run, as JSON + Markdown")
@@ -39,6 +41,14 @@ def add_eval(sub) -> None:
 
 
 def _cmd_eval(args) -> int:
+    # The cheap checks first: the metrics package takes seconds to import.
+    check_count(args.samples, "--samples")
+    check_count(args.batch_size, "--batch-size")
+    check_count(args.splits, "--splits")
+    check_seed(args.seed, "--seed")
+    out = output_file(args.out, "--out", image=False)
+    _say(make_folder(out.parent))
+
     from ..metrics import EvalOptions, evaluate_run, write_report
 
     opts = EvalOptions(

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ._paths import (ArgumentError, check_count, check_seed, make_folder, output_dir,
-                     output_file)
+                     output_file, say as _say)
 from ._shared import DATA_ROOT_HELP
 
 
@@ -50,11 +50,6 @@ def _grid_fits(out, width: int, height: int, instead: str) -> None:
             f"-o {out}: the grid would be {width:,} x {height:,} px "
             f"({width * height / 1e6:.0f} Mpx; at most {limit / 1e6:.0f} Mpx, {side:,} px a side "
             f"for {fmt}); {instead}")
-
-
-def _say(note: str | None) -> None:
-    if note:
-        print(note)
 
 
 def _cmd_generate(args) -> int:
