@@ -53,6 +53,9 @@ def _cmd_data_prepare(args) -> int:
             print(f"  {what}: {n}")
     for _, msg in rep["problems"][:10]:
         print(f"  skipped: {msg}")
+    if rep["orphan_captions"]:
+        print(f"  caption files with no image beside them (not used): {len(rep['orphan_captions'])}, "
+              f"e.g. {rep['orphan_captions'][0]}")
     print(f"wrote {rep['manifest']}; text vectors ({rep['encoder']['kind']}, "
           f"{rep['encoder']['dim']}-d) cached under {rep['root']}/gtgan_cache/")
     return 0
