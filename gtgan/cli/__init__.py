@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except GtganError as exc:
-        print(f"gtgan {args.command}: error: {exc}", file=sys.stderr)
+        print(f"gtgan {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"gtgan {args.command}: interrupted", file=sys.stderr)
@@ -45,6 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("GTGAN_DEBUG", "") not in ("", "0"):
             raise
         return _last_resort(args.command, exc)
+
+
+def _one_line(exc: GtganError) -> str:
+    """The message; raised in a DataLoader worker, torch re-raises it with the worker's
+    traceback appended, whose last line is the original message."""
+    text = str(exc)
+    if "\nOriginal Traceback" not in text:
+        return text
+    last = [line for line in text.splitlines() if line.strip()][-1]
+    return last.split(": ", 1)[1] if last.startswith(("gtgan.", type(exc).__name__)) else last
 
 
 def _last_resort(command: str, exc: Exception) -> int:

@@ -212,8 +212,9 @@ class CaptionedImageDataset(Dataset):
             if index not in self.broken:  # once per file (and per loader worker)
                 self.broken.add(index)
                 what = "missing" if isinstance(exc, ImageMissingError) else "broken"
-                log.warning("skipping %s image %s (%d skipped so far): %s", what,
-                            self.image_path(index), len(self.broken), exc)
+                # info: training warns once per file in the main process (item["skipped"])
+                log.info("skipping %s image %s (%d skipped so far): %s", what,
+                         self.image_path(index), len(self.broken), exc)
             raise
 
     def __getitem__(self, index: int) -> dict:
@@ -221,16 +222,20 @@ class CaptionedImageDataset(Dataset):
         if not 0 <= index < n:
             raise IndexError(index)
         # With skip_broken, a broken item is replaced by the next good one (deterministically).
+        skipped: list[str] = []  # files left out for this item: training counts them in its log
         for attempt in range(n if self.skip_broken else 1):
             i = (index + attempt) % n
             try:
-                return self._item(i)
+                item = self._item(i, skipped)
+                item["skipped"] = "\n".join(skipped)
+                return item
             except ImageDecodeError:
                 if not self.skip_broken:
                     raise
+                skipped.append(self.image_path(i))
         raise DataError(f"{type(self).__name__}: no decodable image left")
 
-    def _item(self, i: int) -> dict:
+    def _item(self, i: int, skipped: list[str]) -> dict:
         rng = item_rng(self.seed, self.epoch, i)
         caps = self.captions(i)
         k = int(rng.integers(0, len(caps))) if self.train else 0
@@ -245,6 +250,7 @@ class CaptionedImageDataset(Dataset):
             except ImageDecodeError:
                 if not self.skip_broken:
                     raise
+                skipped.append(self.image_path(j))
         else:
             raise DataError(f"{type(self).__name__}: could not find a decodable negative image")
         return {"images": views, "wrong_images": wrong, "text": self.text_vector(i, k),
