@@ -452,3 +452,45 @@ def test_training_names_skipped_images_in_its_log(tmp_path, capsys):
     assert any(e["event"] == "data_left_out" and e["counts"] == {"missing or bad": 1} for e in events)
     skipped = [e for e in events if e["event"] == "image_skipped"]
     assert [e["file"] for e in skipped] == [str(root / "finch" / "b1.png")]  # once, by name
+
+
+CUB_CASES = ["good", "image missing", "caption file missing", "corrupt jpeg", "7 captions",
+             "empty caption line"]
+
+
+@pytest.mark.parametrize("case", CUB_CASES)
+def test_inspect_verdict_equals_training_on_cub(case, tmp_path, capsys):
+    from test_data_cub import CUB_MINI, _few_names, make_cub
+
+    if not (CUB_MINI / "birds").is_dir():
+        pytest.skip(f"cub-mini not found at {CUB_MINI}")
+    names = _few_names()
+    root = make_cub(tmp_path / "c", names)
+    img = root / "birds/CUB_200_2011/images" / f"{names[2]}.jpg"
+    txt = root / "birds/text" / f"{names[2]}.txt"
+    if case == "image missing":
+        img.unlink()
+    elif case == "caption file missing":
+        txt.unlink()
+    elif case == "corrupt jpeg":
+        img.write_bytes(img.read_bytes()[:300])
+    elif case == "7 captions":
+        txt.write_text("a caption\n" * 7)
+    elif case == "empty caption line":
+        txt.write_text("a caption\n" * 4 + "\n" + "a caption\n" * 6)
+    for skip in (False, True):
+        cfg = DataConfig(kind="cub", root=str(root), skip_missing=skip,
+                         encoder=EncoderConfig(kind="bow", dim=0))
+        try:
+            ds = build_dataset(cfg, "train", [64], train=True, seed=0)
+            for i in range(len(ds)):
+                ds[i]
+            accepts = True
+        except DataError:
+            accepts = False
+        for quick in ((False, True) if case != "corrupt jpeg" else (False,)):
+            rc = main(["data", "inspect", str(root), "--examples", "2"]
+                      + ["--skip-missing"] * skip + ["--quick"] * quick)
+            out = capsys.readouterr().out
+            assert rc in (0, 1) and (rc == 0) == accepts, f"{case}, skip={skip}, quick={quick}\n{out}"
+        assert accepts == (skip or case == "good")

@@ -106,11 +106,11 @@ def inspect_cub(root, skip_missing: bool, out=None, examples: int = 8, verify: b
             if cf.fffd_lines:
                 fffd.append((str(info.text_path(name)), cf.fffd_lines))
             if verify:
-                try:
+                try:  # decoded first: a file whose header cannot be read is a broken image too
+                    img = open_image(info.image_path(name), min_side=152, bbox=info.boxes[name])
                     with Image.open(info.image_path(name)) as im:
                         modes[im.mode] = modes.get(im.mode, 0) + 1
                         sizes.append(im.size)
-                    img = open_image(info.image_path(name), min_side=152, bbox=info.boxes[name])
                 except DataError as exc:
                     broken += 1
                     problems.append(str(exc))
