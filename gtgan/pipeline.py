@@ -194,9 +194,9 @@ class TextToImage:
 
     def __call__(self, captions: Sequence[str] | str, num_images: int = 1, seed: int = 0,
                  scale: int | None = None) -> list[Image.Image]:
-        """PIL images, caption-major: the num_images images of caption 0 first."""
-        grid = self.generate_grid_tensors(captions, num_images, seed, scale)
-        return tensor_to_pil(grid.flatten(0, 1))
+        """PIL images, caption-major: the num_images images of caption 0 first (made a batch at
+        a time: only the PIL images are kept)."""
+        return [im for _, _, im in self.iter_images(captions, num_images, seed, scale)]
 
     def _scale_index(self, scale: int | None) -> int:
         sizes = self.image_sizes

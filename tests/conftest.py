@@ -45,3 +45,13 @@ def small_birds_judge(tmp_path_factory):
                                       JudgeConfig(max_train_images=340, holdout_images=60, epochs=4))
     judge.info = info
     return test, judge
+
+
+@pytest.fixture
+def single_thread():
+    """One intra-op thread: on a shared 2-core machine, OpenMP barriers across oversubscribed
+    cores made small forward passes 2-5x slower than a single thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -30,6 +30,7 @@ from gtgan.models import build_generator
 from gtgan.storage import save_model
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +41,6 @@ def model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bad") / "model"
     save_model(out, cfg, build_generator(cfg).state_dict(), enc.identity, {})
     return out
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on the shared 2-core machine, two threads made generation 5x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

@@ -36,6 +36,13 @@ def _check_cap(count: int, what: str, cap: int) -> None:
                             f"raise it with --max-images {count}")
 
 
+def _image_size(pipe, scale: int | None) -> int:
+    if scale is not None and scale not in pipe.image_sizes:
+        raise ArgumentError(f"--scale {scale}: this model makes "
+                            f"{', '.join(map(str, pipe.image_sizes))} px images")
+    return scale or max(pipe.image_sizes)
+
+
 def _grid_fits(out, width: int, height: int, instead: str) -> None:
     """A grid is one picture in memory and on disk: refuse one past what Pillow opens without
     a decompression-bomb warning, or past what the format holds."""
@@ -66,7 +73,7 @@ def _cmd_generate(args) -> int:
     from ..pipeline import TextToImage
 
     pipe = TextToImage.from_pretrained(args.model, device=args.device, data_root=args.data_root)
-    size = args.scale or max(pipe.image_sizes)
+    size = _image_size(pipe, args.scale)
     grid = None
     if out is not None:
         _grid_fits(out, *CaptionedGrid.size_of(len(args.captions), args.num_images, size),
@@ -124,7 +131,7 @@ def _cmd_interpolate(args) -> int:
     from ..pipeline import TextToImage
 
     pipe = TextToImage.from_pretrained(args.model, device=args.device, data_root=args.data_root)
-    size = args.scale or max(pipe.image_sizes)
+    size = _image_size(pipe, args.scale)
     _grid_fits(out, args.steps * (size + 2) + 2, size + 24, "ask for fewer --steps")
     _say(make_folder(out.parent))
     if args.caption_b:
