@@ -174,6 +174,18 @@ def test_os_errors_are_one_line_naming_the_path(code, expect, model, tmp_path, c
     assert rc == 2 and not out.exists()
 
 
+def test_unwritable_folder_is_refused_before_any_work(model, tmp_path, capsys, monkeypatch):
+    """(Tests run as root, which the OS lets write anywhere: os.access stands in.)"""
+    import gtgan.cli._paths as paths
+
+    monkeypatch.setattr(paths.os, "access", lambda p, mode: Path(p) != tmp_path)
+    rc, _, err = run_cli(capsys, ["generate", model, "bird", "-o", tmp_path / "g.png"])
+    assert_one_line_error(rc, err, f"-o {tmp_path / 'g.png'}: no permission to write in {tmp_path}")
+    rc, _, err = run_cli(capsys, ["generate", model, "bird", "--each", tmp_path / "new" / "d"])
+    assert_one_line_error(rc, err, f"no permission to write in {tmp_path}")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unexpected_error_is_one_line_and_debug_shows_it(model, capsys, monkeypatch):
     import gtgan.pipeline
 
