@@ -411,7 +411,7 @@ FIELD_RULES: dict[type, dict[str, tuple]] = {
         "encoder": None,  # a dataclass: its own rules
     },
     RunSettings: {
-        "seed": _SEED, "device": _NAME, "precision": _one_of("auto", "fp32", "bf16", "fp16"),
+        "seed": _SEED, "device": _TEXT, "precision": _one_of("auto", "fp32", "bf16", "fp16"),
         "channels_last": _one_of("auto", True, False), "deterministic": _BOOL,
         "max_steps": _number(int, 0), "max_minutes": _number(float, 0),
         "checkpoint_every": _EVERY, "sample_every": _EVERY, "log_every": _number(int, 1),

@@ -122,7 +122,7 @@ _BAD = {"model.text_dim": 0, "model.c_dim": -1, "model.z_dim": 0, "model.ngf": 0
         "data.encoder.kind": "", "data.encoder.name": 3, "data.encoder.dim": -1,
         "data.kind": "x", "data.root": None, "data.train_split": 1, "data.test_split": None,
         "data.skip_missing": "yes", "data.num_workers": -1, "data.synthetic_count": 0,
-        "data.synthetic_seed": -1, "run.seed": 2**63, "run.device": "", "run.precision": "fp8",
+        "data.synthetic_seed": -1, "run.seed": 2**63, "run.device": 3, "run.precision": "fp8",
         "run.channels_last": 1, "run.deterministic": "no", "run.max_steps": -5,
         "run.max_minutes": -1.0, "run.checkpoint_every": -1, "run.sample_every": -1,
         "run.log_every": 0, "run.eval_every_epochs": -1, "run.eval_samples": 0,
