@@ -65,12 +65,13 @@ def _cmd_data_inspect(args) -> int:
     check_count(args.examples, "--examples", lo=0)
     check_count(args.synthetic_count, "--synthetic-count", lo=2)
     check_seed(args.synthetic_seed, "--synthetic-seed")
-    if args.out:
-        say(make_folder(output_file(args.out, "--out").parent))
+    out = output_file(args.out, "--out") if args.out else None
+    if out is not None:
+        say(make_folder(out.parent))
 
     from ..data.checks import inspect_data
 
-    rep = inspect_data(args.root, args.kind, args.skip_missing, args.out, args.examples,
+    rep = inspect_data(args.root, args.kind, args.skip_missing, out, args.examples,
                        verify=not args.quick, synthetic_count=args.synthetic_count,
                        synthetic_seed=args.synthetic_seed)
     print(rep.text)

@@ -61,7 +61,7 @@ def _cmd_eval(args) -> int:
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     report = evaluate_run(args.run_dir, opts, split=args.split, checkpoint=args.checkpoint,
                           config=args.config, data_root=args.data_root, device=args.device, log=log)
-    json_path, md_path = write_report(report, args.out)
+    json_path, md_path = write_report(report, out)
     print(open(md_path).read().split("\n## ")[0].rstrip())
     print(f"wrote {json_path} and {md_path}")
     return 0

@@ -140,6 +140,6 @@ def _cmd_interpolate(args) -> int:
     else:
         images = pipe.interpolate_noise(args.caption_a, args.steps, args.seed, args.seed_b, args.scale)
         label = f"{args.caption_a}  (noise {args.seed} -> {args.seed_b if args.seed_b is not None else args.seed + 1})"
-    atomic_save_image(args.out, image_strip(images, label[:150]))
-    print(f"wrote {args.out} ({len(images)} steps)")
+    atomic_save_image(out, image_strip(images, label[:150]))
+    print(f"wrote {out} ({len(images)} steps)")
     return 0
