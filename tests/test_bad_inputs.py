@@ -498,3 +498,23 @@ def test_inspect_verdict_equals_training_on_cub(case, tmp_path, capsys):
             out = capsys.readouterr().out
             assert rc in (0, 1) and (rc == 0) == accepts, f"{case}, skip={skip}, quick={quick}\n{out}"
         assert accepts == (skip or case == "good")
+
+
+def test_error_from_a_loader_worker_is_its_own_one_line():
+    """torch re-raises a worker's exception with the worker traceback in its message; the CLI
+    prints only the original line."""
+    from torch.utils.data import DataLoader, Dataset
+
+    from gtgan.cli import _one_line
+
+    class Gone(Dataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            raise DataError("/data/b1.png: image file not found; restore it")
+
+    with pytest.raises(DataError) as err:
+        list(DataLoader(Gone(), num_workers=1))
+    assert "Traceback" in str(err.value)
+    assert _one_line(err.value) == "/data/b1.png: image file not found; restore it"
