@@ -33,18 +33,19 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    command = " ".join(filter(None, (args.command, getattr(args, "data_command", None))))
     try:
         return int(args.func(args) or 0)
     except GtganError as exc:
-        print(f"gtgan {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"gtgan {command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"gtgan {args.command}: interrupted", file=sys.stderr)
+        print(f"gtgan {command}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # the last resort: one line, never a traceback (GTGAN_DEBUG=1 shows it)
         if os.environ.get("GTGAN_DEBUG", "") not in ("", "0"):
             raise
-        return _last_resort(args.command, exc)
+        return _last_resort(command, exc)
 
 
 def _one_line(exc: GtganError) -> str:
