@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,7 @@ class ModelConfig:
     image_skip: bool = False
 
     def validate(self) -> None:
+        _check_fields(self, "model")
         _check(self.stages in (1, 2, 3), "model.stages", self.stages, "must be 1, 2 or 3")
         for name in ("text_dim", "c_dim", "z_dim", "ngf", "ndf"):
             _check(getattr(self, name) > 0, f"model.{name}", getattr(self, name), "must be > 0")
@@ -195,6 +197,7 @@ class RunConfig:
     run: RunSettings = field(default_factory=RunSettings)
 
     def validate(self) -> None:
+        _check_fields(self, "")
         self.model.validate()
         _check(self.model.text_dim == self.data.encoder.dim, "model.text_dim", self.model.text_dim,
                f"must equal data.encoder.dim ({self.data.encoder.dim})")
@@ -351,3 +354,112 @@ def load_run_config(path: str | Path, complete: bool = False) -> RunConfig:
 
 def config_json(cfg: Any) -> str:
     return json.dumps(to_dict(cfg), sort_keys=True)
+
+
+# ---------------------------------------------------------------- every field's range
+# Each field of each config dataclass has one rule here: a range, a choice set or a kind of
+# text. `_check_fields` runs them before the cross-field checks in the validate() methods;
+# tests/test_config.py fails if a field is added without a rule.
+MAX_SEED = 2**63 - 1  # torch and numpy seeds are 64-bit; offsets (seed + 1, ...) stay in uint64
+
+
+def _number(kind: type, lo: float | None = None, hi: float | None = None,
+            lo_open: bool = False, hi_open: bool = False) -> tuple:
+    """A rule: an int (or float) in [lo, hi], either end open or absent."""
+    def ok(v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float) if kind is float else int):
+            return False
+        if kind is float and not math.isfinite(v):
+            return False
+        return ((lo is None or (v > lo if lo_open else v >= lo))
+                and (hi is None or (v < hi if hi_open else v <= hi)))
+    def fmt(x: float) -> str:
+        return f"{x:,}" if isinstance(x, int) else f"{x:g}"
+    if lo is not None and hi is not None:
+        text = f"in {'(' if lo_open else '['}{fmt(lo)}, {fmt(hi)}{')' if hi_open else ']'}"
+    elif lo is not None:
+        text = f"{'>' if lo_open else '>='} {fmt(lo)}"
+    else:
+        text = f"{'<' if hi_open else '<='} {fmt(hi)}"
+    return ok, f"must be {'an integer' if kind is int else 'a finite number'} {text}"
+
+
+def _one_of(*values: Any) -> tuple:
+    return (lambda v: any(type(v) is type(a) and v == a for a in values),
+            "must be one of " + ", ".join(str(a).lower() if isinstance(a, bool) else str(a)
+                                          for a in values))
+
+
+_BOOL = (lambda v: isinstance(v, bool), "must be true or false")
+_TEXT = (lambda v: isinstance(v, str), "must be text")
+_NAME = (lambda v: isinstance(v, str) and bool(v.strip()) and "\n" not in v,
+         "must be a non-empty single-line text")
+_SEED = _number(int, 0, MAX_SEED)
+_WEIGHT = _number(float, 0)
+_EVERY = _number(int, 0)  # steps between events; 0 = never
+_STAGE_LIST = (lambda v: isinstance(v, list) and all(type(s) is int and 2 <= s <= 3 for s in v),
+               "must be a list of refinement stages (2 or 3)")
+
+FIELD_RULES: dict[type, dict[str, tuple]] = {
+    ModelConfig: {
+        "text_dim": _number(int, 1, 65536), "c_dim": _number(int, 1, 4096),
+        "z_dim": _number(int, 1, 4096), "ngf": _number(int, 2, 1024),
+        "ndf": _number(int, 1, 1024), "stages": _one_of(1, 2, 3),
+        "num_residual": _number(int, 0, 16), "attention_stages": _STAGE_LIST,
+        "pam": _BOOL, "cam": _BOOL, "cam_form": _one_of("paper", "danet"),
+        "attention_merge": _one_of("concat", "fuse"), "pam_impl": _one_of("sdpa", "naive"),
+        "pam_kv_pool": _one_of(1, 2, 4), "ca_noise_scale": _number(float, 0, 10),
+        "text_scale": _number(float, 0, 1e4, lo_open=True), "d_text_regression": _BOOL,
+        "d_condition": _one_of("concat", "projection"), "image_skip": _BOOL,
+    },
+    LossConfig: {
+        "kl_weight": _WEIGHT, "uncond_weight": _WEIGHT, "fidelity": _BOOL,
+        "fidelity_weight": _WEIGHT, "vgg_weights": _NAME,
+        "fidelity_features": _one_of("vgg19", "pixels"),
+        "fidelity_pixel_size": _number(int, 1, 64), "fidelity_mirror": _BOOL,
+        "color_weight": _WEIGHT, "text_regression_weight": _WEIGHT,
+        "mode_seeking_weight": _WEIGHT,
+    },
+    OptimConfig: {
+        "lr_g": _number(float, 0, 1, lo_open=True), "lr_d": _number(float, 0, 1, lo_open=True),
+        "beta1": _number(float, 0, 1, hi_open=True), "beta2": _number(float, 0, 1, hi_open=True),
+        "batch_size": _number(int, 1, 65536), "epochs": _number(int, 1),
+        "ema_decay": _number(float, 0, 1, hi_open=True), "stage_warmup_steps": _number(int, 0),
+        "stage_warmup_fraction": _number(float, 0, 1, hi_open=True),
+    },
+    EncoderConfig: {"kind": _NAME, "name": _TEXT, "dim": _number(int, 0, 65536)},
+    DataConfig: {
+        "kind": _one_of("cub", "folder", "synthetic"), "root": _TEXT, "train_split": _TEXT,
+        "test_split": _TEXT, "skip_missing": _BOOL, "num_workers": _number(int, 0, 256),
+        "synthetic_count": _number(int, 2, 10_000_000), "synthetic_seed": _SEED,
+        "encoder": None,  # a dataclass: its own rules
+    },
+    RunSettings: {
+        "seed": _SEED, "device": _TEXT, "precision": _one_of("auto", "fp32", "bf16", "fp16"),
+        "channels_last": _one_of("auto", True, False), "deterministic": _BOOL,
+        "max_steps": _number(int, 0), "max_minutes": _number(float, 0),
+        "checkpoint_every": _EVERY, "sample_every": _EVERY, "log_every": _number(int, 1),
+        "eval_every_epochs": _EVERY, "eval_samples": _number(int, 1, 1_000_000),
+        "num_sample_captions": _number(int, 1, 64), "keep_checkpoints": _number(int, 0),
+    },
+    RunConfig: {"name": _NAME, "model": None, "loss": None, "optim": None, "data": None,
+                "run": None},
+}
+
+
+def _check_fields(obj: Any, prefix: str) -> None:
+    """Every field of `obj` (and of its dataclass fields) against its rule in FIELD_RULES."""
+    rules = FIELD_RULES[type(obj)]
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        where = _join(prefix, f.name)
+        if dataclasses.is_dataclass(value):
+            _check_fields(value, where)
+            continue
+        ok, why = rules[f.name]
+        _check(ok(value), where, value, why)
+
+
+# The demo's defaults (gtgan.demo), here so the CLI's parser shows them without importing torch.
+DEMO_MINUTES = 15.0
+DEMO_EVAL_SAMPLES = 500

@@ -13,6 +13,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .errors import GtganError
+
+
+class OutputPathError(GtganError):
+    """An output path cannot be written as given (folder, extension, size); says which."""
+
 
 def _umask() -> int:
     """The process umask, read without changing it where Linux allows (os.umask is racy)."""
@@ -53,8 +59,17 @@ def fsync_path(path: str | Path) -> None:
 def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = False) -> None:
     """Write to a temporary file in the same folder, then os.replace: never a half file.
     `durable`: fsync the file and its folder, so the new content survives a power cut too
-    (files a resumed run depends on)."""
+    (files a resumed run depends on). An OSError names `path`, not the temporary file."""
     path = Path(path)
+    try:
+        _atomic_write_bytes(path, data, durable)
+    except OSError as exc:
+        if exc.errno is None or exc.filename == str(path):
+            raise
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
+
+
+def _atomic_write_bytes(path: Path, data: bytes, durable: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # `.NAME.tmp-PID-XXXX`: a kill leaves a name that `sweep_staging_leftovers` can judge.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent)
@@ -81,10 +96,32 @@ def atomic_write_json(path: str | Path, obj: Any, durable: bool = False) -> None
     atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=False) + "\n", durable)
 
 
+# The formats an image output may name, with the largest side each can hold.
+IMAGE_OUTPUTS = {".png": ("PNG", 2**31 - 1), ".jpg": ("JPEG", 65535), ".jpeg": ("JPEG", 65535),
+                 ".webp": ("WEBP", 16383), ".bmp": ("BMP", 2**31 - 1), ".tif": ("TIFF", 2**31 - 1),
+                 ".tiff": ("TIFF", 2**31 - 1)}
+
+
+def image_format(path: str | Path) -> tuple[str, int]:
+    """(Pillow format, largest side) for an output file by its suffix (PNG when it has none);
+    an unknown suffix is the user's error, named with the ones that work."""
+    suffix = Path(path).suffix.lower()
+    if not suffix:
+        return IMAGE_OUTPUTS[".png"]
+    if suffix not in IMAGE_OUTPUTS:
+        raise OutputPathError(f"{path}: unknown image extension {suffix}, use "
+                              f"{'/'.join(IMAGE_OUTPUTS)}")
+    return IMAGE_OUTPUTS[suffix]
+
+
 def atomic_save_image(path: str | Path, img) -> None:
     """A PIL image in the format its suffix names (PNG when there is none)."""
+    fmt, side = image_format(path)
+    if max(img.size) > side:
+        raise OutputPathError(f"{path}: a {img.size[0]} x {img.size[1]} px picture is too large "
+                              f"for {fmt} (at most {side:,} px a side); write a .png")
     buf = io.BytesIO()
-    img.save(buf, format=(Path(path).suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG"))
+    img.save(buf, format=fmt)
     atomic_write_bytes(path, buf.getvalue())
 
 

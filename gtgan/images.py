@@ -31,24 +31,46 @@ def _wrap(text: str, width_chars: int, max_lines: int) -> list[str]:
     return lines
 
 
+class CaptionedGrid:
+    """`captioned_grid`'s canvas, filled one image at a time: a caller that makes images in
+    batches (gtgan generate) keeps only the canvas, never every image. `size_of` gives the
+    canvas size before it is allocated, so a too-large grid can be refused first."""
+
+    def __init__(self, captions: Sequence[str], ncol: int, size: int, text_width: int = 260,
+                 pad: int = 4):
+        self.size, self.pad, self.text_width = size, pad, text_width
+        font_size = 12 if size <= 64 else 14
+        font = _font(font_size)
+        line_h = font_size + 3
+        self.image = Image.new("RGB", self.size_of(len(captions), ncol, size, text_width, pad),
+                               "white")
+        draw = ImageDraw.Draw(self.image)
+        chars = max(10, int(text_width / (font_size * 0.55)))
+        for r, caption in enumerate(captions):
+            y = pad + r * (size + pad)
+            for line_no, line in enumerate(_wrap(caption, chars, max(1, size // line_h))):
+                draw.text((pad, y + line_no * line_h), line, fill="black", font=font)
+
+    @staticmethod
+    def size_of(rows: int, ncol: int, size: int, text_width: int = 260, pad: int = 4
+                ) -> tuple[int, int]:
+        return text_width + ncol * (size + pad) + pad, rows * (size + pad) + pad
+
+    def paste(self, row: int, col: int, im: Image.Image) -> None:
+        pad, size = self.pad, self.size
+        self.image.paste(im, (self.text_width + pad + col * (size + pad), pad + row * (size + pad)))
+
+
 def captioned_grid(rows: Sequence[Sequence[Image.Image]], captions: Sequence[str],
                    text_width: int = 260, pad: int = 4) -> Image.Image:
     """One row of images per caption, the caption written to the left of its row."""
-    size = rows[0][0].width
-    ncol = max(len(r) for r in rows)
-    font_size = 12 if size <= 64 else 14
-    font = _font(font_size)
-    line_h = font_size + 3
-    canvas = Image.new("RGB", (text_width + ncol * (size + pad) + pad, len(rows) * (size + pad) + pad), "white")
-    draw = ImageDraw.Draw(canvas)
-    chars = max(10, int(text_width / (font_size * 0.55)))
-    for r, (row, caption) in enumerate(zip(rows, captions)):
-        y = pad + r * (size + pad)
-        for line_no, line in enumerate(_wrap(caption, chars, max(1, size // line_h))):
-            draw.text((pad, y + line_no * line_h), line, fill="black", font=font)
+    caps = list(captions[:len(rows)]) + [""] * (len(rows) - len(captions))
+    grid = CaptionedGrid(caps, max(len(r) for r in rows), rows[0][0].width,
+                         text_width, pad)
+    for r, row in enumerate(rows):
         for c, im in enumerate(row):
-            canvas.paste(im, (text_width + pad + c * (size + pad), y))
-    return canvas
+            grid.paste(r, c, im)
+    return grid.image
 
 
 def image_strip(images: Sequence[Image.Image], label: str = "", pad: int = 2) -> Image.Image:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import unicodedata
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 from PIL import Image
@@ -176,11 +176,31 @@ class TextToImage:
                                        ca_eps=eps.repeat(n_cap, 1))[k]
         return images.view(n_cap, num_images, *images.shape[1:])
 
+    @torch.inference_mode()
+    def iter_images(self, captions: Sequence[str] | str, num_images: int = 1, seed: int = 0,
+                    scale: int | None = None) -> Iterator[tuple[int, int, Image.Image]]:
+        """(row, column, PIL image) of `generate_grid_tensors`'s grid, bit-identical to it, made
+        MAX_BATCH at a time: memory stays flat however many images are asked for (only the
+        noise, 0.9 KB an image at the paper's sizes, is held for all of them)."""
+        if num_images < 1:
+            raise CaptionError(f"num_images = {num_images}: must be at least 1")
+        emb = self.encode(captions)
+        k = self._scale_index(scale)
+        z, eps = self.noise(num_images, seed)
+        total = emb.shape[0] * num_images
+        for start in range(0, total, MAX_BATCH):
+            idx = torch.arange(start, min(start + MAX_BATCH, total))
+            rows, cols = idx // num_images, idx % num_images
+            images = self.generator(z[cols].to(self.device), emb[rows].to(self.device),
+                                    ca_eps=eps[cols].to(self.device)).images[k]
+            for r, c, im in zip(rows.tolist(), cols.tolist(), tensor_to_pil(images.float())):
+                yield r, c, im
+
     def __call__(self, captions: Sequence[str] | str, num_images: int = 1, seed: int = 0,
                  scale: int | None = None) -> list[Image.Image]:
-        """PIL images, caption-major: the num_images images of caption 0 first."""
-        grid = self.generate_grid_tensors(captions, num_images, seed, scale)
-        return tensor_to_pil(grid.flatten(0, 1))
+        """PIL images, caption-major: the num_images images of caption 0 first (made a batch at
+        a time: only the PIL images are kept)."""
+        return [im for _, _, im in self.iter_images(captions, num_images, seed, scale)]
 
     def _scale_index(self, scale: int | None) -> int:
         sizes = self.image_sizes
@@ -198,10 +218,9 @@ class TextToImage:
         emb = self.encode([caption_a, caption_b]).to(self.device)
         z, eps = self.noise(1, seed)
         c, _, _ = self.generator.ca_net(emb, eps.expand(2, -1).to(self.device))
-        t = torch.linspace(0, 1, max(2, steps), device=self.device)[:, None]
+        t = torch.linspace(0, 1, _check_steps(steps), device=self.device)[:, None]
         codes = (1 - t) * c[0] + t * c[1]
-        images = self.generator.synthesise(z.to(self.device).expand(len(codes), -1), codes)
-        return tensor_to_pil(images[self._scale_index(scale)])
+        return self._synthesise_pil(z.to(self.device).expand(len(codes), -1), codes, scale)
 
     @torch.inference_mode()
     def interpolate_noise(self, caption: str, steps: int = 8, seed: int = 0, seed_b: int | None = None,
@@ -211,11 +230,27 @@ class TextToImage:
         z0, eps = self.noise(1, seed)
         z1, _ = self.noise(1, seed + 1 if seed_b is None else seed_b)
         c, _, _ = self.generator.ca_net(emb, eps.to(self.device))
-        t = torch.linspace(0, 1, max(2, steps))[:, None]
+        t = torch.linspace(0, 1, _check_steps(steps))[:, None]
         omega = torch.arccos((z0 / z0.norm() * z1 / z1.norm()).sum().clamp(-1, 1))
         if float(omega) < 1e-4:
             zs = (1 - t) * z0 + t * z1
         else:
             zs = (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
-        images = self.generator.synthesise(zs.to(self.device), c.expand(len(zs), -1))
-        return tensor_to_pil(images[self._scale_index(scale)])
+        return self._synthesise_pil(zs.to(self.device), c.expand(len(zs), -1), scale)
+
+    def _synthesise_pil(self, z: torch.Tensor, codes: torch.Tensor, scale: int | None
+                        ) -> list[Image.Image]:
+        """Images at `scale` from noise and condition codes, MAX_BATCH at a time."""
+        k = self._scale_index(scale)
+        out: list[Image.Image] = []
+        for start in range(0, len(z), MAX_BATCH):
+            sl = slice(start, start + MAX_BATCH)
+            out += tensor_to_pil(self.generator.synthesise(z[sl], codes[sl])[k])
+        return out
+
+
+def _check_steps(steps: int) -> int:
+    """Interpolation steps: both ends at least, so never fewer than 2."""
+    if int(steps) < 2:
+        raise CaptionError(f"steps = {steps}: must be at least 2 (the two ends)")
+    return int(steps)

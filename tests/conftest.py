@@ -77,3 +77,13 @@ def serve_server(serve_model):
     server = Server(serve_model)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def single_thread():
+    """One intra-op thread: on a shared 2-core machine, OpenMP barriers across oversubscribed
+    cores made small forward passes 2-5x slower than a single thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

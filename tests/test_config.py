@@ -73,3 +73,87 @@ def test_paper_preset_is_the_paper():
     assert (cfg.model.text_dim, cfg.model.c_dim, cfg.model.z_dim) == (1024, 128, 100)
     base = get_preset("stackgan++")
     assert not (base.model.pam or base.model.cam or base.loss.fidelity)
+
+
+def _field_paths(cls, prefix=""):
+    """(dotted path, dataclass, field name) of every leaf field under `cls`."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        path = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(hints[f.name]):
+            yield from _field_paths(hints[f.name], path + ".")
+        else:
+            yield path, cls, f.name
+
+
+def test_every_config_field_has_a_range_rule():
+    """A new field cannot be added without a rule: every leaf has one, every dataclass field
+    is itself covered, and no rule is left for a field that is gone."""
+    import dataclasses
+
+    from gtgan.config import FIELD_RULES
+
+    leaves = list(_field_paths(RunConfig))
+    assert len(leaves) > 60
+    for path, cls, name in leaves:
+        assert cls in FIELD_RULES, f"{cls.__name__} has no FIELD_RULES entry"
+        assert callable((FIELD_RULES[cls].get(name) or (None,))[0]), f"{path}: no rule"
+    for cls, rules in FIELD_RULES.items():
+        assert set(rules) == {f.name for f in dataclasses.fields(cls)}, cls.__name__
+
+
+# One value outside the range of every leaf field (a wrong type where the field has no range).
+_BAD = {"model.text_dim": 0, "model.c_dim": -1, "model.z_dim": 0, "model.ngf": 0,
+        "model.ndf": 0, "model.stages": 4, "model.num_residual": -1,
+        "model.attention_stages": [1], "model.pam": "yes", "model.cam": 1,
+        "model.cam_form": "x", "model.attention_merge": "x", "model.pam_impl": "x",
+        "model.pam_kv_pool": 3, "model.ca_noise_scale": -0.5, "model.text_scale": 0.0,
+        "model.d_text_regression": None, "model.d_condition": "x", "model.image_skip": 0,
+        "loss.kl_weight": -1.0, "loss.uncond_weight": float("nan"), "loss.fidelity": "no",
+        "loss.fidelity_weight": float("inf"), "loss.vgg_weights": "", "loss.fidelity_features": "x",
+        "loss.fidelity_pixel_size": 0, "loss.fidelity_mirror": None, "loss.color_weight": -1.0,
+        "loss.text_regression_weight": -1.0, "loss.mode_seeking_weight": -1.0,
+        "optim.lr_g": -1.0, "optim.lr_d": 0.0, "optim.beta1": 1.0, "optim.beta2": -0.1,
+        "optim.batch_size": 0, "optim.epochs": 0, "optim.ema_decay": 2.0,
+        "optim.stage_warmup_steps": -1, "optim.stage_warmup_fraction": 1.0,
+        "data.encoder.kind": "", "data.encoder.name": 3, "data.encoder.dim": -1,
+        "data.kind": "x", "data.root": None, "data.train_split": 1, "data.test_split": None,
+        "data.skip_missing": "yes", "data.num_workers": -1, "data.synthetic_count": 0,
+        "data.synthetic_seed": -1, "run.seed": 2**63, "run.device": 3, "run.precision": "fp8",
+        "run.channels_last": 1, "run.deterministic": "no", "run.max_steps": -5,
+        "run.max_minutes": -1.0, "run.checkpoint_every": -1, "run.sample_every": -1,
+        "run.log_every": 0, "run.eval_every_epochs": -1, "run.eval_samples": 0,
+        "run.num_sample_captions": 0, "run.keep_checkpoints": -1, "name": ""}
+
+
+@pytest.mark.parametrize("path", [p for p, _, _ in _field_paths(RunConfig)])
+def test_every_field_refuses_a_value_outside_its_range(path):
+    cfg = get_preset("demo")
+    assert path in _BAD, f"{path}: add an out-of-range value to _BAD"
+    *parents, name = path.split(".")
+    node = cfg
+    for part in parents:
+        node = getattr(node, part)
+    setattr(node, name, _BAD[path])
+    with pytest.raises(ConfigError) as err:
+        cfg.validate()
+    assert str(err.value).startswith(f"{path} = {_BAD[path]!r}: ")
+
+
+@pytest.mark.parametrize("override,message", [
+    ("run.log_every=0", "run.log_every = 0: must be an integer >= 1"),
+    ("data.num_workers=-1", "data.num_workers = -1: must be an integer in [0, 256]"),
+    ("optim.lr_g=-1", "optim.lr_g = -1.0: must be a finite number in (0, 1]"),
+    ("optim.ema_decay=2", "optim.ema_decay = 2.0: must be a finite number in [0, 1)"),
+    ("run.max_steps=-5", "run.max_steps = -5: must be an integer >= 0"),
+    ("run.max_minutes=-1", "run.max_minutes = -1.0: must be a finite number >= 0"),
+    ("optim.epochs=0", "optim.epochs = 0: must be an integer >= 1"),
+    ("run.seed=-1", "run.seed = -1: must be an integer in [0, 9,223,372,036,854,775,807]"),
+])
+def test_audit_config_values_are_refused(override, message):
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(get_preset("demo"), [override])
+    assert str(err.value) == message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .. import __version__
@@ -32,11 +33,44 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    command = " ".join(filter(None, (args.command, getattr(args, "data_command", None))))
     try:
         return int(args.func(args) or 0)
     except GtganError as exc:
-        print(f"gtgan {args.command}: error: {exc}", file=sys.stderr)
+        print(f"gtgan {command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"gtgan {args.command}: interrupted", file=sys.stderr)
+        print(f"gtgan {command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the last resort: one line, never a traceback (GTGAN_DEBUG=1 shows it)
+        if os.environ.get("GTGAN_DEBUG", "") not in ("", "0"):
+            raise
+        return _last_resort(command, exc)
+
+
+def _one_line(exc: GtganError) -> str:
+    """The message; raised in a DataLoader worker, torch re-raises it with the worker's
+    traceback appended, whose last line is the original message."""
+    text = str(exc)
+    if "\nOriginal Traceback" not in text:
+        return text
+    last = [line for line in text.splitlines() if line.strip()][-1]
+    return last.split(": ", 1)[1] if last.startswith(("gtgan.", type(exc).__name__)) else last
+
+
+def _last_resort(command: str, exc: Exception) -> int:
+    """OS errors (permissions, space, paths) name the path: exit 2, like other bad input.
+    Anything else is a bug of gtgan's: exit 70 (EX_SOFTWARE), with how to see the traceback."""
+    from ._paths import os_error_text
+
+    if isinstance(exc, OSError):
+        print(f"gtgan {command}: error: {os_error_text(exc)}", file=sys.stderr)
+        return 2
+    if isinstance(exc, MemoryError):
+        print(f"gtgan {command}: error: out of memory; ask for less at once (fewer images, a "
+              f"smaller batch)", file=sys.stderr)
+        return 2
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    print(f"gtgan {command}: error: {type(exc).__name__}: {first}; this is a bug; rerun with "
+          f"GTGAN_DEBUG=1 for the traceback", file=sys.stderr)
+    return 70

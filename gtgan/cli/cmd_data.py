@@ -1,6 +1,8 @@
 """`gtgan data prepare` and `gtgan data inspect`."""
 from __future__ import annotations
 
+from ._paths import ArgumentError, check_count, check_seed, make_folder, output_file, say
+
 
 def add_data(sub) -> None:
     p = sub.add_parser("data", help="prepare your own captioned images, or inspect a data root")
@@ -32,6 +34,11 @@ def add_data(sub) -> None:
 
 
 def _cmd_data_prepare(args) -> int:
+    from pathlib import Path
+
+    if not Path(args.folder).expanduser().is_dir():  # before the encoder is built
+        raise ArgumentError(f"{args.folder}: " + ("is a file, not a folder of captioned images"
+                            if Path(args.folder).exists() else "folder not found"))
     from ..data.encoders import build_encoder, parse_encoder_spec
     from ..data.folder import prepare_folder
 
@@ -46,15 +53,25 @@ def _cmd_data_prepare(args) -> int:
             print(f"  {what}: {n}")
     for _, msg in rep["problems"][:10]:
         print(f"  skipped: {msg}")
+    if rep["orphan_captions"]:
+        print(f"  caption files with no image beside them (not used): {len(rep['orphan_captions'])}, "
+              f"e.g. {rep['orphan_captions'][0]}")
     print(f"wrote {rep['manifest']}; text vectors ({rep['encoder']['kind']}, "
           f"{rep['encoder']['dim']}-d) cached under {rep['root']}/gtgan_cache/")
     return 0
 
 
 def _cmd_data_inspect(args) -> int:
+    check_count(args.examples, "--examples", lo=0)
+    check_count(args.synthetic_count, "--synthetic-count", lo=2)
+    check_seed(args.synthetic_seed, "--synthetic-seed")
+    out = output_file(args.out, "--out") if args.out else None
+    if out is not None:
+        say(make_folder(out.parent))
+
     from ..data.checks import inspect_data
 
-    rep = inspect_data(args.root, args.kind, args.skip_missing, args.out, args.examples,
+    rep = inspect_data(args.root, args.kind, args.skip_missing, out, args.examples,
                        verify=not args.quick, synthetic_count=args.synthetic_count,
                        synthetic_seed=args.synthetic_seed)
     print(rep.text)

@@ -1,9 +1,11 @@
 """`gtgan demo`: train, evaluate and report on the built-in synthetic birds."""
 from __future__ import annotations
 
+from ._paths import ArgumentError, check_count, output_dir
+
 
 def add_demo(sub) -> None:
-    from ..demo import DEFAULT_EVAL_SAMPLES, DEFAULT_MINUTES
+    from ..config import DEMO_EVAL_SAMPLES as DEFAULT_EVAL_SAMPLES, DEMO_MINUTES as DEFAULT_MINUTES
 
     p = sub.add_parser("demo", help="train, evaluate and report on built-in synthetic birds (CPU, minutes)")
     p.add_argument("--out", default="gtgan-demo", help="folder for the report (default gtgan-demo)")
@@ -21,6 +23,13 @@ def add_demo(sub) -> None:
 
 
 def _cmd_demo(args) -> int:
+    import math
+
+    if not (math.isfinite(args.minutes) and args.minutes > 0):
+        raise ArgumentError(f"--minutes {args.minutes:g}: must be a positive number")
+    check_count(args.eval_samples, "--eval-samples")
+    output_dir(args.out, "--out", "the demo report")
+
     from ..demo import run_demo
 
     run_demo(args.out, args.minutes, args.overrides, force=args.force,

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from ._paths import check_count, check_seed, make_folder, output_file, say as _say
+
 
 def add_eval(sub) -> None:
     p = sub.add_parser("eval", help="IS, FID, SSIM and attribute accuracy of a run, as JSON + Markdown")
@@ -39,6 +41,14 @@ def add_eval(sub) -> None:
 
 
 def _cmd_eval(args) -> int:
+    # The cheap checks first: the metrics package takes seconds to import.
+    check_count(args.samples, "--samples")
+    check_count(args.batch_size, "--batch-size")
+    check_count(args.splits, "--splits")
+    check_seed(args.seed, "--seed")
+    out = output_file(args.out, "--out", image=False)
+    _say(make_folder(out.parent))
+
     from ..metrics import EvalOptions, evaluate_run, write_report
     from ..metrics.report import check_report_target
 
@@ -53,7 +63,7 @@ def _cmd_eval(args) -> int:
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     report = evaluate_run(args.run_dir, opts, split=args.split, checkpoint=args.checkpoint,
                           config=args.config, data_root=args.data_root, device=args.device, log=log)
-    json_path, md_path = write_report(report, args.out)
+    json_path, md_path = write_report(report, out)
     print(open(md_path).read().split("\n## ")[0].rstrip())
     print(f"wrote {json_path} and {md_path}")
     return 0

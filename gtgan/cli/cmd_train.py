@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from ._paths import output_dir
+
 
 def _training_eval(cfg, device, test_set):
     """The in-training evaluation hook (run.eval_every_epochs), built by the metrics package;
@@ -34,6 +36,8 @@ def add_train(sub) -> None:
 
 
 def _cmd_train(args) -> int:
+    if args.out:
+        output_dir(args.out, "--out", "the run")  # before the imports and the config
     import os
 
     from ..config import ConfigError, apply_overrides

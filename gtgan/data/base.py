@@ -20,6 +20,10 @@ class ImageDecodeError(DataError):
     """An image file exists but cannot be decoded (corrupt, truncated, not an image)."""
 
 
+class ImageMissingError(ImageDecodeError):
+    """An image file is gone (deleted after the data set was checked); skipped like a broken one."""
+
+
 def item_rng(seed: int, epoch: int, index: int, salt: int = 0) -> np.random.Generator:
     """The generator for one item: a pure function of (seed, epoch, index), so worker count,
     sampling order and resumption never change what an item looks like."""
@@ -122,7 +126,9 @@ def open_image(path, min_side: int | None = None,
                                 round(box[2] * sx), round(box[3] * sy)))
             return out
     except FileNotFoundError:
-        raise DataError(f"{path}: image file not found") from None
+        raise ImageMissingError(
+            f"{path}: image file not found; restore it, or skip unusable items with "
+            f"data.skip_missing=true (CLI --skip-missing)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageDecodeError(
             f"{path}: cannot decode image ({type(exc).__name__}: {exc}); replace the file, or "
@@ -167,6 +173,10 @@ class CaptionedImageDataset(Dataset):
     def embeddings(self, index: int) -> torch.Tensor:
         raise NotImplementedError
 
+    def image_path(self, index: int) -> str:
+        """The item's file, for messages (data sets drawn in memory name the index)."""
+        return f"item {index}"
+
     # ------------------------------------------------------------ shared
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -196,13 +206,15 @@ class CaptionedImageDataset(Dataset):
     def _image(self, index: int) -> Image.Image:
         try:
             return self.load_image(index)
-        except ImageDecodeError:
+        except ImageDecodeError as exc:
             if not self.skip_broken:
                 raise
-            if index not in self.broken:
+            if index not in self.broken:  # once per file (and per loader worker)
                 self.broken.add(index)
-                log.warning("skipping broken image at index %d (%d skipped so far)", index,
-                            len(self.broken))
+                what = "missing" if isinstance(exc, ImageMissingError) else "broken"
+                # info: training warns once per file in the main process (item["skipped"])
+                log.info("skipping %s image %s (%d skipped so far): %s", what,
+                         self.image_path(index), len(self.broken), exc)
             raise
 
     def __getitem__(self, index: int) -> dict:
@@ -210,16 +222,20 @@ class CaptionedImageDataset(Dataset):
         if not 0 <= index < n:
             raise IndexError(index)
         # With skip_broken, a broken item is replaced by the next good one (deterministically).
+        skipped: list[str] = []  # files left out for this item: training counts them in its log
         for attempt in range(n if self.skip_broken else 1):
             i = (index + attempt) % n
             try:
-                return self._item(i)
+                item = self._item(i, skipped)
+                item["skipped"] = "\n".join(skipped)
+                return item
             except ImageDecodeError:
                 if not self.skip_broken:
                     raise
+                skipped.append(self.image_path(i))
         raise DataError(f"{type(self).__name__}: no decodable image left")
 
-    def _item(self, i: int) -> dict:
+    def _item(self, i: int, skipped: list[str]) -> dict:
         rng = item_rng(self.seed, self.epoch, i)
         caps = self.captions(i)
         k = int(rng.integers(0, len(caps))) if self.train else 0
@@ -234,6 +250,7 @@ class CaptionedImageDataset(Dataset):
             except ImageDecodeError:
                 if not self.skip_broken:
                     raise
+                skipped.append(self.image_path(j))
         else:
             raise DataError(f"{type(self).__name__}: could not find a decodable negative image")
         return {"images": views, "wrong_images": wrong, "text": self.text_vector(i, k),

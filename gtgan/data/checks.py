@@ -15,7 +15,7 @@ from ..images import caption_grid
 from .base import multiscale_views, open_image
 from .captions import CaptionFileError, read_caption_file
 from .cub_files import CAPTIONS_PER_IMAGE, EMBEDDINGS_FILE, find_birds_dir, load_char_cnn_rnn, scan_split
-from .folder import MANIFEST, read_manifest, scan_folder
+from .folder import MANIFEST, read_manifest, scan_folder, split_items
 from .synthetic import (ATTRIBUTE_VALUES, HELD_OUT_PAIRS, _pose, draw_bird, make_captions,
                         sample_attributes, split_count)
 
@@ -106,11 +106,11 @@ def inspect_cub(root, skip_missing: bool, out=None, examples: int = 8, verify: b
             if cf.fffd_lines:
                 fffd.append((str(info.text_path(name)), cf.fffd_lines))
             if verify:
-                try:
+                try:  # decoded first: a file whose header cannot be read is a broken image too
+                    img = open_image(info.image_path(name), min_side=152, bbox=info.boxes[name])
                     with Image.open(info.image_path(name)) as im:
                         modes[im.mode] = modes.get(im.mode, 0) + 1
                         sizes.append(im.size)
-                    img = open_image(info.image_path(name), min_side=152, bbox=info.boxes[name])
                 except DataError as exc:
                     broken += 1
                     problems.append(str(exc))
@@ -161,7 +161,11 @@ def inspect_cub(root, skip_missing: bool, out=None, examples: int = 8, verify: b
     shown = []
     for j in _pick(len(grid_items), examples):
         split, info, name, cap, img = grid_items[j]
-        img = img or open_image(info.image_path(name), min_side=152, bbox=info.boxes[name])
+        try:
+            img = img or open_image(info.image_path(name), min_side=152, bbox=info.boxes[name])
+        except DataError as exc:  # --quick decodes only these: a broken one is left out
+            rep.lines.append(f"grid: left out {exc}")
+            continue
         shown.append((_centre_crop(img), cap))
     _write_grid(rep, out, shown)
     _verdict(rep, skip_missing)
@@ -187,7 +191,10 @@ def _verdict(rep: InspectReport, skip_missing: bool) -> None:
 
 
 def inspect_folder(root, skip_missing: bool, out=None, examples: int = 8,
-                   split_file=None, verify: bool = True) -> InspectReport:
+                   split_file=None, verify: bool = True, train_split: str = "train"
+                   ) -> InspectReport:
+    """What is in the folder now (as `prepare` would find it), and the verdict training would
+    reach: its own item checks (`split_items`) on the manifest, plus the decoding of each item."""
     scan = scan_folder(root, split_file, verify_images=verify)
     rep = InspectReport([f"captioned image folder at {scan.root}"])
     rows = [["split", "images", "classes"]]
@@ -196,7 +203,6 @@ def inspect_folder(root, skip_missing: bool, out=None, examples: int = 8,
         by_split.setdefault(it["split"], []).append(it)
     for split, items in sorted(by_split.items()):
         rows.append([split, f"{len(items):,}", f"{len({i['class'] for i in items}):,}"])
-        rep.counts[split] = {"listed": len(items), "present": len(items)}
     rep.lines += _table(rows)
     rep.lines.append(f"class of an image: {'its sub-folder' if scan.class_mode == 'folders' else 'itself (one folder only)'}")
     caps = [it["text"] for it in scan.items]
@@ -207,24 +213,64 @@ def inspect_folder(root, skip_missing: bool, out=None, examples: int = 8,
         rep.lines.append(f"captions: {scan.fffd_lines} line(s) had U+FFFD characters, replaced by spaces")
     if scan.not_in_split_file:
         rep.lines.append(f"{scan.not_in_split_file} image(s) not in the split file, left out")
+    if scan.orphan_captions:
+        rep.lines.append(f"{len(scan.orphan_captions)} caption file(s) with no image beside them "
+                         f"(not used), e.g. {scan.orphan_captions[0]}")
     if scan.problems:
-        rep.lines.append(f"{len(scan.problems)} item(s) cannot be used:")
+        rep.lines.append(f"{len(scan.problems)} item(s) that `gtgan data prepare` leaves out with "
+                         "--skip-missing (and refuses without it):")
         rep.lines += [f"problem: {m}" for _, m in scan.problems[:10]]
-        if not skip_missing:
-            rep.ok = False
+    _folder_verdict(rep, scan, skip_missing, verify, train_split)
+    shown = []
+    for j in _pick(len(scan.items), examples):
+        try:
+            shown.append((_centre_crop(open_image(scan.root / scan.items[j]["image"],
+                                                  min_side=152)), caps[j][0]))
+        except DataError as exc:  # --quick decodes only these: a broken one is left out
+            rep.lines.append(f"grid: left out {exc}")
+    _write_grid(rep, out, shown)
+    rep.lines.append("ok: training accepts this folder" if rep.ok else
+                     "NOT usable as is: training would stop (see above)")
+    return rep
+
+
+def _folder_verdict(rep: InspectReport, scan, skip_missing: bool, verify: bool,
+                    train_split: str) -> None:
+    """Judge the prepared manifest as training does: its items of each split (the train split
+    decides; training falls back to training captions without a test split)."""
     try:
         manifest = read_manifest(scan.root)
-        same = [i["image"] for i in manifest["items"]] == [i["image"] for i in scan.items]
-        rep.lines.append(f"{MANIFEST}: present, " + ("up to date" if same else
-                         f"OUT OF DATE: run `gtgan data prepare {scan.root}` again"))
-    except DataError:
-        rep.lines.append(f"{MANIFEST}: missing; run `gtgan data prepare {scan.root}` before training")
-    shown = [(_centre_crop(open_image(scan.root / scan.items[j]["image"], min_side=152)), caps[j][0])
-             for j in _pick(len(scan.items), examples)]
-    _write_grid(rep, out, shown)
-    rep.lines.append("ok" if rep.ok else "NOT usable as is: fix the problems above, or pass "
-                     "--skip-missing to leave those items out")
-    return rep
+    except DataError as exc:
+        rep.ok = False
+        rep.lines.append(f"training would stop: {exc}")
+        return
+    same = sorted(i["image"] for i in manifest["items"]) == sorted(i["image"] for i in scan.items)
+    rep.lines.append(f"{MANIFEST}: present, " + ("up to date" if same else
+                     f"differs from what `gtgan data prepare {scan.root}` would write now (run it "
+                     "again to take the changes in)"))
+    broken = {p for p, _ in scan.problems}
+    for split in sorted({str(it.get("split")) for it in manifest["items"]}):
+        try:
+            use = split_items(scan.root, split, skip_missing)
+        except DataError as exc:
+            rep.counts[split] = {"listed": 0, "present": 0}
+            rep.lines.append(f"{split}: training would stop: {exc}")
+            rep.ok = rep.ok and split != train_split
+            continue
+        bad = [p for p in use.paths if p in broken] if verify else []
+        rep.counts[split] = {"listed": use.listed, "present": len(use.paths) - len(bad)}
+        for path, msg in use.problems[:3]:
+            rep.lines.append(f"{split}: skipped by training (--skip-missing): {msg}")
+        if bad and not skip_missing:
+            rep.lines.append(f"{split}: training would stop at {bad[0]}: it cannot be decoded "
+                             f"({len(bad)} such image(s))")
+            rep.ok = rep.ok and split != train_split
+        elif bad:
+            rep.lines.append(f"{split}: {len(bad)} undecodable image(s) replaced by the next good "
+                             f"one during training (--skip-missing)")
+    if train_split not in rep.counts:
+        rep.ok = False
+        rep.lines.append(f"training would stop: {scan.root}: no items in split {train_split!r}")
 
 
 # ---------------------------------------------------------------- synthetic

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class FolderScan:
     empty_lines: int = 0
     fffd_lines: int = 0
     class_mode: str = "folders"
+    orphan_captions: list[str] = field(default_factory=list)  # .txt files with no image beside
 
 
 def _check_root(root: str | Path) -> Path:
@@ -57,6 +59,14 @@ def _check_root(root: str | Path) -> Path:
     if not root.is_dir():
         raise DataError(f"{root}: folder not found")
     return root
+
+
+def _utf8_name(rel: Path) -> bool:
+    try:
+        str(rel).encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes, kept by Python as lone surrogates
+        return False
+    return True
 
 
 def _hash_split(rel: str) -> str:
@@ -97,9 +107,22 @@ def scan_folder(root: str | Path, split_file: str | Path | None = None,
                    and CACHE_DIR not in p.relative_to(root).parts)
     if not files:
         raise DataError(f"{root}: no images ({', '.join(IMAGE_EXTS)}) in this folder or below")
+    scan = FolderScan(root)
+    named = []
+    for p in files:  # a name that is not UTF-8 cannot go into the manifest: named by its bytes
+        if _utf8_name(p.relative_to(root)):
+            named.append(p)
+        else:
+            scan.problems.append((repr(os.fsencode(p)), f"{os.fsencode(p)!r}: the file name is not "
+                                  "valid UTF-8; rename the file"))
+    images = {p.with_suffix("") for p in files}
+    scan.orphan_captions = [
+        p.relative_to(root).as_posix() if _utf8_name(p) else repr(os.fsencode(p.relative_to(root)))
+        for p in sorted(root.rglob("*.txt"))
+        if p.with_suffix("") not in images and CACHE_DIR not in p.relative_to(root).parts]
+    files = named
     rels = [p.relative_to(root).as_posix() for p in files]
     splits = read_split_file(split_file, root, set(rels)) if split_file else None
-    scan = FolderScan(root)
     it = zip(files, rels)
     if progress:
         it = tqdm(list(it), desc="checking", unit="img", leave=False)
@@ -171,6 +194,7 @@ def prepare_folder(root: str | Path, encoder: TextEncoder, split_file: str | Pat
             "skipped": len(scan.problems), "problems": scan.problems,
             "not_in_split_file": scan.not_in_split_file, "empty_lines": scan.empty_lines,
             "fffd_lines": scan.fffd_lines, "classes": scan.class_mode,
+            "orphan_captions": scan.orphan_captions,
             "encoder": encoder.identity, "caches": caches}
 
 
@@ -197,6 +221,49 @@ def check_prepared(root: str | Path, split: str) -> None:
         raise DataError(f"{root}: no items in split {split!r} (splits: {', '.join(have)})")
 
 
+@dataclass
+class SplitItems:
+    """What training uses of one split of a prepared folder, and what it leaves out."""
+
+    listed: int
+    paths: list[str] = field(default_factory=list)
+    captions: list[list[str]] = field(default_factory=list)
+    class_ids: list[int] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+def split_items(root: Path, split: str, skip_missing: bool) -> SplitItems:
+    """The items of `split` as training takes them (manifest read, images present, caption
+    files read; at least 2), raising the DataError training raises. `gtgan data inspect` calls
+    this too, so the two cannot disagree on what is usable."""
+    check_prepared(root, split)
+    items = read_manifest(root)["items"]
+    class_of = {c: i for i, c in enumerate(sorted({it["class"] for it in items}))}
+    mine = [it for it in items if it.get("split") == split]
+    out = SplitItems(len(mine))
+    for it in mine:
+        img = root / it["image"]
+        try:
+            if not img.is_file():
+                raise DataError(f"{img}: image listed in {MANIFEST} is gone; run `gtgan data "
+                                f"prepare {root}` again, {_SKIP_HINT}")
+            caps = read_caption_file(root / it["captions"], skip_hint=_SKIP_HINT).captions
+        except DataError as exc:
+            if not skip_missing:
+                raise
+            out.skipped["missing or bad"] = out.skipped.get("missing or bad", 0) + 1
+            out.problems.append((str(img), str(exc)))
+            continue
+        out.paths.append(str(img))
+        out.captions.append(caps)
+        out.class_ids.append(class_of[it["class"]])
+    if len(out.paths) < 2:
+        raise DataError(f"{root}: split {split!r} has {len(out.paths)} usable item(s); "
+                        f"need at least 2")
+    return out
+
+
 class FolderDataset(CaptionedImageDataset):
     """One split of a prepared folder. Captions are re-read from their files (the files are
     the truth; vectors are recomputed when they change)."""
@@ -204,35 +271,10 @@ class FolderDataset(CaptionedImageDataset):
     def __init__(self, root: str | Path, split: str, encoder: TextEncoder, image_sizes: list[int],
                  train: bool, seed: int, skip_missing: bool = False):
         super().__init__(image_sizes, train, seed, encoder.identity, skip_broken=skip_missing)
-        check_prepared(root, split)
         self.root = _check_root(root)
-        items = read_manifest(self.root)["items"]
-        class_names = sorted({it["class"] for it in items})
-        class_of = {c: i for i, c in enumerate(class_names)}
-        mine = [it for it in items if it.get("split") == split]
-        self.listed = len(mine)
-        self.skipped: dict[str, int] = {}
-        self.problems: list[tuple[str, str]] = []
-        self._paths, self._captions, ids = [], [], []
-        for it in mine:
-            img = self.root / it["image"]
-            try:
-                if not img.is_file():
-                    raise DataError(f"{img}: image listed in {MANIFEST} is gone; run `gtgan data "
-                                    f"prepare {self.root}` again, {_SKIP_HINT}")
-                caps = read_caption_file(self.root / it["captions"], skip_hint=_SKIP_HINT).captions
-            except DataError as exc:
-                if not skip_missing:
-                    raise
-                self.skipped["missing or bad"] = self.skipped.get("missing or bad", 0) + 1
-                self.problems.append((str(img), str(exc)))
-                continue
-            self._paths.append(str(img))
-            self._captions.append(caps)
-            ids.append(class_of[it["class"]])
-        if len(self._paths) < 2:
-            raise DataError(f"{self.root}: split {split!r} has {len(self._paths)} usable item(s); "
-                            f"need at least 2")
+        use = split_items(self.root, split, skip_missing)
+        self.listed, self.skipped, self.problems = use.listed, use.skipped, use.problems
+        self._paths, self._captions, ids = use.paths, use.captions, use.class_ids
         if len(set(ids)) < 2:  # one class in this split: mismatched pairs by image instead
             log.info("%s split %s: one class only; each image counts as its own class", root, split)
             ids = list(range(len(ids)))

@@ -229,6 +229,7 @@ class _Run:
         out = RunOutputs.open(self.cfg, self.run_dir, self.metrics, test_set, step=at.step,
                               total=total, resuming=self.resuming, progress=self.progress,
                               vgg_random=self.gan.vgg_random)
+        out.data_left_out(train_set, at.step)
         if self.info.is_main:
             log.info("training %s on %s: %d items, %d steps/epoch, batch %d x %d process(es)",
                      self.cfg.name, self.device, len(train_set), steps_per_epoch,
@@ -317,6 +318,7 @@ class _Run:
                 # which must not outlast a warm-up that its time share already ended.
                 losses = self.gan(batch, num_stages=1 if self.warmup_end is None else len(self.gan.Ds))
                 at.step = step = self.gan.step
+                out.note_skipped(batch.get("skipped"), step)
                 at.position += 1
                 if self.on_step is not None:
                     self.on_step(step, losses, self.gan)

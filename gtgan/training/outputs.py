@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -76,6 +76,7 @@ class RunOutputs:
     writer: Any = None
     pbar: Any = None
     fixed: FixedSamples | None = None
+    skipped_files: set[str] = field(default_factory=set)  # warned about once each
 
     @classmethod
     def open(cls, cfg: RunConfig, run_dir: Path, metrics: MetricsLog | None, test_set, *,
@@ -93,6 +94,33 @@ class RunOutputs:
                             desc=f"train {cfg.name}" + (" [VGG random]" if vgg_random else ""),
                             mininterval=1.0, smoothing=0.05)
         return out
+
+    def data_left_out(self, dataset, step: int) -> None:
+        """Items the data set left out when it was built (data.skip_missing): one warning and
+        one record in the run log, naming the first files."""
+        skipped = getattr(dataset, "skipped", None) or {}
+        if self.metrics is None or not any(skipped.values()):
+            return
+        files = [p for p, _ in getattr(dataset, "problems", [])][:20]
+        counts = ", ".join(f"{what} {n:,}" for what, n in skipped.items() if n)
+        warnings.warn(f"data.skip_missing: {counts} item(s) of {getattr(dataset, 'listed', '?'):,} "
+                      f"listed are left out" + (f" (e.g. {files[0]})" if files else ""),
+                      stacklevel=2)
+        self.metrics.write({"kind": "event", "event": "data_left_out", "step": step,
+                            "counts": skipped, "files": files})
+
+    def note_skipped(self, skipped, step: int) -> None:
+        """Images found missing or undecodable while training (the batch's `skipped`): each
+        file warned about once, and counted in the run log."""
+        if self.metrics is None or not skipped:
+            return
+        for path in (p for entry in skipped for p in entry.split("\n") if p):
+            if path not in self.skipped_files:
+                self.skipped_files.add(path)
+                warnings.warn(f"{path}: image missing or undecodable, skipped (data.skip_missing)",
+                              stacklevel=2)
+                self.metrics.write({"kind": "event", "event": "image_skipped", "step": step,
+                                    "file": path, "skipped_files": len(self.skipped_files)})
 
     def samples(self, sample_fn: Callable, run_dir: Path, step: int) -> None:
         _, grid = write_samples(sample_fn, self.fixed, run_dir / "samples", checkpoint_name(step))
