@@ -284,8 +284,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
-def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
-    """Apply `key.sub=value` strings (values parsed as YAML scalars) and re-validate."""
+def apply_overrides(cfg: Any, overrides: list[str]) -> Any:
+    """Apply `key.sub=value` strings (values parsed as YAML scalars) and re-validate (a
+    RunConfig, or any config dataclass with a `validate` method)."""
     data = to_dict(cfg)
     for item in overrides:
         if "=" not in item:
@@ -300,7 +301,7 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
                 node[part] = yaml.safe_load(raw) if raw.strip() else ""
             else:
                 node = node[part]
-    out = from_dict(RunConfig, data)
+    out = from_dict(type(cfg), data)
     out.validate()
     return out
 
