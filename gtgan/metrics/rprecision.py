@@ -110,12 +110,17 @@ def real_r_precision(damsm: Damsm, dataset, samples: int = 0, seed: int = 0, bat
     if samples > 0:
         items = items[:samples]
     size = damsm.cfg.image_size
+    used = sorted({i for i, _, _ in items})  # each picture once, however many captions it has
+    feats: dict[int, torch.Tensor] = {}
+    for b in range(0, len(used), batch):
+        part = used[b:b + batch]
+        got = damsm.image_features(torch.stack([dataset.real_image(i, size) for i in part])).cpu()
+        feats.update(zip(part, got))
     out: list[bool] = []
     for b in range(0, len(items), batch):
         part = items[b:b + batch]
-        images = torch.stack([dataset.real_image(i, size) for i, _, _ in part])
         own, dis = bank.for_items(part)
-        out += hits(damsm.image_features(images).cpu(), own, dis).tolist()
+        out += hits(torch.stack([feats[i] for i, _, _ in part]), own, dis).tolist()
     return {"r_precision": fold_stats(out, fold_size)["mean"], **fold_stats(out, fold_size),
             "damsm": describe_damsm(damsm), "split": getattr(dataset, "split", "?")}
 

@@ -40,6 +40,10 @@ class EncoderRun:
     eval_every_epochs: int = 0  # R-precision on real test pictures during training (0 = off)
     eval_samples: int = 3000  # (image, caption) pairs ranked per evaluation; 0 = the whole split
     keep_checkpoints: int = 2
+    # torch CPU threads for this process (0: torch's default). The small presets' steps are
+    # many tiny ops, where threads wait on each other; with other jobs on the machine one
+    # thread measured 3x faster than two (docs/text-encoders.md).
+    threads: int = 0
 
 
 @dataclass
@@ -51,6 +55,11 @@ class EncoderTrainConfig:
     gamma1: float = 4.0
     gamma2: float = 5.0
     gamma3: float = 10.0
+    # Training images: a random crop of the 76/64-scaled picture, flipped half the time
+    # (AttnGAN), or the centre crop (false).
+    augment: bool = True
+    # Weight of the word-level terms (w_loss0 + w_loss1) beside the sentence-level ones; AttnGAN 1.
+    word_loss_weight: float = 1.0
     # The data set as `gtgan train` reads it; data.encoder is not used (the captions' text is).
     data: DataConfig = field(default_factory=lambda: DataConfig(num_workers=0))
     optim: EncoderOptim = field(default_factory=EncoderOptim)
@@ -83,14 +92,14 @@ def attngan() -> EncoderTrainConfig:
 def synthetic_small() -> EncoderTrainConfig:
     return EncoderTrainConfig(
         name="synthetic-small",
-        damsm=DamsmConfig(dim=128, word_embedding_dim=64, dropout=0.1, image_encoder="small-cnn",
-                          image_size=64, cnn_width=24),
+        damsm=DamsmConfig(dim=64, word_embedding_dim=32, dropout=0.1, image_encoder="small-cnn",
+                          image_size=32, cnn_width=16),
         image_weights="from-scratch",
         optim=EncoderOptim(lr=0.002, lr_decay=0.98, batch_size=48, epochs=100),
         data=DataConfig(kind="synthetic", num_workers=0, synthetic_count=3000,
                         encoder=EncoderConfig(kind="bow", dim=1024)),
         run=EncoderRun(max_minutes=4.0, checkpoint_every=500, eval_every_epochs=5,
-                       eval_samples=2000))
+                       eval_samples=2000, threads=1))
 
 
 ENCODER_PRESETS = {"attngan": attngan, "synthetic-small": synthetic_small}

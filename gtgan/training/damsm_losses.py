@@ -67,8 +67,13 @@ def word_scores(regions: torch.Tensor, words: torch.Tensor, lengths: torch.Tenso
     raw = torch.einsum("jdl,idt->ijlt", context, words)
     attn = raw.masked_fill(~valid[:, None, None, :], NEG_INF).softmax(dim=3)  # over words
     attn = (g.gamma1 * attn).softmax(dim=2)  # over regions, per word
-    weighted = torch.einsum("jdl,ijlt->ijdt", context, attn)  # region context of each word
-    cos = F.cosine_similarity(weighted, words[:, None], dim=2, eps=1e-8)  # (n_cap, n_img, T)
+    # The region context c = context_j @ attn is never formed (n x n x d x T): <c, e_t> is
+    # sum_l attn * raw, and |c|^2 = attn^T G_j attn with G_j the regions' Gram matrix.
+    dot = (attn * raw).sum(dim=2)  # (n_cap, n_img, T)
+    gram = torch.einsum("jdl,jdm->jlm", context, context)
+    c_sq = torch.einsum("ijlt,jlm,ijmt->ijt", attn, gram, attn).clamp_min(1e-16)
+    norms = c_sq.sqrt() * words.norm(dim=1)[:, None, :]
+    cos = dot / norms.clamp_min(1e-8)  # AttnGAN's cosine_similarity: w12 / (w1 w2).clamp(eps)
     cos = (g.gamma2 * cos).masked_fill(~valid[:, None, :], NEG_INF)
     score = torch.logsumexp(cos, dim=2)  # log sum_t exp(gamma2 R)
     return g.gamma3 * score.t(), attn.transpose(2, 3)

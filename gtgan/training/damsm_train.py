@@ -112,6 +112,8 @@ def train_encoder(cfg: EncoderTrainConfig | None, out: str | Path, *, resume: bo
                 if (out / CONFIG).exists() else "it is not empty")
         raise RunDirError(f"{out}: {hint}, or give a new --out directory")
     cfg.validate()
+    if cfg.run.threads > 0:
+        torch.set_num_threads(cfg.run.threads)
     device = resolve_device(cfg.run.device)
     # Everything that can fail runs before the folder is made: data, vocabulary, weights.
     train_set, test_set = encoder_datasets(cfg)
@@ -178,7 +180,8 @@ class _EncoderRun:
             rng = item_rng(self.cfg.run.seed, self.epoch, i, salt=7)
             caps = ds.captions(i)
             captions.append(caps[int(rng.integers(len(caps)))])
-            images.append(multiscale_views(ds.load_image(i, load_size([size])), [size], rng)[0])
+            images.append(multiscale_views(ds.load_image(i, load_size([size])), [size],
+                                           rng if self.cfg.augment else None)[0])
             rngs.append(rng)
         ids, lengths = self.damsm.vocab.batch(captions, self.cfg.damsm.max_words, rngs)
         classes = torch.as_tensor(ds.class_ids[indices], dtype=torch.long)
@@ -217,7 +220,9 @@ class _EncoderRun:
                 losses = damsm_losses(regions, code, words, sent, lengths, classes.to(self.device),
                                       cfg.gammas)
                 self.opt.zero_grad(set_to_none=True)
-                losses["loss"].backward()
+                w = cfg.word_loss_weight
+                (losses["loss"] if w == 1 else losses["loss"] - (1 - w) * (losses["w_loss0"] + losses["w_loss1"])
+                 ).backward()
                 torch.nn.utils.clip_grad_norm_(d.text_net.parameters(), cfg.optim.grad_clip)
                 self.opt.step()
                 self.step += 1
