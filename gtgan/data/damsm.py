@@ -31,7 +31,7 @@ from ..config import ConfigError, from_dict
 from ..errors import EncoderError
 from ..fileio import replace_dir, sha256_file, staging_dir
 from ..models.damsm import DamsmConfig, DamsmTextNet, build_image_net, inception_backbone
-from .damsm_vocab import Vocabulary
+from .damsm_vocab import Vocabulary, read_json
 from .encoders import TextEncoder, _as_list, register_encoder
 
 DAMSM_FORMAT = "gtgan-damsm"
@@ -251,10 +251,7 @@ def resolve_damsm_dir(path: str | Path) -> Path:
 
 def _read_info(directory: Path) -> dict:
     path = directory / DAMSM_JSON
-    try:
-        info = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EncoderError(f"{path}: not valid JSON ({exc})") from None
+    info = read_json(path, "DAMSM description")
     if not isinstance(info, dict) or info.get("format") != DAMSM_FORMAT:
         raise EncoderError(f"{path}: not a gtgan DAMSM encoder (format {DAMSM_FORMAT!r})")
     if int(info.get("version", 0)) > DAMSM_VERSION:

@@ -27,6 +27,16 @@ VOCAB_FORMAT = "gtgan-damsm-vocab"
 _TOKEN = re.compile(r"[A-Za-z0-9_]+")
 
 
+def read_json(path: Path, what: str):
+    """A JSON file of a DAMSM folder, or an EncoderError naming the file."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EncoderError(f"{path}: {what} not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EncoderError(f"{path}: not valid JSON ({exc})") from None
+
+
 def tokenize(caption: str) -> list[str]:
     return _TOKEN.findall(caption.lower())
 
@@ -86,12 +96,7 @@ class Vocabulary:
     @classmethod
     def load(cls, path: str | Path) -> "Vocabulary":
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise EncoderError(f"{path}: DAMSM vocabulary not found") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise EncoderError(f"{path}: not valid JSON ({exc})") from None
+        data = read_json(path, "DAMSM vocabulary")
         if not isinstance(data, dict) or data.get("format") != VOCAB_FORMAT \
                 or not isinstance(data.get("words"), list) \
                 or not all(isinstance(w, str) for w in data["words"]):

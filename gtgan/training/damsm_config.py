@@ -92,13 +92,13 @@ def attngan() -> EncoderTrainConfig:
 def synthetic_small() -> EncoderTrainConfig:
     return EncoderTrainConfig(
         name="synthetic-small",
-        damsm=DamsmConfig(dim=64, word_embedding_dim=32, dropout=0.1, image_encoder="small-cnn",
+        damsm=DamsmConfig(dim=128, word_embedding_dim=64, dropout=0.1, image_encoder="small-cnn",
                           image_size=32, cnn_width=16),
-        image_weights="from-scratch",
-        optim=EncoderOptim(lr=0.002, lr_decay=0.98, batch_size=48, epochs=100),
+        image_weights="from-scratch", augment=False,
+        optim=EncoderOptim(lr=0.005, lr_decay=0.98, batch_size=48, epochs=100),
         data=DataConfig(kind="synthetic", num_workers=0, synthetic_count=3000,
                         encoder=EncoderConfig(kind="bow", dim=1024)),
-        run=EncoderRun(max_minutes=4.0, checkpoint_every=500, eval_every_epochs=5,
+        run=EncoderRun(max_minutes=4.5, checkpoint_every=500, eval_every_epochs=5,
                        eval_samples=2000, threads=1))
 
 
