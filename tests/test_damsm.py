@@ -167,7 +167,8 @@ def test_encoder_train_resume_then_gan_training_and_generation(tmp_path, capsys)
     assert main(["encoder", "train", "--resume", str(enc_run), "--set", "damsm.dim=32"]) == 2
     assert "only run.*" in capsys.readouterr().err
     assert main(["encoder", "train", "--resume", str(enc_run), "--set", "run.max_steps=6", "--quiet"]) == 0
-    meta = json.loads((enc_run / "encoder" / DAMSM_JSON).read_text())["metadata"]
+    info = json.loads((enc_run / "encoder" / DAMSM_JSON).read_text())
+    meta, meta_hash = info["metadata"], info["hash"]
     assert meta["step"] == 6
     steps = [json.loads(x)["step"] for x in (enc_run / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(steps)  # one uninterrupted log
@@ -181,7 +182,15 @@ def test_encoder_train_resume_then_gan_training_and_generation(tmp_path, capsys)
     assert main(["train", "--config", "demo", "--out", str(gan), "--quiet",
                  *[a for s in sets for a in ("--set", s)]]) == 0
     assert (gan / "model" / "text_encoder" / TEXT_FILE).exists()
+    rp = tmp_path / "rp.json"
+    assert main(["eval", str(gan), "--metrics", "r_precision", "--samples", "20", "--batch-size", "10",
+                 "--out", str(rp), "--quiet"]) == 0  # the model's own DAMSM by default
+    res = json.loads(rp.read_text())["results"]["64"]["r_precision"]
+    assert res["n"] == 20 and res["damsm_hash"] == meta_hash and res["real"]["mean"] is not None
     shutil.rmtree(enc_run)  # the model folder carries the text part: no encoder folder needed
+    assert main(["eval", str(gan), "--metrics", "r_precision", "--samples", "20", "--out", str(rp),
+                 "--quiet"]) == 2
+    assert "--rp-encoder" in capsys.readouterr().err
     png = tmp_path / "g.png"
     assert main(["generate", str(gan / "model"), "a red bird with blue wings", "--out", str(png)]) == 0
     assert png.exists()

@@ -136,9 +136,14 @@ def resolve_rp_encoder(spec: str | None, model_encoder=None, device="cpu") -> Da
             raise EvalError(f"--metrics r_precision needs a DAMSM: this model's text encoder is "
                             f"{ident.get('kind') or 'unknown'}; give --rp-encoder ENCODER_DIR (train "
                             "one with `gtgan encoder train DATA --out DIR`)")
-        damsm = load_damsm(ident["name"], image=True, device=device)
+        try:
+            damsm = load_damsm(ident["name"], image=True, device=device)
+        except EncoderError as exc:
+            raise EvalError(f"r_precision uses the model's own DAMSM, {ident['name']}, which is not "
+                            f"usable here ({exc}); a model folder carries only its text part: give "
+                            "--rp-encoder ENCODER_DIR") from None
     except EncoderError as exc:
-        raise EvalError(f"R-precision encoder: {exc}") from None
+        raise EvalError(f"--rp-encoder: {exc}") from None
     if damsm.info.get("text_hash") != ident.get("text_hash"):
         raise EvalError(f"{damsm.path}: not the DAMSM this model was trained with (text_hash "
                         "differs); give --rp-encoder ENCODER_DIR")
