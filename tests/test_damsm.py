@@ -172,6 +172,10 @@ def test_encoder_train_resume_then_gan_training_and_generation(tmp_path, capsys)
     assert meta["step"] == 6
     steps = [json.loads(x)["step"] for x in (enc_run / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(steps)  # one uninterrupted log
+    straight = tmp_path / "straight"  # 6 steps at once: the resumed run is the same run
+    assert main(["encoder", "train", "synthetic:120", "--out", str(straight), "--set", "run.max_steps=6",
+                 *_TINY]) == 0
+    assert json.loads((straight / "encoder" / DAMSM_JSON).read_text())["hash"] == info["hash"]
 
     gan = tmp_path / "gan"
     sets = ["data.kind=synthetic", "data.synthetic_count=120", "data.encoder.kind=damsm",

@@ -85,7 +85,8 @@ class EncoderTrainResult:
     @property
     def message(self) -> str:
         rp = (self.evaluation or {}).get("r_precision")
-        said = f"; R-precision on real test pictures {rp:.3f}" if rp is not None else ""
+        said = (f"; R-precision on real test pictures {rp:.3f}" if rp is not None
+                else "; no test split, so no R-precision")
         more = (f"; continue with `gtgan encoder train --resume {self.out}`"
                 if self.status != "finished" else "")
         return (f"{self.status} at step {self.step} (epoch {self.epoch}) after {self.elapsed_s:.0f} s"
