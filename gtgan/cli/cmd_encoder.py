@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import sys
 
-DATA_SPEC_HELP = ("synthetic (the built-in birds), a CUB root in the StackGAN layout, a folder "
-                  "of captioned images (prepared or not), or cub:PATH / folder:PATH to say which")
+DATA_SPEC_HELP = ("synthetic or synthetic:COUNT (the built-in birds), a CUB root in the StackGAN "
+                  "layout, a folder of captioned images (prepared or not), or cub:PATH / "
+                  "folder:PATH to say which")
 
 
 def add_encoder(sub) -> None:
