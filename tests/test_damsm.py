@@ -168,7 +168,7 @@ def test_encoder_train_resume_then_gan_training_and_generation(tmp_path, capsys)
     assert "only run.*" in capsys.readouterr().err
     assert main(["encoder", "train", "--resume", str(enc_run), "--set", "run.max_steps=6", "--quiet"]) == 0
     info = json.loads((enc_run / "encoder" / DAMSM_JSON).read_text())
-    meta, meta_hash = info["metadata"], info["hash"]
+    meta, meta_hash, meta_text_hash = info["metadata"], info["hash"], info["text_hash"]
     assert meta["step"] == 6
     steps = [json.loads(x)["step"] for x in (enc_run / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(steps)  # one uninterrupted log
@@ -198,6 +198,13 @@ def test_encoder_train_resume_then_gan_training_and_generation(tmp_path, capsys)
     png = tmp_path / "g.png"
     assert main(["generate", str(gan / "model"), "a red bird with blue wings", "--out", str(png)]) == 0
     assert png.exists()
+    from gtgan import TextToImage  # re-saving a loaded model keeps the encoder's files with it
+
+    pipe = TextToImage.from_pretrained(gan / "model")
+    copy = TextToImage.from_pretrained(pipe.save_pretrained(tmp_path / "copy"))
+    text = ["a red bird with blue wings"]
+    assert torch.equal(copy.encode(text), pipe.encode(text))
+    assert copy.encoder.identity["text_hash"] == meta_text_hash
 
 
 def test_encoder_train_bad_input_leaves_nothing(tmp_path, capsys):
