@@ -290,7 +290,7 @@ def load_damsm(path: str | Path, image: bool = True, device: str | torch.device 
         net = build_image_net(cfg)
         _load_state(net, directory / IMAGE_FILE)
     damsm = Damsm(cfg, vocab, text.eval(), net.eval() if net is not None else None, info)
-    damsm.path = directory
+    damsm.path = directory.resolve()
     return damsm.to(device)
 
 
@@ -364,8 +364,7 @@ def _damsm_factory(spec: dict, data_root) -> TextEncoder:
 
 def _bundle(identity: dict, target: Path) -> None:
     for where in (identity.get("bundled"), identity.get("name")):
-        if where and (Path(where) / DAMSM_JSON).exists() or where and \
-                (Path(where) / RUN_ENCODER_DIR / DAMSM_JSON).exists():
+        if where and (is_damsm_folder(where) or is_damsm_folder(Path(where) / RUN_ENCODER_DIR)):
             copy_text_part(where, target)
             return
     raise EncoderError(f"the DAMSM encoder {identity.get('name')!r} is not on this machine, so "
