@@ -287,9 +287,10 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
-def apply_overrides(cfg: RunConfig, overrides: list[str], validate: bool = True) -> RunConfig:
-    """Apply `key.sub=value` strings (values parsed as YAML scalars) and re-validate (unless the
-    caller validates later, e.g. once the text encoder has filled the widths left open)."""
+def apply_overrides(cfg: Any, overrides: list[str], validate: bool = True) -> Any:
+    """Apply `key.sub=value` strings (values parsed as YAML scalars) to a RunConfig or any config
+    dataclass with a `validate` method, and re-validate (unless the caller validates later, e.g.
+    once the text encoder has filled the widths left open)."""
     data = to_dict(cfg)
     for item in overrides:
         if "=" not in item:
@@ -304,7 +305,7 @@ def apply_overrides(cfg: RunConfig, overrides: list[str], validate: bool = True)
                 node[part] = yaml.safe_load(raw) if raw.strip() else ""
             else:
                 node = node[part]
-    out = from_dict(RunConfig, data)
+    out = from_dict(type(cfg), data)
     if validate:
         out.validate()
     return out

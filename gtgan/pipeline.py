@@ -22,6 +22,7 @@ from .device import resolve_device
 from .errors import CheckpointError, GtganError
 from .images import tensor_to_pil
 from .storage import LoadedGenerator, load_generator, save_model
+from .storage.model_folder import ENCODER_FILES_DIR
 
 MAX_CAPTION_CHARS = 1000
 MAX_BATCH = 64
@@ -77,6 +78,11 @@ def model_encoder(loaded: LoadedGenerator, data_root: str | Path | None = None) 
                 f"{loaded.source}: this model's text encoder is char-CNN-RNN, whose vectors are "
                 "precomputed for the CUB captions: give the CUB data root holding "
                 "birds/*/char-CNN-RNN-embeddings.pickle (--data-root DIR, or data_root=)")
+    source = Path(loaded.source)  # a model folder, or a checkpoint inside RUN_DIR/checkpoints
+    for folder in (source, source.parent.parent / "model"):
+        if (folder / ENCODER_FILES_DIR).is_dir():  # the trained encoder's files it carries
+            identity = {**identity, "bundled": str(folder / ENCODER_FILES_DIR)}
+            break
     return encoder_from_identity(identity, data_root)
 
 

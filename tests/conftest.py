@@ -79,11 +79,24 @@ def serve_server(serve_model):
     server.stop()
 
 
-@pytest.fixture
-def single_thread():
-    """One intra-op thread: on a shared 2-core machine, OpenMP barriers across oversubscribed
-    cores made small forward passes 2-5x slower than a single thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+@pytest.fixture(scope="session")
+def tiny_damsm_dir(tmp_path_factory) -> Path:
+    """An untrained tiny DAMSM folder (16-d, small CNN at 32 px, vocabulary of the synthetic
+    birds' train captions): a real encoder folder for tests that need one, made in a second."""
+    from gtgan.data import build_encoder
+    from gtgan.config import EncoderConfig
+    from gtgan.data.damsm import Damsm, initial_image_net, save_damsm
+    from gtgan.data.damsm_vocab import Vocabulary
+    from gtgan.data.synthetic import SyntheticBirds
+    from gtgan.models.damsm import DamsmConfig, DamsmTextNet
+
+    birds = SyntheticBirds("train", 200, 0, build_encoder(EncoderConfig(kind="bow", dim=1024)),
+                           [64], train=False, seed=0)
+    vocab = Vocabulary.build(c for i in range(len(birds)) for c in birds.captions(i))
+    cfg = DamsmConfig(dim=16, word_embedding_dim=8, image_encoder="small-cnn", image_size=32,
+                      cnn_width=4)
+    torch.manual_seed(0)
+    image, info = initial_image_net(cfg, "from-scratch")
+    out = tmp_path_factory.mktemp("damsm") / "enc"
+    save_damsm(out, Damsm(cfg, vocab, DamsmTextNet(len(vocab), cfg), image), info, {"test": True})
+    return out

@@ -30,7 +30,7 @@ from gtgan.models import build_generator
 from gtgan.storage import save_model
 
 REPO = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.usefixtures("single_thread")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

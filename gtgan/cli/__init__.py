@@ -8,12 +8,13 @@ import sys
 
 from .. import __version__
 from ..errors import GtganError
-from . import cmd_config, cmd_data, cmd_demo, cmd_eval, cmd_generate, cmd_import, cmd_serve, cmd_train
+from . import (cmd_config, cmd_data, cmd_demo, cmd_encoder, cmd_eval, cmd_generate, cmd_import,
+               cmd_serve, cmd_train)
 
 # The order `gtgan --help` lists them in.
 COMMANDS = (cmd_config.add_config, cmd_import.add_import, cmd_generate.add_generate,
             cmd_generate.add_interpolate, cmd_demo.add_demo, cmd_data.add_data, cmd_eval.add_eval,
-            cmd_train.add_train, cmd_serve.add_serve)
+            cmd_train.add_train, cmd_encoder.add_encoder, cmd_serve.add_serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,6 +36,8 @@ def add_eval(sub) -> None:
                    "(default $GTGAN_CACHE_DIR, else $XDG_CACHE_HOME/gtgan, else ~/.cache/gtgan)")
     p.add_argument("--allow-random-weights", action="store_true",
                    help="run without pretrained Inception weights; every number is then labelled NOT COMPARABLE")
+    p.add_argument("--rp-encoder", metavar="DIR", help="r_precision's DAMSM (an encoder folder "
+                   "from `gtgan encoder train`; default: the model's own text encoder if it is one)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_eval)
 
@@ -59,7 +61,7 @@ def _cmd_eval(args) -> int:
         classifier=args.classifier, fid_features=args.fid_features,
         classifier_transform_input=not args.classifier_no_transform_input,
         allow_random_weights=args.allow_random_weights, fid_reference=args.fid_ref,
-        cache_dir=args.cache_dir, progress=not args.quiet)
+        cache_dir=args.cache_dir, progress=not args.quiet, rp_encoder=args.rp_encoder)
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     report = evaluate_run(args.run_dir, opts, split=args.split, checkpoint=args.checkpoint,
                           config=args.config, data_root=args.data_root, device=args.device, log=log)

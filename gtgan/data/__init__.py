@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import DataError
+from . import damsm as _damsm  # noqa: F401  registers the "damsm" text encoder kind
 from .cub import CubDataset, check_split
 from .cub_files import char_cnn_rnn_path
 from .encoders import (BOW_DIM, EncoderError, TextEncoder, build_encoder,

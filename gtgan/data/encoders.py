@@ -11,6 +11,7 @@ Kinds:
 - "sentence-transformers": any sentence-transformers model, by hub name or local path.
 - "char-cnn-rnn": the paper's precomputed char-CNN-RNN vectors (Reed et al. 2016), looked up
   by caption; only the data set's own captions have one.
+- "damsm": a DAMSM trained by `gtgan encoder train` (gtgan/data/damsm.py registers it).
 New kinds (e.g. a trainable encoder) register a factory with `register_encoder`.
 """
 from __future__ import annotations
@@ -332,12 +333,28 @@ class CharCnnRnnEncoder(TextEncoder):
 
 EncoderFactory = Callable[[dict, "str | Path | None"], TextEncoder]
 _FACTORIES: dict[str, EncoderFactory] = {}
+EncoderBundler = Callable[[dict, Path], None]
+_BUNDLERS: dict[str, EncoderBundler] = {}
 
 
-def register_encoder(kind: str, factory: EncoderFactory) -> None:
+def register_encoder(kind: str, factory: EncoderFactory, bundle: EncoderBundler | None = None) -> None:
     """Add an encoder kind. `factory(spec, data_root)` gets a dict with at least kind, name,
-    dim (an EncoderConfig as a dict, or a stored identity) and returns a TextEncoder."""
+    dim (an EncoderConfig as a dict, or a stored identity) and returns a TextEncoder.
+    `bundle(identity, folder)`, for kinds whose identity alone cannot rebuild them (trained
+    weights), copies into `folder` what the factory needs; a model folder carries it."""
     _FACTORIES[kind] = factory
+    if bundle is not None:
+        _BUNDLERS[kind] = bundle
+
+
+def bundle_encoder_files(identity: dict, folder: Path) -> bool:
+    """Copy the files `identity`'s encoder needs beyond its identity into `folder` (made);
+    False when its kind needs none. The factory then finds them under spec["bundled"]."""
+    bundle = _BUNDLERS.get(identity.get("kind", ""))
+    if bundle is None:
+        return False
+    bundle(identity, Path(folder))
+    return True
 
 
 register_encoder("bow", lambda spec, root: BowEncoder(
@@ -398,7 +415,8 @@ def encoder_from_identity(identity: dict, data_root: str | Path | None = None) -
 # Keys that must agree for two encoders to give the same vectors for the same text.
 _IDENTITY_KEYS = {"bow": ("name", "dim", "version", "window", "pair_weight", "synonyms"),
                   "sentence-transformers": ("name", "dim"),
-                  "char-cnn-rnn": ("name", "dim")}
+                  "char-cnn-rnn": ("name", "dim"),
+                  "damsm": ("dim", "text_hash")}  # the folder may move; its content may not
 
 
 def describe_identity(identity: dict) -> str:
@@ -420,7 +438,8 @@ def check_encoder_compatible(expected_identity: dict, encoder: TextEncoder | dic
 
 
 def parse_encoder_spec(spec: str) -> Any:
-    """CLI form -> EncoderConfig: "bow", "sentence-transformers:NAME_OR_PATH", "char-cnn-rnn"."""
+    """CLI form -> EncoderConfig: "bow", "sentence-transformers:NAME_OR_PATH", "char-cnn-rnn",
+    "damsm:ENCODER_DIR"."""
     kind, _, name = spec.partition(":")
     kind = kind.strip()
     if kind == "bow" and not name:
@@ -429,5 +448,8 @@ def parse_encoder_spec(spec: str) -> Any:
         return EncoderConfig(kind=kind, name=name, dim=0)
     if kind == "char-cnn-rnn" and not name:
         return EncoderConfig(kind=kind, dim=1024)
+    if kind == "damsm" and name:
+        return EncoderConfig(kind=kind, name=name, dim=0)
     raise EncoderError(f"--encoder {spec!r}: use bow, sentence-transformers:NAME_OR_PATH "
-                       f"(e.g. sentence-transformers:all-MiniLM-L6-v2) or char-cnn-rnn")
+                       f"(e.g. sentence-transformers:all-MiniLM-L6-v2), char-cnn-rnn or "
+                       f"damsm:ENCODER_DIR (from `gtgan encoder train`)")

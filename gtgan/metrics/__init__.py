@@ -12,7 +12,8 @@
   `evaluate_run`), the report files (report.py: `write_report`), the training hook
   (training_hook.py: `make_training_eval`); the model to score comes from
   `gtgan.storage.load_generator` (through `TextToImage.from_pretrained`).
-- CUB text-image retrieval: `RPrecision` (interface only, not implemented; not registered).
+- Text-image retrieval: r_precision (rprecision.py: `real_r_precision`, `fold_stats`, `hits`)
+  with a DAMSM from `gtgan encoder train`.
 """
 from .attributes import AttributeAccuracy, AttributeClassifier, JudgeConfig, load_or_train_judge
 from .evaluate import EvalContext, ScaleBatch, evaluate_generator
@@ -23,7 +24,7 @@ from .options import EvalError, EvalOptions
 from .reference import ReferenceStatsError, load_reference_stats, save_reference_stats
 from .registry import Metric, known_metrics, metric_class, register_metric
 from .report import report_markdown, write_report
-from .rprecision import RPrecision
+from .rprecision import RPrecisionMetric, encoder_eval_fn, real_r_precision
 from .run_report import evaluate_run
 from .ssim import SSIM_SETTINGS, MeanStd, ssim_per_image
 from .training_hook import make_training_eval
@@ -31,10 +32,11 @@ from .training_hook import make_training_eval
 __all__ = [
     "AttributeAccuracy", "AttributeClassifier", "EvalContext", "EvalError", "EvalOptions",
     "FeatureStats", "InceptionNet", "InceptionScoreAccumulator", "JudgeConfig", "MeanStd",
-    "Metric", "RANDOM_LABEL", "RPrecision", "ReferenceStatsError", "SSIM_SETTINGS",
-    "ScaleBatch", "ScoreResult", "evaluate_generator", "evaluate_run", "fid_from_features",
+    "Metric", "RANDOM_LABEL", "RPrecisionMetric", "ReferenceStatsError", "SSIM_SETTINGS",
+    "ScaleBatch", "ScoreResult", "encoder_eval_fn", "evaluate_generator", "evaluate_run", "fid_from_features",
     "frechet_distance", "inception_score", "known_metrics", "load_inception",
     "load_or_train_judge", "load_reference_stats", "make_training_eval", "metric_class",
+    "real_r_precision",
     "register_metric", "report_markdown", "save_reference_stats", "ssim_per_image",
     "write_report",
 ]

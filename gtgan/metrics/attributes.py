@@ -96,8 +96,8 @@ def _attribute_space(dataset) -> dict[str, list[str]]:
     if not values:
         raise AttributeJudgeError(
             f"{type(dataset).__name__} has no attribute labels; attribute accuracy needs the "
-            "synthetic birds (data.kind=synthetic). On CUB use IS/FID/SSIM (R-precision is "
-            "not implemented, see docs/evaluation.md)")
+            "synthetic birds (data.kind=synthetic). On CUB use IS/FID/SSIM and r_precision "
+            "(docs/evaluation.md)")
     return {k: list(v) for k, v in values.items()}
 
 

@@ -87,8 +87,10 @@ class EvalContext:
                  inception: InceptionNet | None = None, fid_net: InceptionNet | None = None,
                  judge=None, judge_data_identity: Callable[[Any], dict] | None = None,
                  device: str | torch.device | None = None, log: Callable[[str], None] | None = None,
-                 encode_text: Callable[[list[str]], torch.Tensor] | None = None):
+                 encode_text: Callable[[list[str]], torch.Tensor] | None = None,
+                 text_encoder=None):
         self.opts, self.dataset, self.log = opts, dataset, log
+        self.text_encoder = text_encoder  # the model's TextEncoder (r_precision reads its identity)
         # For metrics that generate from captions of their own (own_words): the model's text
         # encoder here, the generator and its noise sizes set by run_metrics.
         self.encode_text = encode_text
@@ -246,7 +248,8 @@ def evaluate_generator(generate: GenerateFn, dataset, image_sizes: Sequence[int]
                        inception: InceptionNet | None = None, fid_net: InceptionNet | None = None,
                        judge=None, device: str | torch.device | None = None,
                        log: Callable[[str], None] | None = None,
-                       encode_text: Callable[[list[str]], torch.Tensor] | None = None) -> dict[str, Any]:
+                       encode_text: Callable[[list[str]], torch.Tensor] | None = None,
+                       text_encoder=None) -> dict[str, Any]:
     """Score `generate` on `dataset`'s captions; returns the report's measured parts.
 
     `inception`, `fid_net` and `judge` may be given (already built) to share them between
@@ -256,5 +259,6 @@ def evaluate_generator(generate: GenerateFn, dataset, image_sizes: Sequence[int]
     opts.validate()
     ctx = EvalContext(opts, dataset, image_sizes, data_ident=data_ident,
                       train_set_factory=train_set_factory, inception=inception, fid_net=fid_net,
-                      judge=judge, device=device, log=log, encode_text=encode_text)
+                      judge=judge, device=device, log=log, encode_text=encode_text,
+                      text_encoder=text_encoder)
     return run_metrics(generate, ctx, z_dim, c_dim)

@@ -29,6 +29,7 @@ class EvalOptions:
     fid_reference: str | None = None  # explicit stats file; "{size}" is replaced per scale
     cache_dir: str | None = None  # None: default_cache_dir()
     judge: JudgeConfig = field(default_factory=JudgeConfig)
+    rp_encoder: str | None = None  # r_precision's DAMSM folder; None: the model's own DAMSM
     progress: bool = True
 
     def cache_path(self) -> Path:

@@ -89,7 +89,7 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, split: str = "test",
         measured = evaluate_generator(generate, dataset, sizes, pipe.model_config.z_dim,
                                       pipe.model_config.c_dim, opts, data_ident=ident,
                                       train_set_factory=train_set, device=pipe.device, log=log,
-                                      encode_text=pipe.encoder.encode)
+                                      encode_text=pipe.encoder.encode, text_encoder=pipe.encoder)
     report = {
         "format": REPORT_FORMAT, "version": 1, "gtgan_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -4,6 +4,8 @@ FOLDER/
   gtgan_model.json               format, model config, text-encoder identity, metadata
   generator.safetensors          the (EMA) generator's state dict
   discriminators.safetensors     optional (imported official weights): "d0.<key>", "d1.<key>", ...
+  text_encoder/                  a trained text encoder's files (DAMSM: its text part), so the
+                                 folder generates from any text without the encoder's folder
 
 Written by `TextToImage.save_pretrained`, by training (RUN_DIR/model/) and by
 `gtgan import-stackgan-v2`. A folder is built beside its target and swapped in whole, and is
@@ -21,7 +23,7 @@ from typing import Any
 import torch
 
 from ..config import ConfigError, ModelConfig, from_dict, to_dict
-from ..data.encoders import CharCnnRnnEncoder
+from ..data.encoders import CharCnnRnnEncoder, bundle_encoder_files
 from ..errors import CheckpointError
 from ..fileio import fsync_path, replace_dir, staging_dir
 from .state_dicts import read_safetensors, write_safetensors
@@ -31,6 +33,7 @@ MODEL_FORMAT_VERSION = 1
 MODEL_JSON = "gtgan_model.json"
 GENERATOR_FILE = "generator.safetensors"
 DISCRIMINATORS_FILE = "discriminators.safetensors"
+ENCODER_FILES_DIR = "text_encoder"  # a trained text encoder's own files (e.g. DAMSM's text part)
 
 
 @dataclass
@@ -88,6 +91,7 @@ def save_model(directory: str | Path, model_cfg: ModelConfig, generator_state: d
             d_tensors = {f"d{i}.{k}": v for i, state in enumerate(discriminator_states)
                          for k, v in _cpu_tensors(state).items()}
             write_safetensors(d_tensors, tmp / DISCRIMINATORS_FILE)
+        bundle_encoder_files(encoder_identity, tmp / ENCODER_FILES_DIR)
         info = {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION, "model": to_dict(model_cfg),
                 "encoder": encoder_identity, "metadata": metadata or {}}
         (tmp / MODEL_JSON).write_text(json.dumps(info, indent=2, sort_keys=True))

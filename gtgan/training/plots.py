@@ -19,9 +19,14 @@ def _save(fig, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def write_plots(metrics_path: Path, plots_dir: Path) -> list[Path]:
-    """d_loss.png and g_loss.png against epochs (per log interval, with per-epoch means),
-    and eval_<metric>.png per in-training evaluation metric; returns the files written."""
+GAN_CURVES = (("d_loss", "Discriminator loss (sum over scales)"), ("g_loss", "Generator loss (total)"))
+
+
+def write_plots(metrics_path: Path, plots_dir: Path,
+                curves: tuple[tuple[str, str], ...] = GAN_CURVES) -> list[Path]:
+    """<key>.png for each (key, title) of `curves` (default d_loss and g_loss) against epochs
+    (per log interval, with per-epoch means), and eval_<metric>.png per in-training
+    evaluation metric; returns the files written."""
     records = read_metrics(metrics_path)
     train = [r for r in records if r.get("kind") == "train"]
     evals = [r for r in records if r.get("kind") == "eval"]
@@ -29,8 +34,7 @@ def write_plots(metrics_path: Path, plots_dir: Path) -> list[Path]:
     plots_dir.mkdir(parents=True, exist_ok=True)
     written = []
     random_vgg = any(r.get("vgg_random") for r in train)
-    for key, title in (("d_loss", "Discriminator loss (sum over scales)"),
-                       ("g_loss", "Generator loss (total)")):
+    for key, title in curves:
         pts = [(r["epoch_float"], r[key]) for r in train if key in r and "epoch_float" in r]
         if not pts:
             continue
@@ -63,7 +67,7 @@ def write_plots(metrics_path: Path, plots_dir: Path) -> list[Path]:
         ax.plot(x, y, "o-", ms=3)
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
-        ax.set_title(f"{key} during training (EMA generator)")
+        ax.set_title(f"{key} during training" + (" (EMA generator)" if curves is GAN_CURVES else ""))
         ax.grid(alpha=0.3)
         path = plots_dir / f"eval_{key}.png"
         _save(fig, path)
