@@ -45,6 +45,11 @@ EVAL_FIXED_PASSES = 500  # own_words: 40 captions x 8 pictures, judged
 FIGURE_IMAGES = 120  # sample grids at both scales, interpolation strip, real pictures
 MIN_EVAL_SAMPLES = 100
 MIN_TRAIN_SHARE = 0.5  # evaluation shrinks (fewer samples) before training gets less than this
+# Without --rp-encoder the report says how to get R-precision (training the DAMSM, ~4.5 min on
+# 2 CPU cores, does not fit in the demo's budget).
+RP_HINT = ("R-precision was not measured: it needs a DAMSM for the synthetic birds. Train one (about "
+           "5 minutes on 2 CPU cores): <code>gtgan encoder train synthetic --out damsm-birds</code>, "
+           "then <code>gtgan demo --rp-encoder damsm-birds</code>.")
 
 
 @dataclass
@@ -59,31 +64,37 @@ class DemoPlan:
     report_s: float  # estimated
     train_s: float
     warmup_fraction: float = 0.0  # optim.stage_warmup_fraction: stage 1 alone for this share
+    rp_s: float = 0.0  # the part of eval_s that is R-precision (--rp-encoder), estimated
 
     def summary(self) -> str:
         m = lambda s: f"{s / 60:.1f} min"  # noqa: E731
         return (f"budget {m(self.total_s)}: preparation {m(self.prepare_s)} (spent), training "
                 f"{m(self.train_s)} (64 px alone for the first {self.warmup_fraction:.0%}), "
-                f"evaluation ~{m(self.eval_s)} ({self.eval_samples} samples per scale), report "
+                f"evaluation ~{m(self.eval_s)} ({self.eval_samples} samples per scale"
+                f"{f'; R-precision ~{m(self.rp_s)} of it' if self.rp_s else ''}), report "
                 f"~{m(self.report_s)}; this machine generates {1 / self.seconds_per_image:.0f} "
                 "images/s at every scale")
 
 
 def plan_budget(total_s: float, prepare_s: float, seconds_per_image: float,
-                eval_samples: int = 500, warmup_fraction: float = 0.0) -> DemoPlan:
+                eval_samples: int = 500, warmup_fraction: float = 0.0,
+                rp_fixed_s: float = 0.0, rp_s_per_sample: float = 0.0) -> DemoPlan:
     """Split what is left of `total_s` between training, evaluation and the report, from the
-    machine's measured generation speed. On a slow machine evaluation shrinks to
-    MIN_EVAL_SAMPLES before training drops below MIN_TRAIN_SHARE of the budget."""
+    machine's measured generation speed (and R-precision's measured cost, `measure_rp`). On
+    a slow machine evaluation shrinks to MIN_EVAL_SAMPLES before training drops below
+    MIN_TRAIN_SHARE of the budget."""
     report_s = 5.0 + FIGURE_IMAGES * seconds_per_image
     margin = 0.05 * total_s  # the last step, checkpoint and model folder; evaluation's spread
 
+    per_sample = EVAL_COST_PER_SAMPLE * seconds_per_image + rp_s_per_sample
+
     def eval_time(n: int) -> float:
-        return EVAL_FIXED_S + (EVAL_FIXED_PASSES + n * EVAL_COST_PER_SAMPLE) * seconds_per_image
+        return EVAL_FIXED_S + rp_fixed_s + EVAL_FIXED_PASSES * seconds_per_image + n * per_sample
 
     samples = int(eval_samples)
     spare = total_s - prepare_s - report_s - margin - MIN_TRAIN_SHARE * total_s
     if eval_time(samples) > spare:
-        fit = int((spare - eval_time(0)) / (EVAL_COST_PER_SAMPLE * seconds_per_image))
+        fit = int((spare - eval_time(0)) / per_sample)
         samples = max(min(samples, MIN_EVAL_SAMPLES), min(samples, fit))
     eval_s = eval_time(samples)
     train_s = total_s - prepare_s - report_s - margin - eval_s
@@ -92,7 +103,7 @@ def plan_budget(total_s: float, prepare_s: float, seconds_per_image: float,
                          f"{prepare_s:.0f} s and evaluating {samples} samples takes about "
                          f"{eval_s:.0f} s); give at least {(total_s - train_s + 60) / 60:.0f} minutes")
     return DemoPlan(total_s, prepare_s, seconds_per_image, samples, eval_s, report_s, train_s,
-                    warmup_fraction)
+                    warmup_fraction, rp_fixed_s + samples * rp_s_per_sample)
 
 
 def measure_generation(cfg: RunConfig, batch: int = 50, repeats: int = 2) -> float:
@@ -138,6 +149,41 @@ def prepare_evaluation(cfg: RunConfig, opts, log: Callable[[str], None]) -> dict
     return getattr(ctx.judge(), "info", {})
 
 
+def check_rp_encoder(cfg: RunConfig, spec: str):
+    """--rp-encoder, checked before any work: a full DAMSM folder (checksums, image encoder),
+    trained on synthetic birds (when its metadata says), whose vocabulary knows the held-out
+    captions. Returns (the DAMSM, seconds loading and checking took: evaluation loads it again)."""
+    from .data.damsm import load_damsm
+    from .metrics.rprecision import check_vocabulary
+
+    t = time.monotonic()
+    try:
+        damsm = load_damsm(spec, image=True, device=resolve_device(cfg.run.device))
+        data = (damsm.info.get("metadata") or {}).get("data") or {}
+        if data.get("kind", "synthetic") != "synthetic":
+            raise GtganError(f"a DAMSM trained on {data['kind']} data "
+                             f"{data.get('root', '')}, not on the synthetic birds the demo evaluates")
+        sizes = cfg.model.image_sizes
+        check_vocabulary(damsm, build_dataset(cfg.data, "test", sizes, train=False, seed=cfg.run.seed,
+                                              encoder=build_encoder(cfg.data.encoder)))
+    except GtganError as exc:
+        hint = "" if "gtgan encoder train" in str(exc) else (
+            "; train one for the demo with `gtgan encoder train synthetic --out DIR`")
+        named = str(Path(spec).expanduser()) in str(exc)  # load_damsm's errors name the folder
+        raise GtganError(f"--rp-encoder{'' if named else ' ' + str(spec)}: {exc}{hint}") from None
+    return damsm, time.monotonic() - t
+
+
+def measure_rp(cfg: RunConfig, damsm, batch: int) -> tuple[float, float]:
+    """(fixed seconds, seconds per sample) of R-precision in the demo's evaluation, measured
+    here with this DAMSM on the held-out split (gtgan.metrics.rprecision.measure_cost)."""
+    from .metrics.rprecision import measure_cost
+
+    test_set = build_dataset(cfg.data, "test", cfg.model.image_sizes, train=False, seed=cfg.run.seed,
+                             encoder=build_encoder(cfg.data.encoder))
+    return measure_cost(damsm, test_set, cfg.model.image_sizes, cfg.run.seed, batch)
+
+
 # What a demo folder holds (write_figures, write_html, write_report, the run): --force
 # replaces a folder of these only.
 DEMO_FILES = re.compile(r"^(report\.html|metrics\.(json|md)|run|real\.png|interpolation\.png|"
@@ -148,8 +194,9 @@ DEMO_FILES = re.compile(r"^(report\.html|metrics\.(json|md)|run|real\.png|interp
 def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
              overrides: list[str] | tuple[str, ...] = (), force: bool = False,
              eval_samples: int = DEFAULT_EVAL_SAMPLES, progress: bool = True,
-             log: Callable[[str], None] = print) -> Path:
-    """Prepare, train, evaluate and report within `minutes`; returns the HTML report's path."""
+             log: Callable[[str], None] = print, rp_encoder: str | None = None) -> Path:
+    """Prepare, train, evaluate and report within `minutes`; returns the HTML report's path.
+    `rp_encoder`: a DAMSM folder for the synthetic birds; R-precision is then evaluated too."""
     from .metrics import EvalOptions, evaluate_run, make_training_eval, write_report
     from .training import train
 
@@ -167,12 +214,23 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
             raise GtganError(f"{out}: --force only replaces a folder made by `gtgan demo`; this one "
                              f"holds {', '.join(foreign[:3]) or 'no demo report'}, which the demo "
                              "does not write; nothing was deleted")
-    opts = EvalOptions(metrics=EVAL_METRICS, samples=eval_samples, seed=0, progress=progress)
+    metrics, rp_cost, damsm = EVAL_METRICS, (0.0, 0.0), None
+    if rp_encoder:
+        damsm, load_s = check_rp_encoder(cfg, rp_encoder)
+        metrics, rp_encoder = EVAL_METRICS + ("r_precision",), str(damsm.path)
+    opts = EvalOptions(metrics=metrics, samples=eval_samples, seed=0, progress=progress,
+                       rp_encoder=rp_encoder)
 
     log("[1/4] preparing: the attribute judge (cached after the first demo) and this machine's speed")
     judge = prepare_evaluation(cfg, opts, log=lambda m: log("      " + m))
+    if damsm is not None:
+        fixed, per_sample = measure_rp(cfg, damsm, opts.batch_size)
+        rp_cost = (load_s + fixed, per_sample)
+        log(f"      R-precision with {damsm.describe()}: {fixed + load_s:.1f} s fixed, "
+            f"{1000 * per_sample:.1f} ms per sample (measured)")
+        del damsm
     plan = plan_budget(minutes * 60, time.monotonic() - t0, measure_generation(cfg), eval_samples,
-                       cfg.optim.stage_warmup_fraction)
+                       cfg.optim.stage_warmup_fraction, *rp_cost)
     cfg.run.max_minutes = plan.train_s / 60
     log(f"      {'cached judge' if judge.get('cached') else 'judge trained'}; {plan.summary()}")
     if out.exists():  # only now, after the plan: a budget too short leaves nothing behind
@@ -191,7 +249,7 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
 
     t = time.monotonic()
     opts.samples = plan.eval_samples
-    log(f"[3/4] evaluating on held-out captions ({', '.join(EVAL_METRICS)}; "
+    log(f"[3/4] evaluating on held-out captions ({', '.join(metrics)}; "
         f"{plan.eval_samples} samples per scale)")
     report = evaluate_run(out / "run", opts, split="test")
     json_path, md_path = write_report(report, out / "metrics.json")
@@ -203,7 +261,7 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
     spent["report"] = time.monotonic() - t
     budget = budget_rows(plan, spent, result)
     page = write_html(out, cfg, result, report, md_path.read_text(), figures,
-                      time.monotonic() - t0, budget)
+                      time.monotonic() - t0, budget, metrics, rp_encoder)
     log("      how the budget was spent: " + "; ".join(
         f"{name} {row['spent_s'] / 60:.1f} min (planned {row['planned_s'] / 60:.1f})"
         for name, row in budget.items()))
@@ -222,6 +280,14 @@ def _stages_line(result) -> str:
         return f"{result.step} steps with both stages"
     return (f"steps 1-{end}: stage 1 (64 px) alone; steps {end + 1}-{result.step}: both stages "
             f"(64 + 128 px)")
+
+
+def rp_headline(rp: dict | None) -> str:
+    """", R-precision 0.62 (real pictures 0.95)" for the report's first line; "" unmeasured."""
+    if not rp or rp.get("mean") is None:
+        return ""
+    real = (rp.get("real") or {}).get("mean")
+    return f", R-precision {rp['mean']:.2f}" + ("" if real is None else f" (real pictures {real:.2f})")
 
 
 def budget_rows(plan: DemoPlan, spent: dict[str, float], result) -> dict[str, dict]:
@@ -280,7 +346,8 @@ def write_figures(run_dir: Path, out: Path) -> dict[str, str]:
 
 
 def write_html(out: Path, cfg: RunConfig, result, report: dict, metrics_md: str,
-               figures: dict[str, str], seconds: float, budget: dict | None = None) -> Path:
+               figures: dict[str, str], seconds: float, budget: dict | None = None,
+               metrics: tuple[str, ...] = EVAL_METRICS, rp_encoder: str | None = None) -> Path:
     def pct(x):
         return "-" if x is None else f"{100 * x:.1f}%"
 
@@ -294,9 +361,16 @@ def write_html(out: Path, cfg: RunConfig, result, report: dict, metrics_md: str,
                         f"{pct(a.get('real_accuracy'))}, chance {pct(a.get('chance'))})"
                         + ("" if own is None else f", captions in other words {pct(own)}")
                         + ("" if div is None else f", diversity {div:.2f}")
-                        + ("" if blob is None else f", shape (blob scale: 0 real, 1 blurred) {blob:.2f}"))
+                        + ("" if blob is None else f", shape (blob scale: 0 real, 1 blurred) {blob:.2f}")
+                        + rp_headline(res.get("r_precision")))
 
     esc = html.escape
+    damsm = report.get("weights", {}).get("r_precision_damsm")
+    rp_html = RP_HINT if damsm is None else (
+        f"R-precision: does the DAMSM {esc(str(damsm.get('hash')))} ({esc(str(damsm.get('description')))}; "
+        f"image encoder {esc(str(damsm.get('image_weights_description')))}; {esc(str(damsm.get('path')))}) "
+        "rank each picture's own caption first among 100 (99 of other classes)? The real pictures' "
+        "R-precision beside it is the ceiling (docs/evaluation.md).")
     budget_html = ""
     if budget:
         rows = "".join(f"<tr><td>{esc(k)}</td><td>{v['planned_s'] / 60:.1f}</td>"
@@ -313,6 +387,7 @@ def write_html(out: Path, cfg: RunConfig, result, report: dict, metrics_md: str,
     plots = "".join(f'<figure><img src="{esc(f)}"><figcaption>{esc(k)}</figcaption></figure>'
                     for k, f in figures.items()
                     if k not in ("real", "interpolation") and not k.startswith("samples_"))
+    rp_arg = f" --rp-encoder {esc(rp_encoder)}" if rp_encoder else ""
     body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>gtgan demo report</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
@@ -328,6 +403,7 @@ captions people might type ("a crimson-chested bird with azure pinions"). Shape:
 of the pictures from real ones in the attribute judge's features, where 0 is as close as real
 pictures and 1 as far as real pictures blurred until their shapes are gone
 (docs/evaluation.md).</p>
+<p>{rp_html}</p>
 <p>Trained the <code>demo</code> preset for {result.step} steps ({result.epoch} epochs,
 {result.elapsed_s / 60:.1f} min) on {cfg.data.synthetic_count} synthetic birds on the
 {esc(report.get('device', 'cpu'))}; the whole demo took {seconds / 60:.1f} min.
@@ -347,7 +423,7 @@ Stage 1 (64 px) trains alone for the first part of the time (optim.stage_warmup_
 {plots}
 <h2>Reproduce</h2>
 <pre>gtgan train --config {esc(str(out / 'run' / 'config.yaml'))} --out another_run
-gtgan eval {esc(str(out / 'run'))} --metrics {','.join(EVAL_METRICS)} --samples {report.get('samples')} --seed 0 --out eval.json
+gtgan eval {esc(str(out / 'run'))} --metrics {','.join(metrics)}{rp_arg} --samples {report.get('samples')} --seed 0 --out eval.json
 gtgan generate {esc(str(out / 'run'))} "a bird with a red body, blue wings and a yellow crown" -o mine.png
 gtgan serve {esc(str(out / 'run'))}    # a web page to type captions into: http://127.0.0.1:7860 (docs/serve.md)</pre>
 <p>The model folder <code>run/model</code> loads with

@@ -108,6 +108,8 @@ def _cli_cases(m: Path, t: Path) -> list[tuple[str, list, str]]:
         ("inspect --out a folder", ["data", "inspect", t, "--out", t], "is a folder"),
         ("demo --minutes 0", ["demo", "--minutes", "0", "--out", t / "d"],
          "--minutes 0: must be a positive number"),
+        ("demo --rp-encoder not a DAMSM", ["demo", "--rp-encoder", t, "--out", t / "d"],
+         "--rp-encoder: " + f"{t}: not a DAMSM encoder folder"),
     ]
 
 

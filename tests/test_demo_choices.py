@@ -136,3 +136,81 @@ def test_demo_refuses_a_file_and_a_too_short_budget_leaves_nothing(tmp_path, mon
     with pytest.raises(GtganError, match="too short"):
         demo.run_demo(tmp_path / "out", minutes=1, log=lambda m: None)
     assert not (tmp_path / "out").exists()
+
+
+def test_budget_counts_r_precision_measured_cost():
+    base = plan_budget(15 * 60, 20.0, 0.01)
+    rp = plan_budget(15 * 60, 20.0, 0.01, rp_fixed_s=12.0, rp_s_per_sample=0.05)
+    assert rp.eval_samples == base.eval_samples == 500
+    assert rp.eval_s == pytest.approx(base.eval_s + 12.0 + 500 * 0.05)
+    assert rp.rp_s == pytest.approx(12.0 + 500 * 0.05) and base.rp_s == 0
+    assert rp.train_s == pytest.approx(base.train_s - rp.rp_s)
+    assert "R-precision ~0.6 min" in rp.summary() and "R-precision" not in base.summary()
+    # An expensive DAMSM (an Inception at 299 px on a CPU) costs samples, not training time.
+    slow = plan_budget(15 * 60, 20.0, 0.01, rp_fixed_s=30.0, rp_s_per_sample=1.0)
+    assert MIN_EVAL_SAMPLES <= slow.eval_samples < 500
+    assert slow.train_s >= MIN_TRAIN_SHARE * 15 * 60 - 1
+    assert slow.prepare_s + slow.train_s + slow.eval_s + slow.report_s < 15 * 60
+
+
+def _other_damsm(directory, captions, metadata):
+    from gtgan.data.damsm import Damsm, initial_image_net, save_damsm
+    from gtgan.data.damsm_vocab import Vocabulary
+    from gtgan.models.damsm import DamsmConfig, DamsmTextNet
+
+    vocab = Vocabulary.build(captions)
+    cfg = DamsmConfig(dim=16, word_embedding_dim=8, image_encoder="small-cnn", image_size=32, cnn_width=4)
+    image, info = initial_image_net(cfg, "from-scratch")
+    save_damsm(directory, Damsm(cfg, vocab, DamsmTextNet(len(vocab), cfg), image), info, metadata)
+    return directory
+
+
+def test_demo_checks_its_rp_encoder_before_any_work(tmp_path, monkeypatch, tiny_damsm_dir):
+    from gtgan import demo
+
+    def no_work(*a, **k):
+        raise AssertionError("the demo started working before checking --rp-encoder")
+
+    monkeypatch.setattr(demo, "prepare_evaluation", no_work)
+    monkeypatch.setattr(demo, "measure_generation", no_work)
+    (tmp_path / "plain").mkdir()
+    dog = _other_damsm(tmp_path / "dogs", ["a small dog runs on the grass"] * 3, {})
+    cub = _other_damsm(tmp_path / "cub", ["x"], {"data": {"kind": "cub", "root": "/data/CUB"}})
+    cases = [(tmp_path / "nowhere", "no such DAMSM encoder folder"),
+             (tmp_path / "plain", "not a DAMSM encoder folder"),
+             (dog, r"vocabulary does not know \d+% of the words .*(bird|wings)"),
+             (cub, "trained on cub data /data/CUB")]
+    for folder, message in cases:
+        with pytest.raises(GtganError, match=message) as err:
+            demo.run_demo(tmp_path / "out", minutes=15, rp_encoder=str(folder), log=lambda m: None)
+        assert str(err.value).startswith("--rp-encoder") and str(folder) in str(err.value)
+        assert "\n" not in str(err.value) and str(err.value).count(str(folder)) == 1
+        assert "gtgan encoder train" in str(err.value)
+        assert not (tmp_path / "out").exists()
+    cfg = demo.demo_config(15, ["data.synthetic_count=120"])
+    damsm, seconds = demo.check_rp_encoder(cfg, str(tiny_damsm_dir))  # the synthetic birds' words
+    assert damsm.image_net is not None and seconds >= 0
+    fixed, per_sample = demo.measure_rp(cfg, damsm, batch=8)
+    assert 0 < fixed < 60 and 0 < per_sample < 1
+
+
+def test_report_says_how_to_get_r_precision_or_shows_it(tmp_path):
+    from types import SimpleNamespace
+
+    from gtgan.demo import EVAL_METRICS, write_html
+
+    cfg = get_preset("demo")
+    result = SimpleNamespace(step=8, epoch=1, elapsed_s=60.0, warmup_end_step=4)
+    figures = {"real": "real.png", "interpolation": "interpolation.png"}
+    page = write_html(tmp_path, cfg, result, {"samples": 16}, "", figures, 90.0).read_text()
+    assert "gtgan encoder train synthetic --out damsm-birds" in page
+    assert "gtgan demo --rp-encoder damsm-birds" in page and "--rp-encoder /" not in page
+    damsm = {"hash": "ab" * 32, "description": "DAMSM abab", "path": "/enc",
+             "image_weights_description": "small CNN trained from scratch"}
+    report = {"samples": 16, "weights": {"r_precision_damsm": damsm}, "results": {"64": {
+        "attr": {"accuracy": 0.5}, "r_precision": {"mean": 0.625, "real": {"mean": 0.953}}}}}
+    page = write_html(tmp_path, cfg, result, report, "", figures, 90.0,
+                      metrics=EVAL_METRICS + ("r_precision",), rp_encoder="/enc").read_text()
+    assert "ab" * 32 in page and "R-precision 0.62 (real pictures 0.95)" in page
+    assert "--metrics attr,own_words,ssim,diversity,judge_fid,r_precision --rp-encoder /enc" in page
+    assert "gtgan encoder train synthetic" not in page

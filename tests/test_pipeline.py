@@ -161,8 +161,9 @@ def test_char_cnn_rnn_model_explains_its_limit(tmp_path):
     assert "char-CNN-RNN" in proc.stderr or "char-cnn-rnn" in proc.stderr
 
 
-def test_demo_end_to_end_writes_its_report(tmp_path, monkeypatch):
-    """`gtgan demo` at toy size: trains both stages, evaluates, writes every file of the report."""
+def test_demo_end_to_end_writes_its_report(tmp_path, monkeypatch, tiny_damsm_dir):
+    """`gtgan demo` at toy size: trains both stages, evaluates (R-precision too, with an
+    untrained tiny DAMSM), writes every file of the report."""
     import json
 
     from gtgan.demo import run_demo
@@ -173,13 +174,14 @@ def test_demo_end_to_end_writes_its_report(tmp_path, monkeypatch):
             "run.sample_every=4", "run.checkpoint_every=8"]
     lines = []
     page = run_demo(tmp_path / "demo", minutes=3, overrides=over, eval_samples=16, progress=False,
-                    log=lines.append)
+                    log=lines.append, rp_encoder=str(tiny_damsm_dir))
     out = tmp_path / "demo"
     assert page == out / "report.html" and "Open" in lines[-3]
     assert "gtgan generate" in lines[-2]  # what to try next
     assert f"gtgan serve {out / 'run'}" in lines[-1]  # and the web page for its model
     plan = next(line for line in lines if "budget 3.0 min" in line)
-    assert "training" in plan and "evaluation" in plan and "images/s" in plan
+    assert "training" in plan and "evaluation" in plan and "images/s" in plan and "R-precision ~" in plan
+    assert any("ms per sample (measured)" in line for line in lines)
     spent = next(line for line in lines if "how the budget was spent" in line)
     assert "training" in spent and "planned" in spent
     budget = json.loads((out / "budget.json").read_text())
@@ -192,10 +194,15 @@ def test_demo_end_to_end_writes_its_report(tmp_path, monkeypatch):
     for size in ("64", "128"):
         res = report["results"][size]
         assert res["attr"]["n"] == 16 and res["diversity"]["n"] == 16 and res["ssim"]["n"] == 16
+        assert res["r_precision"]["n"] == 16 and res["r_precision"]["real"]["mean"] is not None
     html = page.read_text()
     assert "diversity" in html and "held-out" in html and "image_skip" in html
     assert "captions in other words" in html.lower() and "blurred" in html  # explained even when unmeasured
-    assert "--metrics attr,own_words,ssim,diversity,judge_fid" in html  # the Reproduce line names what was measured
+    # the Reproduce line names what was measured, R-precision's DAMSM with it
+    assert f"--metrics attr,own_words,ssim,diversity,judge_fid,r_precision --rp-encoder {tiny_damsm_dir}" in html
+    damsm_hash = report["weights"]["r_precision_damsm"]["hash"]
+    assert damsm_hash in html and "R-precision (DAMSM, R=1 of 100)" in (out / "metrics.md").read_text()
+    assert ", R-precision " in html and "(ceiling)" in html and "gtgan encoder train" not in html
     assert f"gtgan serve {out / 'run'}" in html
     with pytest.raises(gtgan.errors.GtganError, match="already exists"):  # never overwrites silently
         run_demo(out, minutes=3, overrides=over, eval_samples=16, progress=False, log=lines.append)

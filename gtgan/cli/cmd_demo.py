@@ -17,6 +17,8 @@ def add_demo(sub) -> None:
     p.add_argument("--eval-samples", type=int, default=DEFAULT_EVAL_SAMPLES,
                    help=f"generated images judged per scale, at most: fewer when the machine is "
                         f"too slow for them within --minutes (default {DEFAULT_EVAL_SAMPLES})")
+    p.add_argument("--rp-encoder", metavar="DIR", help="also report R-precision with this DAMSM "
+                   "for the synthetic birds (`gtgan encoder train synthetic --out DIR`, ~5 min)")
     p.add_argument("--force", action="store_true", help="replace an earlier demo folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_demo)
@@ -33,5 +35,5 @@ def _cmd_demo(args) -> int:
     from ..demo import run_demo
 
     run_demo(args.out, args.minutes, args.overrides, force=args.force,
-             eval_samples=args.eval_samples, progress=not args.quiet)
+             eval_samples=args.eval_samples, progress=not args.quiet, rp_encoder=args.rp_encoder)
     return 0

@@ -211,10 +211,50 @@ class RPrecisionMetric(Metric):
         return {} if result["mean"] is None else {f"r_precision_{size}": result["mean"]}
 
 
+def check_vocabulary(damsm: Damsm, dataset, max_unknown: float = 0.02) -> None:
+    """EvalError unless the DAMSM's vocabulary knows the split's caption words (at most
+    `max_unknown` of the tokens unknown): an encoder of other captions ranks <unk>s."""
+    from ..data.damsm_vocab import tokenize
+
+    tokens = [t for i in range(len(dataset)) for c in dataset.captions(i) for t in tokenize(c)]
+    unknown = [t for t in tokens if t not in damsm.vocab.index]
+    if tokens and len(unknown) > max_unknown * len(tokens):
+        from collections import Counter
+
+        words = ", ".join(w for w, _ in Counter(unknown).most_common(5))
+        raise EvalError(f"this DAMSM's vocabulary does not know "
+                        f"{len(unknown) / len(tokens):.0%} of the words of these captions (e.g. "
+                        f"{words}); it was trained on other captions")
+
+
+def measure_cost(damsm: Damsm, dataset, sizes: Sequence[int], seed: int = 0,
+                 batch: int = 50) -> tuple[float, float]:
+    """(fixed seconds: the caption bank; seconds per sample at all `sizes`: distractors,
+    image features of generated and real pictures, ranking) as the metric spends them here;
+    images are random (the cost does not depend on them)."""
+    import time
+
+    t = time.perf_counter()
+    bank = CaptionBank(damsm, dataset, seed)
+    fixed = time.perf_counter() - t
+    items = [(i, k, 0) for i in range(len(dataset)) for k in range(int(bank.n_caps[i]))][:batch]
+
+    def update(part):
+        for s in sizes:
+            own, dis = bank.for_items(part)
+            for _ in range(2):  # generated, real
+                hits(damsm.image_features(torch.rand(len(part), 3, s, s) * 2 - 1).cpu(), own, dis)
+
+    update(items)  # warm-up: first-call allocations and kernel selection at this batch size
+    t = time.perf_counter()
+    update(items)
+    return fixed, (time.perf_counter() - t) / len(items)
+
+
 def encoder_eval_fn(samples: int, seed: int = 0, batch: int = 50):
     """The `gtgan encoder train` evaluation hook: R-precision of real test pictures."""
     return lambda damsm, dataset: real_r_precision(damsm, dataset, samples, seed, batch)
 
 
-__all__ = ["CaptionBank", "RPrecisionMetric", "TextImageEncoder", "encoder_eval_fn", "fold_stats",
-           "hits", "real_r_precision", "resolve_rp_encoder"]
+__all__ = ["CaptionBank", "RPrecisionMetric", "TextImageEncoder", "check_vocabulary", "encoder_eval_fn",
+           "fold_stats", "hits", "measure_cost", "real_r_precision", "resolve_rp_encoder"]
