@@ -129,7 +129,13 @@ def demo_config(minutes: float, overrides: list[str] | tuple[str, ...] = ()) -> 
     """The demo preset with the user's overrides; run.max_minutes is set by the plan."""
     if not minutes > 0:
         raise GtganError(f"--minutes {minutes}: must be positive")
-    cfg = apply_overrides(get_preset("demo"), list(overrides))
+    from .training.preflight import encoder_for, given_keys, open_dims
+
+    # Vector widths not stated follow the text encoder, as in `gtgan train` (a DAMSM: its d).
+    cfg = apply_overrides(get_preset("demo"), list(overrides), validate=False)
+    cfg = open_dims(cfg, given_keys(None, list(overrides)))
+    encoder_for(cfg)
+    cfg.validate()
     cfg.run.max_minutes = float(minutes)  # a placeholder until plan_budget has measured
     return cfg
 

@@ -214,3 +214,18 @@ def test_report_says_how_to_get_r_precision_or_shows_it(tmp_path):
     assert "ab" * 32 in page and "R-precision 0.62 (real pictures 0.95)" in page
     assert "--metrics attr,own_words,ssim,diversity,judge_fid,r_precision --rp-encoder /enc" in page
     assert "gtgan encoder train synthetic" not in page
+
+
+def test_demo_widths_follow_its_text_encoder_unless_stated(tiny_damsm_dir):
+    """`gtgan demo --set data.encoder.kind=damsm ...` needs no width by hand, as `gtgan train`;
+    the preset's own bag of words keeps its 1024-d vectors; a stated width that disagrees is
+    an error naming both."""
+    from gtgan.demo import demo_config
+
+    damsm = ["data.encoder.kind=damsm", f"data.encoder.name={tiny_damsm_dir}"]
+    cfg = demo_config(15, damsm)
+    assert cfg.data.encoder.dim == cfg.model.text_dim == 16
+    bow = demo_config(15)
+    assert bow.data.encoder.dim == bow.model.text_dim == 1024
+    with pytest.raises(ConfigError, match=r"model.text_dim = 512 .* gives 16-d"):
+        demo_config(15, damsm + ["model.text_dim=512"])
