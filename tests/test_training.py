@@ -337,8 +337,10 @@ def test_sigkill_mid_run_leaves_a_loadable_checkpoint_and_resume_continues(tmp_p
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None:
-            ckpts = list_checkpoints(run / "checkpoints")
-            if ckpts and int(ckpts[-1].name.split("-")[1]) >= 6:
+            # wait on what `latest` names: a checkpoint is renamed into place before `latest`
+            # points at it, and a kill between the two leaves `latest` on the one before
+            newest = latest_checkpoint(run / "checkpoints")
+            if newest is not None and int(newest.name.split("-")[1]) >= 6:
                 break
             time.sleep(0.05)
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
