@@ -212,13 +212,15 @@ def read_manifest(root: Path) -> dict:
     return data
 
 
-def check_prepared(root: str | Path, split: str) -> None:
-    """The folder exists, is prepared, and has items in `split` (no images or captions read)."""
+def check_prepared(root: str | Path, split: str) -> list[dict]:
+    """The folder exists, is prepared, and has items in `split` (no images or captions read).
+    Returns the manifest's items, so a caller that goes on reads the manifest once."""
     root = _check_root(root)
     items = read_manifest(root)["items"]
     if not any(it.get("split") == split for it in items):
         have = sorted({str(it.get("split")) for it in items})
         raise DataError(f"{root}: no items in split {split!r} (splits: {', '.join(have)})")
+    return items
 
 
 @dataclass
@@ -237,8 +239,7 @@ def split_items(root: Path, split: str, skip_missing: bool) -> SplitItems:
     """The items of `split` as training takes them (manifest read, images present, caption
     files read; at least 2), raising the DataError training raises. `gtgan data inspect` calls
     this too, so the two cannot disagree on what is usable."""
-    check_prepared(root, split)
-    items = read_manifest(root)["items"]
+    items = check_prepared(root, split)
     class_of = {c: i for i, c in enumerate(sorted({it["class"] for it in items}))}
     mine = [it for it in items if it.get("split") == split]
     out = SplitItems(len(mine))
