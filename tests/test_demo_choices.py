@@ -44,6 +44,14 @@ def test_warmup_ends_at_its_step_count_or_its_share_of_the_time_whichever_first(
         apply_overrides(cfg, ["optim.stage_warmup_fraction=1.5"])
 
 
+def _records(run_dir) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _assert_stage_two_starts_at_step_two(recs: list[dict]) -> None:
+    train_recs = {r["step"]: r for r in recs if r["kind"] == "train"}
+    assert "d_loss_128" not in train_recs[1] and "d_loss_128" in train_recs[2]
+
 def test_time_based_warmup_switches_once_is_logged_and_survives_resume(tmp_path):
     # A share of 1e-6 of 10 minutes (0.6 ms) is over after the first step, on any machine.
     cfg = apply_overrides(get_preset("demo"), TINY + [
@@ -51,15 +59,14 @@ def test_time_based_warmup_switches_once_is_logged_and_survives_resume(tmp_path)
         "run.max_minutes=10", "run.max_steps=2"])
     result = train(cfg, tmp_path / "run", progress=False)
     assert result.warmup_end_step == 1
-    recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    recs = _records(tmp_path / "run")
     ends = [r for r in recs if r.get("event") == "stage_warmup_end"]
     assert [r["step"] for r in ends] == [1]
-    train_recs = {r["step"]: r for r in recs if r["kind"] == "train"}
-    assert "d_loss_128" not in train_recs[1] and "d_loss_128" in train_recs[2]
+    _assert_stage_two_starts_at_step_two(recs)
     # Resumed, the run keeps the recorded switch (the time rule alone would switch again).
     again = resume(tmp_path / "run", ["run.max_steps=3"], progress=False)
     assert again.warmup_end_step == 1 and again.step == 3
-    recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    recs = _records(tmp_path / "run")
     assert len([r for r in recs if r.get("event") == "stage_warmup_end"]) == 1
 
 
@@ -69,9 +76,8 @@ def test_warmup_ended_by_its_time_share_is_not_prolonged_by_its_step_count(tmp_p
         "run.max_minutes=10", "run.max_steps=2"])
     result = train(cfg, tmp_path / "run", progress=False)
     assert result.warmup_end_step == 1
-    recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    train_recs = {r["step"]: r for r in recs if r["kind"] == "train"}
-    assert "d_loss_128" not in train_recs[1] and "d_loss_128" in train_recs[2]
+    recs = _records(tmp_path / "run")
+    _assert_stage_two_starts_at_step_two(recs)
 
 
 def test_mirrored_fidelity_accepts_a_bird_facing_the_other_way():
