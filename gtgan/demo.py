@@ -202,7 +202,8 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
              eval_samples: int = DEFAULT_EVAL_SAMPLES, progress: bool = True,
              log: Callable[[str], None] = print, rp_encoder: str | None = None) -> Path:
     """Prepare, train, evaluate and report within `minutes`; returns the HTML report's path.
-    `rp_encoder`: a DAMSM folder for the synthetic birds; R-precision is then evaluated too."""
+    `rp_encoder`: a DAMSM folder for the synthetic birds; R-precision is then evaluated too
+    (by default with the demo's own text encoder when that is a DAMSM)."""
     from .metrics import EvalOptions, evaluate_run, make_training_eval, write_report
     from .training import train
 
@@ -221,9 +222,13 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
                              f"holds {', '.join(foreign[:3]) or 'no demo report'}, which the demo "
                              "does not write; nothing was deleted")
     metrics, rp_cost, damsm = EVAL_METRICS, (0.0, 0.0), None
+    if not rp_encoder and cfg.data.encoder.kind == "damsm":
+        rp_encoder = cfg.data.encoder.name  # the demo's own DAMSM scores R-precision by default
     if rp_encoder:
         damsm, load_s = check_rp_encoder(cfg, rp_encoder)
-        metrics, rp_encoder = EVAL_METRICS + ("r_precision",), str(damsm.path)
+        metrics = EVAL_METRICS + ("r_precision",)
+        if not str(rp_encoder).startswith("builtin:"):  # a portable name stays as given
+            rp_encoder = str(damsm.path)
     opts = EvalOptions(metrics=metrics, samples=eval_samples, seed=0, progress=progress,
                        rp_encoder=rp_encoder)
 

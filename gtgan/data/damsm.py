@@ -41,6 +41,15 @@ VOCAB_FILE = "vocab.json"
 TEXT_FILE = "text_encoder.safetensors"
 IMAGE_FILE = "image_encoder.safetensors"
 RUN_ENCODER_DIR = "encoder"  # the encoder folder inside a `gtgan encoder train` run
+# DAMSMs shipped inside the package, named `builtin:NAME` (each folder's CARD.md says how it was
+# trained and how to remake it); the demo conditions on builtin:synthetic-birds.
+BUILTIN_PREFIX = "builtin:"
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
+
+
+def builtin_damsms() -> list[str]:
+    return sorted(BUILTIN_PREFIX + p.name for p in BUILTIN_DIR.iterdir()
+                  if (p / DAMSM_JSON).is_file()) if BUILTIN_DIR.is_dir() else []
 ENCODE_BATCH = 256
 
 
@@ -235,7 +244,15 @@ def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def resolve_damsm_dir(path: str | Path) -> Path:
-    """An encoder folder, or a `gtgan encoder train` run directory (its encoder/ folder)."""
+    """An encoder folder, a `gtgan encoder train` run directory (its encoder/ folder), or
+    `builtin:NAME`, a DAMSM shipped with gtgan."""
+    if str(path).startswith(BUILTIN_PREFIX):
+        name = str(path)[len(BUILTIN_PREFIX):]
+        if not name or "/" in name or "\\" in name or name.startswith(".") \
+                or not (BUILTIN_DIR / name / DAMSM_JSON).is_file():
+            raise EncoderError(f"{str(path)[:80]}: no such built-in DAMSM; built in: "
+                               f"{', '.join(builtin_damsms()) or 'none'}")
+        return BUILTIN_DIR / name
     path = Path(path).expanduser()
     if (path / DAMSM_JSON).exists():
         return path
@@ -320,7 +337,8 @@ class DamsmTextEncoder(TextEncoder):
         out = {"kind": self.kind, "name": self.name, "dim": self.damsm.cfg.dim,
                "text_hash": self.damsm.info["text_hash"], "hash": self.full_hash,
                "max_words": self.damsm.cfg.max_words}
-        if self.damsm.path is not None and str(self.damsm.path) != self.name:
+        if self.damsm.path is not None and str(self.damsm.path) != self.name \
+                and not self.name.startswith(BUILTIN_PREFIX):
             out["bundled"] = str(self.damsm.path)  # where the files are read from now
         return out
 
@@ -357,14 +375,16 @@ def _damsm_factory(spec: dict, data_root) -> TextEncoder:
             tried.append(f"{damsm.path}: a different DAMSM (text_hash "
                          f"{damsm.info['text_hash'][:16]}, expected {want[:16]})")
             continue
-        canonical = name if spec.get("text_hash") else str(damsm.path.resolve())
+        portable = spec.get("text_hash") or name.startswith(BUILTIN_PREFIX)
+        canonical = name if portable else str(damsm.path.resolve())
         return DamsmTextEncoder(damsm, canonical, spec.get("hash"))
     raise EncoderError("cannot load the DAMSM text encoder: " + "; ".join(tried))
 
 
 def _bundle(identity: dict, target: Path) -> None:
     for where in (identity.get("bundled"), identity.get("name")):
-        if where and (is_damsm_folder(where) or is_damsm_folder(Path(where) / RUN_ENCODER_DIR)):
+        if where and (str(where).startswith(BUILTIN_PREFIX) or is_damsm_folder(where)
+                      or is_damsm_folder(Path(where) / RUN_ENCODER_DIR)):
             copy_text_part(where, target)
             return
     raise EncoderError(f"the DAMSM encoder {identity.get('name')!r} is not on this machine, so "
