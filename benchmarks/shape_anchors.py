@@ -1,0 +1,84 @@
+"""Does the shape measure (metrics/lite0_fd.py) decide? Its anchors on the demo's held-out
+birds for several seeds of the halves, at the demo's sample count, and what it costs.
+
+    PYTHONPATH=. python benchmarks/shape_anchors.py --seeds 5 --feed 128 224
+
+For every seed the split is divided into two disjoint halves (reference A, anchors B) as the
+metric does with that seed; FD and KID of B, B blurred and B as one-colour blobs against A.
+Features of every picture are computed once per feed size and reused across seeds.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+import gtgan.metrics.lite0_fd as M
+from gtgan.config import EncoderConfig
+from gtgan.data import BOW_DIM, build_encoder
+from gtgan.data.synthetic import SyntheticBirds
+from gtgan.metrics.frechet import FeatureStats, frechet_distance
+from gtgan.metrics.judge_fid import blur
+from gtgan.models.lite0 import Lite0Features
+
+
+def _fd(a: torch.Tensor, b: torch.Tensor) -> float:
+    sa, sb = FeatureStats(), FeatureStats()
+    sa.update(a)
+    sb.update(b)
+    return frechet_distance(sa.mean, sa.cov, sb.mean, sb.cov)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--count", type=int, default=3000, help="data.synthetic_count (demo: 3000)")
+    p.add_argument("--samples", type=int, default=500, help="--samples (demo: 500)")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--feed", type=int, nargs="+", default=[128])
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--cache", help="a folder to keep the features in between runs")
+    args = p.parse_args()
+    test = SyntheticBirds("test", args.count, 0, build_encoder(EncoderConfig(kind="bow", dim=BOW_DIM)),
+                          [64, args.size], train=False, seed=0)
+    reals = torch.stack([test.real_image(i, args.size) for i in range(len(test))])
+    variants = {"real": reals, "blurred_real": blur(reals, args.size / 32), "blobs": M.blob_pictures(reals)}
+    net = Lite0Features()
+    print(f"{len(test)} held-out pictures at {args.size} px, halves of at most {args.samples}; "
+          f"{torch.get_num_threads()} threads, load average {open('/proc/loadavg').read().split()[:3]}")
+    for feed in args.feed:
+        M.FEED_SIZE = feed
+        cache = Path(args.cache) / f"lite0-anchors-{args.count}-{args.size}-{feed}.pt" if args.cache else None
+        t = time.perf_counter()
+        if cache is not None and cache.is_file():
+            feats, secs = torch.load(cache, weights_only=True), float("nan")
+        else:
+            feats = {k: torch.cat([M.pooled_features(net, v[i:i + 50]) for i in range(0, len(v), 50)])
+                     for k, v in variants.items()}
+            secs = time.perf_counter() - t
+            if cache is not None:
+                torch.save(feats, cache)
+        rows = {k: [] for k in variants} | {f"kid_{k}": [] for k in variants}
+        for seed in range(args.seeds):
+            ref, anc = M.halves(len(test), args.samples, seed)
+            for k, f in feats.items():
+                rows[k].append(_fd(f[anc], feats["real"][ref]))
+                rows[f"kid_{k}"].append(1000 * M.kid(f[anc], feats["real"][ref], seed)[0])
+        print(f"\nfeed {feed} px: {3 * len(test)} pictures in {secs:.1f} s "
+              f"({3 * len(test) / secs:.0f} img/s)")
+        print("| anchor | FD mean | FD sd | KID x1000 mean | KID sd |\n|---|---|---|---|---|")
+        for k in variants:
+            fd, kd = rows[k], rows[f"kid_{k}"]
+            print(f"| {k} | {statistics.mean(fd):.2f} | {statistics.stdev(fd):.2f} | "
+                  f"{statistics.mean(kd):.3f} | {statistics.stdev(kd):.3f} |")
+        for name, key in (("FD", ""), ("KID", "kid_")):
+            gap = statistics.mean(rows[key + "blurred_real"]) - statistics.mean(rows[key + "real"])
+            spread = max(statistics.stdev(rows[key + "real"]), statistics.stdev(rows[key + "blurred_real"]))
+            print(f"{name}: blurred - real = {gap:.3f}, largest seed sd {spread:.3f}: "
+                  f"{gap / spread:.0f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""lite0_fd, the shape measure: its anchors are in order (real < blurred < one-colour blobs),
+generated pictures are placed between them, and every number names the weights' hash."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gtgan.config import EncoderConfig
+from gtgan.data import BOW_DIM, build_encoder
+from gtgan.data.synthetic import SyntheticBirds
+from gtgan.fileio import sha256_file
+from gtgan.metrics import EvalOptions, evaluate_generator, report_markdown
+from gtgan.metrics.lite0_fd import blob_pictures, halves
+from gtgan.models.lite0 import wheel_weights_path
+
+
+class OneCaptionEach:
+    """The synthetic test split with one caption per picture, so N samples are its N pictures."""
+
+    def __init__(self, dataset):
+        self.dataset, self.image_sizes = dataset, dataset.image_sizes
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def embeddings(self, i):
+        return self.dataset.embeddings(i)[:1]
+
+    def real_image(self, i, size):
+        return self.dataset.real_image(i, size)
+
+
+@pytest.fixture(scope="module")
+def measured():
+    """One evaluation of 50 samples on 100 held-out birds: the 64 px 'generated' pictures are
+    the real ones, the 128 px ones their one-colour blobs."""
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    enc = build_encoder(EncoderConfig(kind="bow", dim=BOW_DIM))
+    data = OneCaptionEach(SyntheticBirds("test", 600, 0, enc, [64, 128], train=False, seed=0))
+    order = iter(range(len(data)))
+
+    def generate(text, z, eps):
+        index = [next(order) for _ in range(text.shape[0])]
+        return [torch.stack([data.real_image(i, 64) for i in index]),
+                blob_pictures(torch.stack([data.real_image(i, 128) for i in index]))]
+
+    opts = EvalOptions(metrics=("lite0_fd",), samples=50, batch_size=25, progress=False)
+    return evaluate_generator(generate, data, [64, 128], 4, 4, opts)
+
+
+def test_anchors_are_in_order_and_pictures_are_placed_between_them(measured):
+    r64, r128 = (measured["results"][s]["lite0_fd"] for s in ("64", "128"))
+    assert r128["n"] == 50 and r128["n_reference"] == 50 and r128["n_anchor"] == 50
+    for r in (r64, r128):
+        assert 0 < r["real"] < r["blurred_real"] < r["blobs"]
+        assert 0 < r["kid_anchors"]["real"] < r["kid_anchors"]["blurred_real"] < r["kid_anchors"]["blobs"]
+    assert r64["real"] == r128["real"]  # one reference and one set of anchors for every scale
+    assert r64["position"] < 0.5  # real birds drawn at 64 px are near the real anchor
+    assert r128["position"] > 1 and r128["value"] == pytest.approx(r128["blobs"], rel=0.3)
+
+
+def test_every_number_names_the_weights_and_says_it_is_not_fid(measured):
+    digest = sha256_file(wheel_weights_path())
+    r = measured["results"]["128"]["lite0_fd"]
+    assert r["weights_sha256"] == digest and r["comparable_with_published"] is False
+    assert measured["weights"]["lite0_features"]["sha256"] == digest
+    assert measured["settings"]["lite0_fd"]["weights_sha256"] == digest
+    md = report_markdown({"results": measured["results"], "settings": measured["settings"],
+                          "labels": [], "weights": measured["weights"], "model": {}})
+    assert "| shape FD, Lite0 (lower is better) | 128 |" in md
+    assert "not comparable with published FID" in md and digest in md
+
+
+def test_halves_are_disjoint_bounded_and_seeded():
+    a, b = halves(101, 30)
+    assert len(a) == len(b) == 30 and not set(a) & set(b)
+    assert halves(101, 30) == (a, b) and halves(101, 30, seed=1) != (a, b)
+    assert [len(h) for h in halves(9, 100)] == [4, 4]
+
+
+def test_blobs_keep_the_mean_colours_and_nothing_else():
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    y = blob_pictures(x)
+    assert len(torch.unique(y[0, 0])) == 2  # an ellipse and its ground, one colour each
+    assert torch.allclose(y.mean((2, 3)), x.mean((2, 3)), atol=1e-5)
