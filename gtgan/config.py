@@ -29,7 +29,9 @@ class ConfigError(GtganError, ValueError):
 class ModelConfig:
     """Generator and discriminator architecture (see docs/architecture.md)."""
 
-    text_dim: int = 1024  # sentence-vector width (char-CNN-RNN on CUB: 1024)
+    # Sentence-vector width (char-CNN-RNN on CUB: 1024); 0 = the text encoder's, decided when a
+    # run starts (gtgan.data.settle_conditioning) and saved in its config.
+    text_dim: int = 1024
     c_dim: int = 128  # conditioning-augmentation output (StackGAN++ EMBEDDING_DIM)
     z_dim: int = 100
     ngf: int = 64  # StackGAN++ GF_DIM; stage 1 starts at ngf*16 channels at 4x4
@@ -53,7 +55,10 @@ class ModelConfig:
     ca_noise_scale: float = 1.0
     # Multiplies the sentence vector before conditioning augmentation. Unit-norm encoders
     # (bag-of-words, sentence-transformers) give entries of about 1/sqrt(dim), which leaves
-    # mu tiny beside z for thousands of steps; sqrt(dim) restores unit-sized entries. 1.0 = paper.
+    # mu tiny beside z for thousands of steps. 1.0 = paper. 0 = derive it when a run starts:
+    # sqrt(text_dim) / the training captions' mean sentence-vector norm (unit-sized entries
+    # for any encoder: 32 for the 1024-d bag of words), saved in the run's config
+    # (gtgan.data.settle_conditioning).
     text_scale: float = 1.0
     # Discriminators also regress the sentence vector (auxiliary head); off in the paper.
     d_text_regression: bool = False
@@ -71,7 +76,8 @@ class ModelConfig:
     def validate(self) -> None:
         _check_fields(self, "model")
         _check(self.stages in (1, 2, 3), "model.stages", self.stages, "must be 1, 2 or 3")
-        for name in ("text_dim", "c_dim", "z_dim", "ngf", "ndf"):
+        _check(self.text_dim >= 0, "model.text_dim", self.text_dim, "must be >= 0 (0: the encoder's)")
+        for name in ("c_dim", "z_dim", "ngf", "ndf"):
             _check(getattr(self, name) > 0, f"model.{name}", getattr(self, name), "must be > 0")
         _check(self.ngf % 2 == 0, "model.ngf", self.ngf, "must be even (GLU halves channels)")
         for s in self.attention_stages:
@@ -83,7 +89,7 @@ class ModelConfig:
         _check(self.pam_impl in ("sdpa", "naive"), "model.pam_impl", self.pam_impl, "sdpa|naive")
         _check(self.pam_kv_pool in (1, 2, 4), "model.pam_kv_pool", self.pam_kv_pool, "1, 2 or 4")
         _check(self.ca_noise_scale >= 0, "model.ca_noise_scale", self.ca_noise_scale, ">= 0")
-        _check(self.text_scale > 0, "model.text_scale", self.text_scale, "> 0")
+        _check(self.text_scale >= 0, "model.text_scale", self.text_scale, ">= 0 (0: derive it)")
         _check(self.d_condition in ("concat", "projection"), "model.d_condition",
                self.d_condition, "concat|projection")
 
@@ -199,7 +205,8 @@ class RunConfig:
     def validate(self) -> None:
         _check_fields(self, "")
         self.model.validate()
-        _check(self.model.text_dim == self.data.encoder.dim, "model.text_dim", self.model.text_dim,
+        _check(self.model.text_dim == self.data.encoder.dim or 0 in (self.model.text_dim,
+               self.data.encoder.dim), "model.text_dim", self.model.text_dim,
                f"must equal data.encoder.dim ({self.data.encoder.dim})")
         _check(self.optim.batch_size > 0, "optim.batch_size", self.optim.batch_size, "must be > 0")
         _check(self.run.precision in ("auto", "fp32", "bf16", "fp16"), "run.precision",
@@ -403,14 +410,14 @@ _STAGE_LIST = (lambda v: isinstance(v, list) and all(type(s) is int and 2 <= s <
 
 FIELD_RULES: dict[type, dict[str, tuple]] = {
     ModelConfig: {
-        "text_dim": _number(int, 1, 65536), "c_dim": _number(int, 1, 4096),
+        "text_dim": _number(int, 0, 65536), "c_dim": _number(int, 1, 4096),
         "z_dim": _number(int, 1, 4096), "ngf": _number(int, 2, 1024),
         "ndf": _number(int, 1, 1024), "stages": _one_of(1, 2, 3),
         "num_residual": _number(int, 0, 16), "attention_stages": _STAGE_LIST,
         "pam": _BOOL, "cam": _BOOL, "cam_form": _one_of("paper", "danet"),
         "attention_merge": _one_of("concat", "fuse"), "pam_impl": _one_of("sdpa", "naive"),
         "pam_kv_pool": _one_of(1, 2, 4), "ca_noise_scale": _number(float, 0, 10),
-        "text_scale": _number(float, 0, 1e4, lo_open=True), "d_text_regression": _BOOL,
+        "text_scale": _number(float, 0, 1e4), "d_text_regression": _BOOL,
         "d_condition": _one_of("concat", "projection"), "image_skip": _BOOL,
     },
     LossConfig: {

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from gtgan.models import build_generator
-from gtgan.presets import get_preset
+from gtgan.models import TextFeatures, build_generator
+from gtgan.presets import get_preset, settled_config
 from gtgan.training.step import Trainer, make_fake_batch
 
 # name -> per stage: (sum, abs sum, image[0, :, 5, 7], image[1, :, -3, 11])
@@ -40,7 +40,7 @@ EXPECTED_STEP: dict[str, float] = {
 
 
 def _config(name: str):
-    cfg = get_preset(name)
+    cfg = settled_config(get_preset(name))
     cfg.run.precision, cfg.run.channels_last = "fp32", False
     return cfg
 
@@ -56,7 +56,7 @@ def _inputs(cfg, n: int = 3):
 
 
 def _generate(g, text, z, eps):
-    return g(z, text, ca_eps=eps).images
+    return g(TextFeatures(text), z, eps).images
 
 
 def fingerprint(name: str) -> list[tuple]:

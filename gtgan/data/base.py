@@ -10,6 +10,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..errors import DataError
+from ..models.conditioning import TextFeatures
 
 log = logging.getLogger("gtgan.data")
 
@@ -253,13 +254,18 @@ class CaptionedImageDataset(Dataset):
                 skipped.append(self.image_path(j))
         else:
             raise DataError(f"{type(self).__name__}: could not find a decodable negative image")
-        return {"images": views, "wrong_images": wrong, "text": self.text_vector(i, k),
+        return {"images": views, "wrong_images": wrong, "text": self.text_features(i, k),
                 "caption": caps[k], "caption_index": k, "index": i,
                 "class_id": int(self.class_ids[i])}
 
     def text_vector(self, index: int, k: int) -> torch.Tensor:
         """The sentence vector of caption `k` of item `index`, (d,) float32."""
         return self.embeddings(index)[k].float()
+
+    def text_features(self, index: int, k: int) -> TextFeatures:
+        """What the generator reads for caption `k` of item `index` (one item: no batch
+        dimension). The sentence vector; a data set whose encoder has word features adds them."""
+        return TextFeatures(self.text_vector(index, k))
 
     def real_image(self, index: int, size: int) -> torch.Tensor:
         """The item's image at `size`, centre crop as for evaluation (3xSxS in [-1, 1])."""

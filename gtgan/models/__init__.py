@@ -5,6 +5,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from .attention import ChannelAttention, DualAttention, PositionAttention
+from .conditioning import TextFeatures
 from .discriminator import Discriminator, DiscriminatorOutput
 from .fidelity import PixelFeatures, VGGFeatures, WeightsError
 from .generator import ConditioningAugmentation, Generator, GeneratorOutput, kl_divergence
@@ -51,7 +52,7 @@ def count_parameters(module: nn.Module) -> int:
 
 __all__ = [
     "ChannelAttention", "ConditioningAugmentation", "Discriminator", "DiscriminatorOutput",
-    "DualAttention", "Generator", "GeneratorOutput", "PixelFeatures", "PositionAttention", "VGGFeatures",
+    "DualAttention", "Generator", "GeneratorOutput", "PixelFeatures", "PositionAttention", "TextFeatures", "VGGFeatures",
     "WeightsError", "build_discriminators", "build_generator", "count_parameters", "init_weights",
     "kl_divergence",
 ]

@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import ModelConfig
+from ..config import ConfigError, ModelConfig
 from .attention import DualAttention
+from .conditioning import TextFeatures
 
 
 def conv3x3(in_ch: int, out_ch: int) -> nn.Conv2d:
@@ -91,6 +92,11 @@ class ConditioningAugmentation(nn.Module):
 
     def __init__(self, text_dim: int, c_dim: int, noise_scale: float = 1.0, text_scale: float = 1.0):
         super().__init__()
+        if text_dim <= 0 or text_scale <= 0:  # 0 = "follows the encoder / derive it": unsettled
+            raise ConfigError(
+                f"model.text_dim = {text_dim}, model.text_scale = {text_scale}: 0 means 'follows "
+                "the text encoder' and is settled from the encoder and the training captions "
+                "(gtgan.data.settle_conditioning) before a model is built; state both to build one")
         self.c_dim = c_dim
         self.noise_scale = noise_scale
         self.text_scale = text_scale
@@ -190,14 +196,32 @@ class Generator(nn.Module):
             ngf //= 2
             setattr(self, f"img_net{stage}", ImageHead(ngf))
 
-    def forward(self, z: torch.Tensor, text: torch.Tensor, ca_eps: torch.Tensor | None = None,
+    def forward(self, features: TextFeatures, z: torch.Tensor, eps: torch.Tensor | None = None,
                 num_stages: int | None = None) -> GeneratorOutput:
-        c, mu, logvar = self.ca_net(text, ca_eps)
-        return GeneratorOutput(self.synthesise(z, c, num_stages), mu, logvar, c)
+        """The one way from text features to pictures: training, evaluation, the pipeline and
+        serve all come here (call the module, or `generate`). `eps` is the CA noise (drawn when
+        None); `num_stages` stops after the first stages (a stage warm-up)."""
+        c, mu, logvar = self.condition(features, eps)
+        return GeneratorOutput(self.synthesise(z, c, num_stages, features), mu, logvar, c)
 
-    def synthesise(self, z: torch.Tensor, c: torch.Tensor,
-                   num_stages: int | None = None) -> list[torch.Tensor]:
-        """Images at every scale (or the first `num_stages`) from noise and a condition code."""
+    def generate(self, features: TextFeatures, z: torch.Tensor, eps: torch.Tensor | None = None,
+                 num_stages: int | None = None) -> GeneratorOutput:
+        """`self(features, z, eps, num_stages)`, by its name."""
+        return self(features, z, eps, num_stages)
+
+    def condition(self, features: TextFeatures, eps: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(c, mu, logvar): the condition code of `features` (the first half of `forward`;
+        interpolation moves c between two captions, then calls `synthesise`)."""
+        if not isinstance(features, TextFeatures):
+            raise TypeError(f"the generator takes TextFeatures (gtgan.models.TextFeatures), not "
+                            f"{type(features).__name__}")
+        return self.ca_net(features.sentence.float(), eps)
+
+    def synthesise(self, z: torch.Tensor, c: torch.Tensor, num_stages: int | None = None,
+                   features: TextFeatures | None = None) -> list[torch.Tensor]:
+        """Images at every scale (or the first `num_stages`) from noise and a condition code
+        (the second half of `forward`; `features` for what reads more than c)."""
         h = self.h_net1(z, c)
         rgb = self.img_net1.preactivation(h)
         images = [torch.tanh(rgb)]

@@ -17,7 +17,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..config import RunConfig
 from ..device import autocast, resolve_execution
-from ..models import PixelFeatures, VGGFeatures, build_discriminators, build_generator, kl_divergence
+from ..models import (PixelFeatures, TextFeatures, VGGFeatures, build_discriminators, build_generator,
+                      kl_divergence)
 from . import losses as L
 from .distributed import ddp_buffer_sync_kwargs
 from .ema import EMA
@@ -115,7 +116,8 @@ class Trainer:
         cfg, lc = self.cfg, self.cfg.loss
         reals = [self._put(x) for x in batch["images"]]
         wrongs = [self._put(x) for x in batch["wrong_images"]]
-        text = self._put(batch["text"]).float()
+        features: TextFeatures = batch["text"].to(self.device, non_blocking=True).float()
+        text = features.sentence  # what the text-regression head predicts
         n_stages = len(self.Ds)
         if len(reals) != n_stages or len(wrongs) != n_stages:
             raise ValueError(f"batch has {len(reals)} real / {len(wrongs)} wrong scales, the model "
@@ -136,7 +138,7 @@ class Trainer:
         log: dict[str, torch.Tensor] = {}
 
         with autocast(self.device, self.amp_dtype):
-            out = self.G_train(z, text, ca_eps=eps, num_stages=n_stages)
+            out = self.G_train(features, z, eps, n_stages)
         fakes, mu, logvar = out.images, out.mu, out.logvar
         mu_d = mu.detach()
 
@@ -203,7 +205,7 @@ class Trainer:
                     # Through the raw module: its stage-1 parameters are the ones DDP's forward
                     # already used, and autograd sums both uses before each parameter's one
                     # gradient hook fires, so DDP sees one forward and one backward.
-                    first2 = self.G(z2, text, ca_eps=eps2, num_stages=1).images[0]
+                    first2 = self.G(features, z2, eps2, 1).images[0]
                     ms = L.mode_seeking_loss(fakes[0], first2, z, z2)
                     err_g = err_g + lc.mode_seeking_weight * ms
                     log["mode_seeking"] = ms.detach()
@@ -225,15 +227,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
-    def sample(self, z: torch.Tensor, text: torch.Tensor, ca_eps: torch.Tensor | None = None,
+    def sample(self, features: TextFeatures, z: torch.Tensor, eps: torch.Tensor | None = None,
                ema: bool = True) -> list[torch.Tensor]:
         """Images at every scale from the EMA generator (eval mode, fp32)."""
         g = self.ema.module if ema else self.G
         was_training = g.training
         g.eval()
         try:
-            return g(z.to(self.device), text.to(self.device).float(),
-                     ca_eps=None if ca_eps is None else ca_eps.to(self.device)).images
+            return g(features.to(self.device).float(), z.to(self.device),
+                     None if eps is None else eps.to(self.device)).images
         finally:
             g.train(was_training)
 
@@ -283,7 +285,7 @@ def make_fake_batch(cfg: RunConfig, batch_size: int, device: torch.device | str 
         return [(torch.rand(batch_size, 3, s, s, generator=g) * 2 - 1).to(device) for s in sizes]
 
     return {"images": imgs(), "wrong_images": imgs(),
-            "text": torch.randn(batch_size, cfg.model.text_dim, generator=g).to(device)}
+            "text": TextFeatures(torch.randn(batch_size, cfg.model.text_dim, generator=g).to(device))}
 
 
 def nonfinite(losses: dict[str, float]) -> list[str]:
