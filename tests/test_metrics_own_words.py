@@ -30,7 +30,7 @@ def _painter(follow: bool):
     or, with follow=False, the same bird whatever the caption says."""
     def generate(text, z, eps):
         rows = []
-        for t in text:
+        for t in text.sentence:
             base = sample_attributes(7, "train", 0)
             if follow and t.numel() == len(OWN_WORDS_CAPTIONS):
                 cap = OWN_WORDS_CAPTIONS[int(t.argmax())]

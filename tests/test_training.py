@@ -96,7 +96,7 @@ def test_fidelity_term_is_minimised_by_the_generator():
         def fidelity():
             z, eps = step.noise(2, step=0)
             with torch.no_grad():
-                fake = step.G(z, batch["text"], ca_eps=eps).images[0]
+                fake = step.G(batch["text"], z, eps).images[0]
                 return L.fidelity_loss(step.vgg(fake), step.vgg(batch["images"][0])).item()
 
         before = fidelity()

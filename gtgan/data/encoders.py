@@ -154,8 +154,8 @@ class BowEncoder(TextEncoder):
                 self._cache[feature] = hit
         return hit
 
-    def features(self, caption: str) -> dict[str, float]:
-        """The weighted features of one caption (for tests and for understanding the vector)."""
+    def weighted_terms(self, caption: str) -> dict[str, float]:
+        """The weighted terms (words and word pairs) of one caption (for tests and for understanding the vector)."""
         tokens = _TOKEN.findall(clean_caption(caption).lower())
         if self.synonyms:
             tokens = [part for tok in tokens for part in tok.split("-") if part]
@@ -184,7 +184,7 @@ class BowEncoder(TextEncoder):
         captions = _as_list(captions)
         out = np.zeros((len(captions), self._dim), dtype=np.float64)
         for row, caption in enumerate(captions):
-            for feat, weight in self.features(caption).items():
+            for feat, weight in self.weighted_terms(caption).items():
                 bucket, sign = self._bucket(feat)
                 out[row, bucket] += sign * weight
         norms = np.linalg.norm(out, axis=1, keepdims=True)
