@@ -26,9 +26,9 @@ TINY = ["model.ngf=8", "model.ndf=8", "model.c_dim=16", "model.z_dim=16",
 
 def tiny_config():
     from gtgan.config import apply_overrides
-    from gtgan.presets import get_preset
+    from gtgan.presets import get_preset, settled_config
 
-    return apply_overrides(get_preset("demo"), TINY)
+    return settled_config(apply_overrides(get_preset("demo"), TINY))
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from gtgan.cli import main as cli_main
 from gtgan.config import apply_overrides, save_yaml
 from gtgan.errors import CheckpointError
 from gtgan.models import DiscriminatorOutput
-from gtgan.presets import get_preset
+from gtgan.presets import get_preset, settled_config
 from gtgan.storage import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from gtgan.training import EMA, Trainer, make_fake_batch, resume, train
 from gtgan.training import losses as L
@@ -43,7 +43,7 @@ def one_thread():
 
 def tiny(preset: str, *extra: str):
     over = list(TINY) + (SYNTHETIC if preset != "demo" else [])
-    return apply_overrides(get_preset(preset), over + list(extra))
+    return settled_config(apply_overrides(get_preset(preset), over + list(extra)))
 
 
 # ---------------------------------------------------------------- objective
