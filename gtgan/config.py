@@ -205,9 +205,8 @@ class RunConfig:
     def validate(self) -> None:
         _check_fields(self, "")
         self.model.validate()
-        _check(self.model.text_dim == self.data.encoder.dim or 0 in (self.model.text_dim,
-               self.data.encoder.dim), "model.text_dim", self.model.text_dim,
-               f"must equal data.encoder.dim ({self.data.encoder.dim})")
+        # model.text_dim and data.encoder.dim must both fit the encoder: checked (and filled where
+        # not stated) by gtgan.data.settle_conditioning, which knows what the user stated.
         _check(self.optim.batch_size > 0, "optim.batch_size", self.optim.batch_size, "must be > 0")
         _check(self.run.precision in ("auto", "fp32", "bf16", "fp16"), "run.precision",
                self.run.precision, "auto|fp32|bf16|fp16")

@@ -11,7 +11,6 @@ import yaml
 from gtgan.config import ConfigError, apply_overrides
 from gtgan.data import settle_conditioning
 from gtgan.data.encoders import BowEncoder, TextEncoder
-
 from gtgan.models import TextFeatures, build_generator
 from gtgan.presets import get_preset
 

@@ -175,7 +175,7 @@ def test_cli_train_init_from_and_mismatch(tmp_path, capsys):
     trained = load_generator(run).generator.state_dict()["img_net2.img.0.weight"]
     assert (trained - official).abs().max() < 0.01
     # A run directory can be the source too (its latest checkpoint).
-    assert load_init_weights(run, apply_overrides(get_preset("demo"), FINETUNE_SET).model).missing == []
+    assert load_init_weights(run, settled_config(apply_overrides(get_preset("demo"), FINETUNE_SET)).model).missing == []
 
     capsys.readouterr()
     bad = [a for s in FINETUNE_SET + ["model.ngf=16"] for a in ("--set", s)]
