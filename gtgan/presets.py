@@ -7,7 +7,7 @@ import copy
 
 from .config import (ConfigError, DataConfig, EncoderConfig, LossConfig, ModelConfig,
                      OptimConfig, RunConfig, RunSettings, load_run_config)
-from .data import build_encoder, settle_conditioning
+from .data import build_run_encoder, settle_conditioning
 
 
 def paper() -> RunConfig:
@@ -91,7 +91,7 @@ def settled_config(cfg: RunConfig, stated: set[str] | None = None) -> RunConfig:
     cfg = copy.deepcopy(cfg)
     if cfg.model.text_dim and cfg.data.encoder.dim and cfg.model.text_scale:
         return cfg
-    settle_conditioning(cfg, build_encoder(cfg.data.encoder, cfg.data.root or None), stated)
+    settle_conditioning(cfg, build_run_encoder(cfg, stated), stated)
     return cfg
 
 

@@ -31,7 +31,6 @@ def test_yaml_round_trip_and_run_dir(tmp_path):
     ("model.cam_form=fancy", "model.cam_form"),
     ("model.bogus=1", "unknown key 'model.bogus'"),
     ("model.pam=maybe", "model.pam"),
-    ("model.text_dim=300", "data.encoder.dim"),
     ("batch_size", "expected key=value"),
 ])
 def test_bad_overrides_name_the_field(override, message):

@@ -13,10 +13,10 @@ from .encoders import (BOW_DIM, EncoderError, TextEncoder, build_encoder,
 from .folder import FolderDataset, check_prepared
 from .identity import data_identity
 from .loader import EpochSampler, make_loader
-from .settle import check_widths, dataset_sentences, settle_conditioning
+from .settle import build_run_encoder, check_widths, dataset_sentences, settle_conditioning
 from .synthetic import SyntheticBirds
 
-__all__ = ["check_widths", "dataset_sentences", "settle_conditioning", "BOW_DIM", "EncoderError", "TextEncoder", "build_encoder", "check_encoder_compatible",
+__all__ = ["build_run_encoder", "check_widths", "dataset_sentences", "settle_conditioning", "BOW_DIM", "EncoderError", "TextEncoder", "build_encoder", "check_encoder_compatible",
            "encoder_from_identity", "build_dataset", "check_data_available", "data_identity",
            "EpochSampler", "make_loader"]
 

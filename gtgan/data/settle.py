@@ -12,27 +12,36 @@ the number, never the rule.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Callable
 
 import torch
 
 from ..config import ConfigError, RunConfig
-from .encoders import TextEncoder
+from .encoders import TextEncoder, build_encoder
 
 WIDTH_KEYS = ("data.encoder.dim", "model.text_dim")
 
 
-def _stated(key: str, value: int, stated: set[str] | None) -> bool:
+def is_stated(key: str, value: int, stated: set[str] | None) -> bool:
     """Whether the user gave `key`: it is in `stated`, or (stated None) it is not 0."""
     return bool(value) if stated is None else key in stated
+
+
+def build_run_encoder(cfg: RunConfig, stated: set[str] | None = None) -> TextEncoder:
+    """The run's text encoder; a width the user did not state does not constrain it."""
+    spec = cfg.data.encoder
+    if not is_stated("data.encoder.dim", spec.dim, stated):
+        spec = dataclasses.replace(spec, dim=0)
+    return build_encoder(spec, data_root=cfg.data.root or None)
 
 
 def check_widths(cfg: RunConfig, encoder: TextEncoder, stated: set[str] | None = None) -> None:
     """Raise ConfigError when a stated width differs from the encoder's (nothing is changed)."""
     values = {"data.encoder.dim": cfg.data.encoder.dim, "model.text_dim": cfg.model.text_dim}
     for key, value in values.items():
-        if _stated(key, value, stated) and value != encoder.dim:
+        if is_stated(key, value, stated) and value != encoder.dim:
             raise ConfigError(f"{key} = {value} but the text encoder {encoder.kind} "
                               f"{encoder.identity.get('name')!r} gives {encoder.dim}-d vectors; leave "
                               f"{key} out (it follows the encoder) or set it to {encoder.dim}")
@@ -61,7 +70,7 @@ def settle_conditioning(cfg: RunConfig, encoder: TextEncoder, stated: set[str] |
     notes = []
     opened = [k for k, v in (("data.encoder.dim", cfg.data.encoder.dim),
                              ("model.text_dim", cfg.model.text_dim))
-              if not _stated(k, v, stated) and v != encoder.dim]
+              if not is_stated(k, v, stated) and v != encoder.dim]
     cfg.data.encoder.dim = cfg.model.text_dim = encoder.dim
     what = f"{encoder.kind} {encoder.identity.get('name')!r}"
     if opened:

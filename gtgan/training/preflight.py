@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from ..config import ConfigError, RunConfig
-from ..data import TextEncoder, build_encoder, check_data_available, check_widths
+from ..data import TextEncoder, build_run_encoder, check_data_available, check_widths
 from ..errors import GtganError
 from ..models import build_discriminators, build_generator, count_parameters
 from ..models.fidelity import ensure_vgg19_weights
@@ -48,7 +48,7 @@ def given_keys(config_arg: str | None, overrides: list[str]) -> set[str]:
 def encoder_for(cfg: RunConfig, stated: set[str] | None = None) -> TextEncoder:
     """Load the run's text encoder (an error names what cannot be loaded) and refuse a stated
     width that differs from its output size (`stated`: see settle_conditioning)."""
-    enc = build_encoder(cfg.data.encoder, data_root=cfg.data.root or None)
+    enc = build_run_encoder(cfg, stated)
     check_widths(cfg, enc, stated)
     return enc
 
