@@ -66,7 +66,7 @@ def build(spec: dict):
     torch.manual_seed(0)
     lc = cfg.loss
     vgg = VGGFeatures("random") if lc.fidelity and lc.fidelity_weight > 0 and lc.fidelity_features != "pixels" else None
-    step = Trainer(cfg, device, vgg=vgg)
+    step = Trainer(cfg, device, fidelity_net=vgg)
     return cfg, step, make_fake_batch
 
 

@@ -46,7 +46,10 @@ class ModelConfig:
     # How the residual blocks take the block's output when both branches are on:
     # "concat" (the paper: 2C channels go on to the residual blocks) or "fuse" (1x1 conv to C).
     attention_merge: Literal["concat", "fuse"] = "concat"
-    # Compute position attention with a fused kernel (O(N) memory) or the naive N x N matrix.
+    # Position attention without the N x N matrix in memory ("sdpa": on CUDA torch's
+    # scaled_dot_product_attention fused kernels; on the CPU, where those are slower in bf16,
+    # the exact chunked kernel models.attention.chunked_attention), or DANet's literal N x N
+    # bmm form ("naive", the reference). The name is kept so saved configs load.
     pam_impl: Literal["sdpa", "naive"] = "sdpa"
     # Max-pool position attention's keys and values over k x k cells (SAGAN/BigGAN): k^2 times
     # fewer keys, so k^2 times cheaper at 64x64. 1 = the paper (DANet). A cost switch for the demo.

@@ -86,7 +86,7 @@ def test_fidelity_term_is_minimised_by_the_generator():
     """Eq. 4's sign reading: with only mu * L1 active, a G step lowers the VGG L1."""
     cfg = tiny("paper", *ONE_STAGE, "optim.lr_g=0.01", "loss.fidelity_weight=1.0", "loss.kl_weight=0")
     step = Trainer(cfg, torch.device("cpu"))
-    assert step.vgg is not None and step.vgg_random
+    assert step.fidelity_net is not None and step.vgg_random
     batch = make_fake_batch(cfg, 2)
     # Switch off the adversarial part of G's loss for this check.
     step_module = __import__("gtgan.training.step", fromlist=["L"])
@@ -97,7 +97,7 @@ def test_fidelity_term_is_minimised_by_the_generator():
             z, eps = step.noise(2, step=0)
             with torch.no_grad():
                 fake = step.G(batch["text"], z, eps).images[0]
-                return L.fidelity_loss(step.vgg(fake), step.vgg(batch["images"][0])).item()
+                return L.fidelity_loss(step.fidelity_net(fake), step.fidelity_net(batch["images"][0])).item()
 
         before = fidelity()
         losses = step(batch)

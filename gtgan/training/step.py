@@ -1,7 +1,8 @@
 """One training step of the paper's objective: no files, no CLI, no data loading.
 
 `Trainer(cfg, device)` owns the generator, one discriminator per scale, their Adam optimisers,
-the EMA generator, the optional VGG19 fidelity network and the precision machinery;
+the EMA generator, the optional fidelity network (VGG19 features, or pooled pixels) and the
+precision machinery;
 `step(batch)` runs the discriminator updates then the generator update (StackGAN-v2's order)
 and returns the losses as floats. Under an initialised torch.distributed process group the
 networks are wrapped in DistributedDataParallel.
@@ -35,7 +36,8 @@ def step_seed(seed: int, rank: int, step: int) -> int:
 class Trainer:
     """Models, optimisers, EMA and the loss for one training step; no files, no CLI."""
 
-    def __init__(self, cfg: RunConfig, device: torch.device, vgg: VGGFeatures | None = None):
+    def __init__(self, cfg: RunConfig, device: torch.device,
+                 fidelity_net: VGGFeatures | None = None):
         cfg.validate()
         self.cfg = cfg
         self.device = torch.device(device)
@@ -60,14 +62,16 @@ class Trainer:
         self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
 
         lc = cfg.loss
-        self.vgg: VGGFeatures | None = None
+        # What the fidelity L1 compares: VGG19 features (the paper) or pooled pixels
+        # (loss.fidelity_features); `fidelity_net` gives a VGG19 already built (benchmarks).
+        self.fidelity_net: VGGFeatures | PixelFeatures | None = None
         if lc.fidelity and lc.fidelity_weight > 0:
             if lc.fidelity_features == "pixels":
-                vgg = PixelFeatures(lc.fidelity_pixel_size)
-            elif vgg is None:
-                vgg = VGGFeatures(lc.vgg_weights)
-            self.vgg = vgg.to(self.device, memory_format=self.memory_format)
-        self.vgg_random = bool(self.vgg is not None and self.vgg.is_random)
+                fidelity_net = PixelFeatures(lc.fidelity_pixel_size)
+            elif fidelity_net is None:
+                fidelity_net = VGGFeatures(lc.vgg_weights)
+            self.fidelity_net = fidelity_net.to(self.device, memory_format=self.memory_format)
+        self.vgg_random = bool(self.fidelity_net is not None and self.fidelity_net.is_random)
         self.text_regression = cfg.model.d_text_regression and lc.text_regression_weight > 0
 
         self.G_train: nn.Module = self.G
@@ -185,13 +189,13 @@ class Trainer:
                         text_g = text_g + L.text_regression_loss(fo.text, text)
                 kl = kl_divergence(mu.float(), logvar.float())
                 err_g = g_adv + lc.kl_weight * kl
-                if self.vgg is not None:
+                if self.fidelity_net is not None:
                     fidelity = torch.zeros((), device=self.device)
                     for i in range(n_stages):
                         with torch.no_grad():
-                            real_f = self.vgg(reals[i])
-                            mirror_f = self.vgg(reals[i].flip(3)) if lc.fidelity_mirror else None
-                        fidelity = fidelity + L.fidelity_loss(self.vgg(fakes[i]), real_f, mirror_f)
+                            real_f = self.fidelity_net(reals[i])
+                            mirror_f = self.fidelity_net(reals[i].flip(3)) if lc.fidelity_mirror else None
+                        fidelity = fidelity + L.fidelity_loss(self.fidelity_net(fakes[i]), real_f, mirror_f)
                     err_g = err_g + lc.fidelity_weight * fidelity
                     log["fidelity"] = fidelity.detach()
                 if lc.color_weight > 0 and n_stages > 1:
