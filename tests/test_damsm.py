@@ -206,7 +206,7 @@ def test_encoder_train_resume_then_gan_training_and_generation(tmp_path, capsys)
     pipe = TextToImage.from_pretrained(gan / "model")
     copy = TextToImage.from_pretrained(pipe.save_pretrained(tmp_path / "copy"))
     text = ["a red bird with blue wings"]
-    assert torch.equal(copy.encode(text), pipe.encode(text).sentence)
+    assert torch.equal(copy.encode(text).sentence, pipe.encode(text).sentence)
     assert copy.encoder.identity["text_hash"] == meta_text_hash
 
 
