@@ -75,6 +75,11 @@ class ModelConfig:
     # starts as the 64 px one and learns detail on top of it (StyleGAN2's "skip" generator).
     # Off in StackGAN++ and the paper, where each stage draws its image from scratch.
     image_skip: bool = False
+    # AttnGAN's word attention (Xu et al. 2018; the paper's future work) in every refinement
+    # stage, beside the dual attention: each region of the stage's input attends over the
+    # DAMSM's word features, and the word context joins [c ; h] in the joint layer. Needs a
+    # text encoder with word features (data.encoder.kind=damsm). Off in the paper.
+    word_attention: bool = False
 
     def validate(self) -> None:
         _check_fields(self, "model")
@@ -125,6 +130,12 @@ class LossConfig:
     # sample of each caption with fresh noise; the generator minimises weight / (mean |G(c, z1) -
     # G(c, z2)| / mean |z1 - z2| + 1e-5), so that different noise gives different pictures.
     mode_seeking_weight: float = 0.0
+    # AttnGAN's DAMSM matching loss on the generated pictures (word and sentence level, both
+    # directions, on the last stage's image), weighted by damsm_weight (AttnGAN's
+    # TRAIN.SMOOTH.LAMBDA: 5 for birds). Needs the DAMSM's image encoder
+    # (data.encoder.kind=damsm, its full folder). Off in the paper.
+    damsm_match: bool = False
+    damsm_weight: float = 5.0
 
 
 @dataclass
@@ -421,6 +432,7 @@ FIELD_RULES: dict[type, dict[str, tuple]] = {
         "pam_kv_pool": _one_of(1, 2, 4), "ca_noise_scale": _number(float, 0, 10),
         "text_scale": _number(float, 0, 1e4), "d_text_regression": _BOOL,
         "d_condition": _one_of("concat", "projection"), "image_skip": _BOOL,
+        "word_attention": _BOOL,
     },
     LossConfig: {
         "kl_weight": _WEIGHT, "uncond_weight": _WEIGHT, "fidelity": _BOOL,
@@ -428,7 +440,7 @@ FIELD_RULES: dict[type, dict[str, tuple]] = {
         "fidelity_features": _one_of("vgg19", "pixels"),
         "fidelity_pixel_size": _number(int, 1, 64), "fidelity_mirror": _BOOL,
         "color_weight": _WEIGHT, "text_regression_weight": _WEIGHT,
-        "mode_seeking_weight": _WEIGHT,
+        "mode_seeking_weight": _WEIGHT, "damsm_match": _BOOL, "damsm_weight": _WEIGHT,
     },
     OptimConfig: {
         "lr_g": _number(float, 0, 1, lo_open=True), "lr_d": _number(float, 0, 1, lo_open=True),

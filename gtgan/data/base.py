@@ -145,6 +145,10 @@ class CaptionedImageDataset(Dataset):
     """
 
     flip = True
+    # The text encoder, when its features include word features (a DAMSM): those are computed
+    # per item (one caption through the encoder, about a millisecond) instead of cached, since
+    # they are max_words times the sentence vector's size. Set by build_dataset.
+    word_encoder = None
 
     def __init__(self, image_sizes: list[int], train: bool, seed: int, encoder_identity: dict,
                  skip_broken: bool = False):
@@ -264,8 +268,13 @@ class CaptionedImageDataset(Dataset):
 
     def text_features(self, index: int, k: int) -> TextFeatures:
         """What the generator reads for caption `k` of item `index` (one item: no batch
-        dimension). The sentence vector; a data set whose encoder has word features adds them."""
-        return TextFeatures(self.text_vector(index, k))
+        dimension): the cached sentence vector, and the word features where the encoder has
+        them."""
+        sentence = self.text_vector(index, k)
+        if self.word_encoder is None:
+            return TextFeatures(sentence)
+        words = self.word_encoder.features([self.captions(index)[k]])
+        return TextFeatures(sentence, words.words[0], words.mask[0])
 
     def real_image(self, index: int, size: int) -> torch.Tensor:
         """The item's image at `size`, centre crop as for evaluation (3xSxS in [-1, 1])."""

@@ -310,6 +310,7 @@ class DamsmTextEncoder(TextEncoder):
     word attention reads)."""
 
     kind = "damsm"
+    has_word_features = True
 
     def __init__(self, damsm: Damsm, name: str = "", full_hash: str | None = None):
         self.damsm = damsm

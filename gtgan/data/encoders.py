@@ -48,6 +48,8 @@ class TextEncoder:
     kind: str = ""
     # Every sentence vector has L2 norm 1, so model.text_scale=0's rule needs no captions.
     unit_norm: bool = False
+    # `features` give word features too (TextFeatures.words): what model.word_attention reads.
+    has_word_features: bool = False
 
     @property
     def identity(self) -> dict:

@@ -38,7 +38,15 @@ def build_run_encoder(cfg: RunConfig, stated: set[str] | None = None) -> TextEnc
 
 
 def check_widths(cfg: RunConfig, encoder: TextEncoder, stated: set[str] | None = None) -> None:
-    """Raise ConfigError when a stated width differs from the encoder's (nothing is changed)."""
+    """Raise ConfigError when a stated width differs from the encoder's, or the model or loss
+    reads what the encoder does not give (word features, a DAMSM); nothing is changed."""
+    what = f"{encoder.kind} {encoder.identity.get('name')!r}"
+    if cfg.model.word_attention and not encoder.has_word_features:
+        raise ConfigError(f"model.word_attention = true needs a text encoder with word features "
+                          f"(data.encoder.kind=damsm); the {what} encoder has none")
+    if cfg.loss.damsm_match and cfg.loss.damsm_weight > 0 and encoder.kind != "damsm":
+        raise ConfigError(f"loss.damsm_match = true needs a DAMSM text encoder "
+                          f"(data.encoder.kind=damsm, its full folder); the encoder is {what}")
     values = {"data.encoder.dim": cfg.data.encoder.dim, "model.text_dim": cfg.model.text_dim}
     for key, value in values.items():
         if is_stated(key, value, stated) and value != encoder.dim:

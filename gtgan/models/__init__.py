@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..config import ModelConfig
-from .attention import ChannelAttention, DualAttention, PositionAttention
+from .attention import ChannelAttention, DualAttention, PositionAttention, WordAttention
 from .conditioning import TextFeatures
 from .discriminator import Discriminator, DiscriminatorOutput
 from .fidelity import PixelFeatures, VGGFeatures, WeightsError
@@ -52,7 +52,7 @@ def count_parameters(module: nn.Module) -> int:
 
 __all__ = [
     "ChannelAttention", "ConditioningAugmentation", "Discriminator", "DiscriminatorOutput",
-    "DualAttention", "Generator", "GeneratorOutput", "PixelFeatures", "PositionAttention", "TextFeatures", "VGGFeatures",
-    "WeightsError", "build_discriminators", "build_generator", "count_parameters", "init_weights",
-    "kl_divergence",
+    "DualAttention", "Generator", "GeneratorOutput", "PixelFeatures", "PositionAttention",
+    "TextFeatures", "VGGFeatures", "WeightsError", "WordAttention", "build_discriminators",
+    "build_generator", "count_parameters", "init_weights", "kl_divergence",
 ]

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ConfigError, ModelConfig
-from .attention import DualAttention
+from .attention import DualAttention, WordAttention
 from .conditioning import TextFeatures
 
 
@@ -139,18 +139,28 @@ class InitStage(nn.Module):
 
 
 class NextStage(nn.Module):
-    """Joint layer over [c tiled; h], optional dual attention, residual blocks, one up block."""
+    """Joint layer over [c tiled; h] (and, with word attention, h's word context), optional
+    dual attention, residual blocks, one up block."""
 
-    def __init__(self, ngf: int, c_dim: int, num_residual: int, attention: DualAttention | None):
+    def __init__(self, ngf: int, c_dim: int, num_residual: int, attention: DualAttention | None,
+                 word_dim: int = 0):
         super().__init__()
-        self.jointConv = joint_block(ngf + c_dim, ngf)
+        self.word_attention = WordAttention(ngf, word_dim) if word_dim else None
+        self.jointConv = joint_block(ngf + c_dim + (ngf if word_dim else 0), ngf)
         self.attention = attention
         ch = attention.out_channels if attention is not None else ngf
         self.residual = nn.Sequential(*[ResBlock(ch) for _ in range(num_residual)])
         self.upsample = up_block(ch, ngf // 2)
 
-    def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        x = self.jointConv(cat_condition(c, h))
+    def forward(self, h: torch.Tensor, c: torch.Tensor,
+                features: TextFeatures | None = None) -> torch.Tensor:
+        x = cat_condition(c, h)
+        if self.word_attention is not None:
+            if features is None or features.words is None:
+                raise ValueError("model.word_attention needs word features (a DAMSM text "
+                                 "encoder's TextFeatures.words); these text features have none")
+            x = torch.cat((x, self.word_attention(h, features.words, features.mask)), dim=1)
+        x = self.jointConv(x)
         if self.attention is not None:
             x = self.attention(x)
         return self.upsample(self.residual(x))
@@ -192,7 +202,8 @@ class Generator(nn.Module):
                 attention = DualAttention(ngf, cfg.pam, cfg.cam, cfg.cam_form,
                                           cfg.attention_merge, pam_naive=cfg.pam_impl == "naive",
                                           pam_kv_pool=cfg.pam_kv_pool)
-            setattr(self, f"h_net{stage}", NextStage(ngf, cfg.c_dim, cfg.num_residual, attention))
+            setattr(self, f"h_net{stage}", NextStage(ngf, cfg.c_dim, cfg.num_residual, attention,
+                                                     cfg.text_dim if cfg.word_attention else 0))
             ngf //= 2
             setattr(self, f"img_net{stage}", ImageHead(ngf))
 
@@ -226,7 +237,7 @@ class Generator(nn.Module):
         rgb = self.img_net1.preactivation(h)
         images = [torch.tanh(rgb)]
         for stage in range(2, (num_stages or self.cfg.stages) + 1):
-            h = getattr(self, f"h_net{stage}")(h, c)
+            h = getattr(self, f"h_net{stage}")(h, c, features)
             stage_rgb = getattr(self, f"img_net{stage}").preactivation(h)
             if self.cfg.image_skip:  # draw on top of the previous stage's picture, upsampled
                 stage_rgb = stage_rgb + F.interpolate(rgb, scale_factor=2, mode="bilinear",

@@ -17,10 +17,12 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..config import RunConfig
+from ..data.damsm import load_damsm
 from ..device import autocast, resolve_execution
 from ..models import (PixelFeatures, TextFeatures, VGGFeatures, build_discriminators, build_generator,
                       kl_divergence)
 from . import losses as L
+from .damsm_losses import generated_matching_loss
 from .distributed import ddp_buffer_sync_kwargs
 from .ema import EMA
 
@@ -73,6 +75,12 @@ class Trainer:
             self.fidelity_net = fidelity_net.to(self.device, memory_format=self.memory_format)
         self.vgg_random = bool(self.fidelity_net is not None and self.fidelity_net.is_random)
         self.text_regression = cfg.model.d_text_regression and lc.text_regression_weight > 0
+        # loss.damsm_match: the DAMSM the captions were encoded with scores the pictures
+        # (its image encoder, frozen, in eval mode).
+        self.damsm_image_net: nn.Module | None = None
+        if lc.damsm_match and lc.damsm_weight > 0:
+            net = load_damsm(cfg.data.encoder.name, image=True).image_net.to(self.device).eval()
+            self.damsm_image_net = net.requires_grad_(False)
 
         self.G_train: nn.Module = self.G
         self.D_train: list[nn.Module] = list(self.Ds)
@@ -198,6 +206,12 @@ class Trainer:
                         fidelity = fidelity + L.fidelity_loss(self.fidelity_net(fakes[i]), real_f, mirror_f)
                     err_g = err_g + lc.fidelity_weight * fidelity
                     log["fidelity"] = fidelity.detach()
+                if self.damsm_image_net is not None:  # AttnGAN: on the last stage's pictures
+                    ids = batch.get("class_id")
+                    match = generated_matching_loss(self.damsm_image_net, fakes[-1], features,
+                                                    None if ids is None else ids.to(self.device))
+                    err_g = err_g + lc.damsm_weight * match
+                    log["damsm"] = match.detach()
                 if lc.color_weight > 0 and n_stages > 1:
                     color = L.color_consistency_loss(fakes, lc.color_weight)
                     err_g = err_g + color
