@@ -111,6 +111,7 @@ _BAD = {"model.text_dim": -1, "model.c_dim": -1, "model.z_dim": 0, "model.ngf": 
         "model.cam_form": "x", "model.attention_merge": "x", "model.pam_impl": "x",
         "model.pam_kv_pool": 3, "model.ca_noise_scale": -0.5, "model.text_scale": -1.0,
         "model.d_text_regression": None, "model.d_condition": "x", "model.image_skip": 0,
+        "model.word_attention": "yes", "loss.damsm_match": 1, "loss.damsm_weight": -1.0,
         "loss.kl_weight": -1.0, "loss.uncond_weight": float("nan"), "loss.fidelity": "no",
         "loss.fidelity_weight": float("inf"), "loss.vgg_weights": "", "loss.fidelity_features": "x",
         "loss.fidelity_pixel_size": 0, "loss.fidelity_mirror": None, "loss.color_weight": -1.0,
