@@ -175,6 +175,9 @@ def resolve_execution(run: RunSettings, device: torch.device, cpu: CpuFeatures |
     return ExecutionChoice(precision, on, reason, warning)
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # run.precision, `gtgan serve --precision`
+
+
 def inference_execution(precision: str, device: torch.device) -> ExecutionChoice:
     """The precision of generation outside training (`gtgan generate`, `gtgan eval`, the
     pipeline, `gtgan serve`): `run.precision`'s rule, so `auto` decides as it does for training;
