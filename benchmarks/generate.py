@@ -49,18 +49,18 @@ def build(spec: dict):
         return net, make_input
 
     from gtgan.config import apply_overrides
-    from gtgan.models import build_generator
-    from gtgan.presets import get_preset
+    from gtgan.models import TextFeatures, build_generator
+    from gtgan.presets import get_preset, settled_config
 
-    cfg = get_preset(spec["what"])
+    cfg = settled_config(get_preset(spec["what"]))
     if spec["quick"]:
         cfg = apply_overrides(cfg, ["model.ngf=8", "model.c_dim=8", "model.z_dim=8"])
     g = build_generator(cfg.model).eval().to(device, memory_format=fmt)
 
     def make_input(n: int):
         z = torch.randn(n, cfg.model.z_dim, device=device)
-        text = torch.randn(n, cfg.model.text_dim, device=device)
-        return lambda: g(z, text).images[-1]
+        text = TextFeatures(torch.randn(n, cfg.model.text_dim, device=device))
+        return lambda: g(text, z).images[-1]
     return g, make_input
 
 

@@ -50,7 +50,7 @@ def build(spec: dict):
     """Trainer and a batch for one configuration."""
     from gtgan.config import apply_overrides
     from gtgan.models import VGGFeatures
-    from gtgan.presets import get_preset
+    from gtgan.presets import get_preset, settled_config
     from gtgan.training.step import Trainer, make_fake_batch
 
     device = torch.device(spec["device"])
@@ -62,11 +62,11 @@ def build(spec: dict):
         over.append(f"model.pam_impl={spec['pam_impl']}")
     if spec["quick"]:
         over += QUICK_OVERRIDES
-    cfg = apply_overrides(get_preset(spec["preset"]), over)
+    cfg = settled_config(apply_overrides(get_preset(spec["preset"]), over))
     torch.manual_seed(0)
     lc = cfg.loss
     vgg = VGGFeatures("random") if lc.fidelity and lc.fidelity_weight > 0 and lc.fidelity_features != "pixels" else None
-    step = Trainer(cfg, device, vgg=vgg)
+    step = Trainer(cfg, device, fidelity_net=vgg)
     return cfg, step, make_fake_batch
 
 

@@ -29,7 +29,9 @@ class ConfigError(GtganError, ValueError):
 class ModelConfig:
     """Generator and discriminator architecture (see docs/architecture.md)."""
 
-    text_dim: int = 1024  # sentence-vector width (char-CNN-RNN on CUB: 1024)
+    # Sentence-vector width (char-CNN-RNN on CUB: 1024); 0 = the text encoder's, decided when a
+    # run starts (gtgan.data.settle_conditioning) and saved in its config.
+    text_dim: int = 1024
     c_dim: int = 128  # conditioning-augmentation output (StackGAN++ EMBEDDING_DIM)
     z_dim: int = 100
     ngf: int = 64  # StackGAN++ GF_DIM; stage 1 starts at ngf*16 channels at 4x4
@@ -44,7 +46,10 @@ class ModelConfig:
     # How the residual blocks take the block's output when both branches are on:
     # "concat" (the paper: 2C channels go on to the residual blocks) or "fuse" (1x1 conv to C).
     attention_merge: Literal["concat", "fuse"] = "concat"
-    # Compute position attention with a fused kernel (O(N) memory) or the naive N x N matrix.
+    # Position attention without the N x N matrix in memory ("sdpa": on CUDA torch's
+    # scaled_dot_product_attention fused kernels; on the CPU, where those are slower in bf16,
+    # the exact chunked kernel models.attention.chunked_attention), or DANet's literal N x N
+    # bmm form ("naive", the reference). The name is kept so saved configs load.
     pam_impl: Literal["sdpa", "naive"] = "sdpa"
     # Max-pool position attention's keys and values over k x k cells (SAGAN/BigGAN): k^2 times
     # fewer keys, so k^2 times cheaper at 64x64. 1 = the paper (DANet). A cost switch for the demo.
@@ -53,7 +58,10 @@ class ModelConfig:
     ca_noise_scale: float = 1.0
     # Multiplies the sentence vector before conditioning augmentation. Unit-norm encoders
     # (bag-of-words, sentence-transformers) give entries of about 1/sqrt(dim), which leaves
-    # mu tiny beside z for thousands of steps; sqrt(dim) restores unit-sized entries. 1.0 = paper.
+    # mu tiny beside z for thousands of steps. 1.0 = paper. 0 = derive it when a run starts:
+    # sqrt(text_dim) / the training captions' mean sentence-vector norm (unit-sized entries
+    # for any encoder: 32 for the 1024-d bag of words), saved in the run's config
+    # (gtgan.data.settle_conditioning).
     text_scale: float = 1.0
     # Discriminators also regress the sentence vector (auxiliary head); off in the paper.
     d_text_regression: bool = False
@@ -73,11 +81,17 @@ class ModelConfig:
     # projected_d_size px (the picture resized; 0 = its own size).
     projected_d_stages: list[int] = field(default_factory=list)
     projected_d_size: int = 0  # (the Lite0 weights: loss.lite0_weights)
+    # AttnGAN's word attention (Xu et al. 2018; the paper's future work) in every refinement
+    # stage, beside the dual attention: each region of the stage's input attends over the
+    # DAMSM's word features, and the word context joins [c ; h] in the joint layer. Needs a
+    # text encoder with word features (data.encoder.kind=damsm). Off in the paper.
+    word_attention: bool = False
 
     def validate(self) -> None:
         _check_fields(self, "model")
         _check(self.stages in (1, 2, 3), "model.stages", self.stages, "must be 1, 2 or 3")
-        for name in ("text_dim", "c_dim", "z_dim", "ngf", "ndf"):
+        _check(self.text_dim >= 0, "model.text_dim", self.text_dim, "must be >= 0 (0: the encoder's)")
+        for name in ("c_dim", "z_dim", "ngf", "ndf"):
             _check(getattr(self, name) > 0, f"model.{name}", getattr(self, name), "must be > 0")
         _check(self.ngf % 2 == 0, "model.ngf", self.ngf, "must be even (GLU halves channels)")
         for s in self.attention_stages:
@@ -89,7 +103,7 @@ class ModelConfig:
         _check(self.pam_impl in ("sdpa", "naive"), "model.pam_impl", self.pam_impl, "sdpa|naive")
         _check(self.pam_kv_pool in (1, 2, 4), "model.pam_kv_pool", self.pam_kv_pool, "1, 2 or 4")
         _check(self.ca_noise_scale >= 0, "model.ca_noise_scale", self.ca_noise_scale, ">= 0")
-        _check(self.text_scale > 0, "model.text_scale", self.text_scale, "> 0")
+        _check(self.text_scale >= 0, "model.text_scale", self.text_scale, ">= 0 (0: derive it)")
         _check(self.d_condition in ("concat", "projection"), "model.d_condition",
                self.d_condition, "concat|projection")
         for s in self.projected_d_stages:
@@ -134,6 +148,12 @@ class LossConfig:
     # Weight of the projected discriminators' adversarial term (model.projected_d_stages) in
     # the generator's loss, beside the StackGAN++ discriminators' (weight 1).
     projected_weight: float = 1.0
+    # AttnGAN's DAMSM matching loss on the generated pictures (word and sentence level, both
+    # directions, on the last stage's image), weighted by damsm_weight (AttnGAN's
+    # TRAIN.SMOOTH.LAMBDA: 5 for birds). Needs the DAMSM's image encoder
+    # (data.encoder.kind=damsm, its full folder). Off in the paper.
+    damsm_match: bool = False
+    damsm_weight: float = 5.0
 
 
 @dataclass
@@ -217,8 +237,8 @@ class RunConfig:
     def validate(self) -> None:
         _check_fields(self, "")
         self.model.validate()
-        _check(self.model.text_dim == self.data.encoder.dim, "model.text_dim", self.model.text_dim,
-               f"must equal data.encoder.dim ({self.data.encoder.dim})")
+        # model.text_dim and data.encoder.dim must both fit the encoder: checked (and filled where
+        # not stated) by gtgan.data.settle_conditioning, which knows what the user stated.
         _check(self.optim.batch_size > 0, "optim.batch_size", self.optim.batch_size, "must be > 0")
         _check(self.run.precision in ("auto", "fp32", "bf16", "fp16"), "run.precision",
                self.run.precision, "auto|fp32|bf16|fp16")
@@ -421,19 +441,20 @@ _STAGE_LIST = (lambda v: isinstance(v, list) and all(type(s) is int and 2 <= s <
 
 FIELD_RULES: dict[type, dict[str, tuple]] = {
     ModelConfig: {
-        "text_dim": _number(int, 1, 65536), "c_dim": _number(int, 1, 4096),
+        "text_dim": _number(int, 0, 65536), "c_dim": _number(int, 1, 4096),
         "z_dim": _number(int, 1, 4096), "ngf": _number(int, 2, 1024),
         "ndf": _number(int, 1, 1024), "stages": _one_of(1, 2, 3),
         "num_residual": _number(int, 0, 16), "attention_stages": _STAGE_LIST,
         "pam": _BOOL, "cam": _BOOL, "cam_form": _one_of("paper", "danet"),
         "attention_merge": _one_of("concat", "fuse"), "pam_impl": _one_of("sdpa", "naive"),
         "pam_kv_pool": _one_of(1, 2, 4), "ca_noise_scale": _number(float, 0, 10),
-        "text_scale": _number(float, 0, 1e4, lo_open=True), "d_text_regression": _BOOL,
+        "text_scale": _number(float, 0, 1e4), "d_text_regression": _BOOL,
         "d_condition": _one_of("concat", "projection"), "image_skip": _BOOL,
         "projected_d_stages": (lambda v: isinstance(v, list) and len(v) == len(set(v))
                                and all(type(s) is int and 1 <= s <= 3 for s in v),
                                "must be a list of distinct stages (1, 2 or 3)"),
         "projected_d_size": _one_of(0, 64, 128, 256),
+        "word_attention": _BOOL,
     },
     LossConfig: {
         "kl_weight": _WEIGHT, "uncond_weight": _WEIGHT, "fidelity": _BOOL,
@@ -443,6 +464,7 @@ FIELD_RULES: dict[type, dict[str, tuple]] = {
         "lite0_weights": _NAME, "fidelity_lite0_stride": _one_of(4, 8, 16, 32),
         "color_weight": _WEIGHT, "text_regression_weight": _WEIGHT,
         "mode_seeking_weight": _WEIGHT, "projected_weight": _WEIGHT,
+        "mode_seeking_weight": _WEIGHT, "damsm_match": _BOOL, "damsm_weight": _WEIGHT,
     },
     OptimConfig: {
         "lr_g": _number(float, 0, 1, lo_open=True), "lr_d": _number(float, 0, 1, lo_open=True),

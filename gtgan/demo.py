@@ -11,19 +11,19 @@ import json
 import re
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from .config import RunConfig, apply_overrides
-from .data import build_dataset, build_encoder, data_identity
+from .data import BOW_DIM, build_dataset, build_encoder, data_identity
 from .device import resolve_device
 from .errors import GtganError
 from .fileio import atomic_save_image, atomic_write_text
 from .images import captioned_grid, image_strip, tensor_to_pil
-from .models import build_generator
+from .models import TextFeatures, build_generator
 from .pipeline import TextToImage
 from .presets import get_preset
 # gtgan.metrics and gtgan.training are imported where used: those two packages (torchmetrics,
@@ -110,16 +110,19 @@ def measure_generation(cfg: RunConfig, batch: int = 50, repeats: int = 2) -> flo
     """Seconds per image of one generator pass at every scale, eval mode, on this machine
     (random weights: the cost does not depend on them)."""
     device = resolve_device(cfg.run.device)
-    g = build_generator(cfg.model).to(device).eval()
-    z = torch.randn(batch, cfg.model.z_dim, device=device)
-    text = torch.randn(batch, cfg.model.text_dim, device=device)
+    # Widths and text_scale still open (0) are settled when training starts; the cost is the same.
+    model = replace(cfg.model, text_dim=cfg.model.text_dim or BOW_DIM,
+                    text_scale=cfg.model.text_scale or 1.0)
+    g = build_generator(model).to(device).eval()
+    z = torch.randn(batch, model.z_dim, device=device)
+    text = TextFeatures(torch.randn(batch, model.text_dim, device=device))
     with torch.no_grad():
-        g(z, text)  # warm-up: first-call allocations and kernel selection
+        g(text, z)  # warm-up: first-call allocations and kernel selection
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t = time.perf_counter()
         for _ in range(repeats):
-            g(z, text)
+            g(text, z)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
     return (time.perf_counter() - t) / (repeats * batch)
@@ -129,12 +132,12 @@ def demo_config(minutes: float, overrides: list[str] | tuple[str, ...] = ()) -> 
     """The demo preset with the user's overrides; run.max_minutes is set by the plan."""
     if not minutes > 0:
         raise GtganError(f"--minutes {minutes}: must be positive")
-    from .training.preflight import encoder_for, given_keys, open_dims
+    from .training.preflight import encoder_for, given_keys
 
-    # Vector widths not stated follow the text encoder, as in `gtgan train` (a DAMSM: its d).
+    # Vector widths not stated follow the text encoder, as in `gtgan train` (a DAMSM: its d),
+    # decided when training starts; a stated width that cannot fit fails here.
     cfg = apply_overrides(get_preset("demo"), list(overrides), validate=False)
-    cfg = open_dims(cfg, given_keys(None, list(overrides)))
-    encoder_for(cfg)
+    encoder_for(cfg, given_keys(None, list(overrides)))
     cfg.validate()
     cfg.run.max_minutes = float(minutes)  # a placeholder until plan_budget has measured
     return cfg
@@ -206,6 +209,7 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
     (by default with the demo's own text encoder when that is a DAMSM)."""
     from .metrics import EvalOptions, evaluate_run, make_training_eval, write_report
     from .training import train
+    from .training.preflight import given_keys
 
     t0 = time.monotonic()
     out = Path(out_dir)
@@ -253,7 +257,7 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
     log(f"[2/4] training the demo model on synthetic birds for {cfg.run.max_minutes:.1f} min "
         f"(device {cfg.run.device}); run directory {out / 'run'}")
     result = train(cfg, out / "run", progress=progress, command=["gtgan", "demo"],
-                   make_eval_fn=make_training_eval)
+                   make_eval_fn=make_training_eval, stated=given_keys(None, list(overrides)))
     spent["training"] = time.monotonic() - t
     log(f"      {result.message}")
     log(f"      {_stages_line(result)}")

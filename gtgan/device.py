@@ -175,6 +175,16 @@ def resolve_execution(run: RunSettings, device: torch.device, cpu: CpuFeatures |
     return ExecutionChoice(precision, on, reason, warning)
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # run.precision, `gtgan serve --precision`
+
+
+def inference_execution(precision: str, device: torch.device) -> ExecutionChoice:
+    """The precision of generation outside training (`gtgan generate`, `gtgan eval`, the
+    pipeline, `gtgan serve`): `run.precision`'s rule, so `auto` decides as it does for training;
+    NCHW tensors (a generation pass is too short to repay the conversion)."""
+    return resolve_execution(RunSettings(precision=precision, channels_last=False), device)
+
+
 def native_bf16(device: torch.device, cpu: CpuFeatures | None = None,
                 cuda_capability: tuple[int, int] | None = None) -> tuple[bool, str]:
     """(whether `device` computes bf16 in hardware, why); MPS is not judged (True, "")."""

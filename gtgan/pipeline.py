@@ -18,9 +18,10 @@ from PIL import Image
 
 from .config import ModelConfig, RunConfig
 from .data.encoders import CharCnnRnnEncoder, TextEncoder, encoder_from_identity
-from .device import resolve_device
+from .device import autocast, inference_execution, resolve_device
 from .errors import CheckpointError, GtganError
 from .images import tensor_to_pil
+from .models import TextFeatures
 from .storage import LoadedGenerator, load_generator, save_model
 from .storage.model_folder import ENCODER_FILES_DIR
 
@@ -91,11 +92,14 @@ def _resolve_device(device: str | torch.device) -> torch.device:
 
 
 class TextToImage:
-    """A trained EMA generator with its text encoder."""
+    """A trained EMA generator with its text encoder.
+
+    Generation runs in `precision` (default: the run's `run.precision`, else auto), decided by
+    the rule training uses (`gtgan.device.inference_execution`); `execution` says what it chose."""
 
     def __init__(self, generator: torch.nn.Module, encoder, model_config: ModelConfig,
                  run_config: RunConfig | None = None, metadata: dict | None = None,
-                 device: str | torch.device = "cpu", source: str = ""):
+                 device: str | torch.device = "cpu", source: str = "", precision: str | None = None):
         self.device = _resolve_device(device)
         self.generator = generator.to(self.device).eval()
         self.encoder = encoder
@@ -105,20 +109,29 @@ class TextToImage:
         self.source = source
         self.weights_file: Path | None = None  # the safetensors file the weights came from
         self.max_caption_chars = MAX_CAPTION_CHARS  # a server may lower it (gtgan serve)
+        self.set_precision(precision)
+
+    def set_precision(self, precision: str | None = None) -> None:
+        """Generate in `precision` (auto, fp32, bf16, fp16); None: the run's, else auto."""
+        if precision is None:
+            precision = self.run_config.run.precision if self.run_config is not None else "auto"
+        self.execution = inference_execution(precision, self.device)
 
     # ------------------------------------------------------------ loading and saving
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu",
                         data_root: str | Path | None = None, *,
-                        run_dir: str | Path | None = None) -> "TextToImage":
+                        run_dir: str | Path | None = None,
+                        precision: str | None = None) -> "TextToImage":
         """A model folder (save_pretrained, import-stackgan-v2), a training run directory (its
         `model/` folder: the EMA generator of the latest checkpoint) or a training checkpoint
         (RUN_DIR/checkpoints/step-N). `data_root`: the CUB root for a char-CNN-RNN model;
-        `run_dir`: the run describing a model folder or checkpoint kept outside it."""
+        `run_dir`: the run describing a model folder or checkpoint kept outside it;
+        `precision`: see the class."""
         loaded = load_generator(path, run_dir=run_dir)
         encoder = model_encoder(loaded, data_root)
         pipe = cls(loaded.generator, encoder, loaded.model_config, loaded.run_config, loaded.metadata,
-                   device, source=str(loaded.source))
+                   device, source=str(loaded.source), precision=precision)
         pipe.weights_file = loaded.weights_file
         return pipe
 
@@ -134,14 +147,14 @@ class TextToImage:
     def image_sizes(self) -> list[int]:
         return self.model_config.image_sizes
 
-    def encode(self, captions: Sequence[str] | str) -> torch.Tensor:
+    def encode(self, captions: Sequence[str] | str) -> TextFeatures:
         captions = validate_captions(captions, self.encoder.identity.get("kind", ""),
                                      self.max_caption_chars)
-        emb = self.encoder.encode(captions)
-        if emb.shape[-1] != self.model_config.text_dim:
-            raise CheckpointError(f"the text encoder gives {emb.shape[-1]}-d vectors but the model "
-                                  f"expects {self.model_config.text_dim}-d")
-        return emb.float()
+        features = self.encoder.features(captions)
+        if features.sentence.shape[-1] != self.model_config.text_dim:
+            raise CheckpointError(f"the text encoder gives {features.sentence.shape[-1]}-d vectors "
+                                  f"but the model expects {self.model_config.text_dim}-d")
+        return features.float()
 
     def noise(self, n: int, seed: int | None = None, generator: torch.Generator | None = None):
         """(z, ca_eps) for n images, drawn on the CPU so every device sees the same noise."""
@@ -151,12 +164,19 @@ class TextToImage:
         eps = torch.randn(n, self.model_config.c_dim, generator=generator)
         return z, eps
 
+    def _generate(self, features: TextFeatures, z: torch.Tensor, eps: torch.Tensor
+                  ) -> list[torch.Tensor]:
+        """The generator's one path, on this device, in this pipeline's precision."""
+        with autocast(self.device, self.execution.amp_dtype):
+            return self.generator(features.to(self.device), z.to(self.device),
+                                  eps.to(self.device)).images
+
     @torch.inference_mode()
-    def generate_tensors(self, text_embeddings: torch.Tensor, seed: int | None = None,
+    def generate_tensors(self, features: TextFeatures, seed: int | None = None,
                          generator: torch.Generator | None = None, z: torch.Tensor | None = None,
                          ca_eps: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """One (n, 3, S, S) tensor in [-1, 1] per scale, on the CPU, from sentence vectors."""
-        n = text_embeddings.shape[0]
+        """One (n, 3, S, S) float32 tensor in [-1, 1] per scale, on the CPU."""
+        n = len(features)
         if z is None or ca_eps is None:
             z_new, eps_new = self.noise(n, seed, generator)
             z = z_new if z is None else z
@@ -164,8 +184,7 @@ class TextToImage:
         outs: list[list[torch.Tensor]] = []
         for start in range(0, n, MAX_BATCH):
             sl = slice(start, start + MAX_BATCH)
-            images = self.generator(z[sl].to(self.device), text_embeddings[sl].to(self.device).float(),
-                                    ca_eps=ca_eps[sl].to(self.device)).images
+            images = self._generate(features.select(sl), z[sl], ca_eps[sl])
             outs.append([im.float().cpu() for im in images])
         return [torch.cat([o[k] for o in outs]) for k in range(len(outs[0]))]
 
@@ -174,11 +193,11 @@ class TextToImage:
         """(len(captions), num_images, 3, S, S): row i = caption i, column j = noise j."""
         if num_images < 1:
             raise CaptionError(f"num_images = {num_images}: must be at least 1")
-        emb = self.encode(captions)
+        features = self.encode(captions)
         k = self._scale_index(scale)
         z, eps = self.noise(num_images, seed)
-        n_cap = emb.shape[0]
-        images = self.generate_tensors(emb.repeat_interleave(num_images, 0), z=z.repeat(n_cap, 1),
+        n_cap = len(features)
+        images = self.generate_tensors(features.repeat_interleave(num_images), z=z.repeat(n_cap, 1),
                                        ca_eps=eps.repeat(n_cap, 1))[k]
         return images.view(n_cap, num_images, *images.shape[1:])
 
@@ -190,15 +209,14 @@ class TextToImage:
         noise, 0.9 KB an image at the paper's sizes, is held for all of them)."""
         if num_images < 1:
             raise CaptionError(f"num_images = {num_images}: must be at least 1")
-        emb = self.encode(captions)
+        features = self.encode(captions)
         k = self._scale_index(scale)
         z, eps = self.noise(num_images, seed)
-        total = emb.shape[0] * num_images
+        total = len(features) * num_images
         for start in range(0, total, MAX_BATCH):
             idx = torch.arange(start, min(start + MAX_BATCH, total))
             rows, cols = idx // num_images, idx % num_images
-            images = self.generator(z[cols].to(self.device), emb[rows].to(self.device),
-                                    ca_eps=eps[cols].to(self.device)).images[k]
+            images = self._generate(features.select(rows), z[cols], eps[cols])[k]
             for r, c, im in zip(rows.tolist(), cols.tolist(), tensor_to_pil(images.float())):
                 yield r, c, im
 
@@ -220,38 +238,48 @@ class TextToImage:
     @torch.inference_mode()
     def interpolate_captions(self, caption_a: str, caption_b: str, steps: int = 8, seed: int = 0,
                              scale: int | None = None) -> list[Image.Image]:
-        """Same noise, the condition code moving linearly from caption a to caption b."""
-        emb = self.encode([caption_a, caption_b]).to(self.device)
+        """Same noise, the condition code moving linearly from caption a to caption b (in CA
+        space: the generator's `condition`, then its `synthesise`; word features, where the
+        model reads them, switch from a's to b's halfway)."""
+        features = self.encode([caption_a, caption_b]).to(self.device)
         z, eps = self.noise(1, seed)
-        c, _, _ = self.generator.ca_net(emb, eps.expand(2, -1).to(self.device))
+        with autocast(self.device, self.execution.amp_dtype):
+            c, _, _ = self.generator.condition(features, eps.expand(2, -1).to(self.device))
+        c = c.float()
         t = torch.linspace(0, 1, _check_steps(steps), device=self.device)[:, None]
         codes = (1 - t) * c[0] + t * c[1]
-        return self._synthesise_pil(z.to(self.device).expand(len(codes), -1), codes, scale)
+        words = features.select((t[:, 0] >= 0.5).long())
+        return self._synthesise_pil(z.to(self.device).expand(len(codes), -1), codes, words, scale)
 
     @torch.inference_mode()
     def interpolate_noise(self, caption: str, steps: int = 8, seed: int = 0, seed_b: int | None = None,
                           scale: int | None = None) -> list[Image.Image]:
         """Same caption and condition code, the noise moving along a great circle (slerp)."""
-        emb = self.encode([caption]).to(self.device)
+        features = self.encode([caption]).to(self.device)
         z0, eps = self.noise(1, seed)
         z1, _ = self.noise(1, seed + 1 if seed_b is None else seed_b)
-        c, _, _ = self.generator.ca_net(emb, eps.to(self.device))
+        with autocast(self.device, self.execution.amp_dtype):
+            c, _, _ = self.generator.condition(features, eps.to(self.device))
+        c = c.float()
         t = torch.linspace(0, 1, _check_steps(steps))[:, None]
         omega = torch.arccos((z0 / z0.norm() * z1 / z1.norm()).sum().clamp(-1, 1))
         if float(omega) < 1e-4:
             zs = (1 - t) * z0 + t * z1
         else:
             zs = (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
-        return self._synthesise_pil(zs.to(self.device), c.expand(len(zs), -1), scale)
+        words = features.select(torch.zeros(len(zs), dtype=torch.long, device=self.device))
+        return self._synthesise_pil(zs.to(self.device), c.expand(len(zs), -1), words, scale)
 
-    def _synthesise_pil(self, z: torch.Tensor, codes: torch.Tensor, scale: int | None
-                        ) -> list[Image.Image]:
+    def _synthesise_pil(self, z: torch.Tensor, codes: torch.Tensor, features: TextFeatures,
+                        scale: int | None) -> list[Image.Image]:
         """Images at `scale` from noise and condition codes, MAX_BATCH at a time."""
         k = self._scale_index(scale)
         out: list[Image.Image] = []
         for start in range(0, len(z), MAX_BATCH):
             sl = slice(start, start + MAX_BATCH)
-            out += tensor_to_pil(self.generator.synthesise(z[sl], codes[sl])[k])
+            with autocast(self.device, self.execution.amp_dtype):
+                images = self.generator.synthesise(z[sl], codes[sl], None, features.select(sl))
+            out += tensor_to_pil(images[k].float())
         return out
 
 

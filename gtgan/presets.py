@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import copy
+
 from .config import (ConfigError, DataConfig, EncoderConfig, LossConfig, ModelConfig,
                      OptimConfig, RunConfig, RunSettings, load_run_config)
-from .data.encoders import BOW_DIM
+from .data import build_run_encoder, settle_conditioning
 
 
 def paper() -> RunConfig:
@@ -37,7 +39,8 @@ def demo() -> RunConfig:
     The paper's architecture (two stages, dual attention in stage 2) at narrow widths (ngf 8:
     a 2.5x cheaper stage 1 on an AVX2 CPU). Every deviation is a switch, measured in
     docs/demo.md: a bag-of-words text encoder that folds synonyms (data.encoder.name) scaled to
-    unit-sized entries (model.text_scale), CA noise scaled down, discriminators that also
+    unit-sized entries (model.text_scale=0: derived when the run starts, 32 for these unit-norm
+    1024-d vectors), CA noise scaled down, discriminators that also
     regress the sentence vector and read it through a projection head, the fidelity L1 on
     16x16 pixels instead of VGG19 features (no pretrained weights, a direct colour signal),
     against the real picture or its mirror (loss.fidelity_mirror), position attention over
@@ -49,7 +52,7 @@ def demo() -> RunConfig:
     return RunConfig(
         name="demo",
         model=ModelConfig(text_dim=0, c_dim=32, z_dim=32, ngf=8, ndf=16, stages=2,
-                          ca_noise_scale=0.1, text_scale=32.0, d_text_regression=True,
+                          ca_noise_scale=0.1, text_scale=0.0, d_text_regression=True,
                           d_condition="projection", image_skip=True, pam_kv_pool=4),
         loss=LossConfig(kl_weight=1.0, fidelity=True, fidelity_features="pixels",
                         fidelity_pixel_size=16, fidelity_weight=10.0, fidelity_mirror=True,
@@ -68,11 +71,8 @@ PRESETS = {"paper": paper, "stackgan++": stackgan_pp, "stackgan++-256": stackgan
 
 
 def _finalise(cfg: RunConfig) -> RunConfig:
-    # text_dim 0 means "whatever the encoder gives"; the bag-of-words encoder's width is fixed.
-    if cfg.data.encoder.kind == "bow" and cfg.data.encoder.dim == 0:
-        cfg.data.encoder.dim = BOW_DIM
-    if cfg.model.text_dim == 0:
-        cfg.model.text_dim = cfg.data.encoder.dim
+    # Widths and text_scale left at 0 are decided from the text encoder when a run starts
+    # (gtgan.data.settle_conditioning), not here.
     cfg.validate()
     return cfg
 
@@ -81,6 +81,18 @@ def get_preset(name: str) -> RunConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
     return _finalise(PRESETS[name]())
+
+
+def settled_config(cfg: RunConfig, stated: set[str] | None = None) -> RunConfig:
+    """A copy of `cfg` whose open widths and text_scale are decided from its text encoder, to
+    build a model outside a run (tests, benchmarks, the API). A derived text_scale of an encoder
+    that is not unit-norm needs the training captions: only a run (or settle_conditioning with
+    them) decides that one."""
+    cfg = copy.deepcopy(cfg)
+    if cfg.model.text_dim and cfg.data.encoder.dim and cfg.model.text_scale:
+        return cfg
+    settle_conditioning(cfg, build_run_encoder(cfg, stated), stated)
+    return cfg
 
 
 def resolve_config(preset_or_file: str) -> RunConfig:

@@ -118,8 +118,11 @@ def test_folder_roundtrip_hashes_damage_and_text_copy(tiny_damsm_dir, tmp_path):
     enc = build_encoder(EncoderConfig(kind="damsm", name=str(tiny_damsm_dir), dim=0))
     v = enc.encode(["a red bird with blue wings", "a bird"])
     assert v.shape == (2, 16) and enc.identity["text_hash"] == info["text_hash"]
-    words, lengths = enc.word_features(["a red bird with blue wings"])
-    assert words.shape == (1, 16, 6) and lengths.tolist() == [6]
+    feats = enc.features(["a red bird with blue wings", "a bird"])
+    max_words = feats.words.shape[1]
+    assert feats.words.shape == (2, max_words, 16) and max_words >= 6
+    assert feats.mask.sum(1).tolist() == [6, 2] and torch.allclose(feats.sentence, v)
+    assert feats.words[1, 2:].abs().sum() == 0  # padding past the caption
     copy = tmp_path / "copy"
     copy_text_part(tiny_damsm_dir, copy)
     assert not (copy / "image_encoder.safetensors").exists()
@@ -203,7 +206,7 @@ def test_encoder_train_resume_then_gan_training_and_generation(tmp_path, capsys)
     pipe = TextToImage.from_pretrained(gan / "model")
     copy = TextToImage.from_pretrained(pipe.save_pretrained(tmp_path / "copy"))
     text = ["a red bird with blue wings"]
-    assert torch.equal(copy.encode(text), pipe.encode(text))
+    assert torch.equal(copy.encode(text).sentence, pipe.encode(text).sentence)
     assert copy.encoder.identity["text_hash"] == meta_text_hash
 
 

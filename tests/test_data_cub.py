@@ -150,7 +150,7 @@ def test_py2_char_cnn_rnn_pickle_read_and_checked(tmp_path):
     ds = build_dataset(cfg, "train", [64], train=True, seed=0)
     assert len(ds) == 162
     it = ds[5]
-    assert torch.equal(it["text"], torch.from_numpy(emb[5, it["caption_index"]]))
+    assert torch.equal(it["text"].sentence, torch.from_numpy(emb[5, it["caption_index"]]))
     assert torch.equal(ds.embeddings(9), torch.from_numpy(emb[9]))
     # the lookup encoder, rebuilt from the identity alone, finds the data set's captions
     enc = encoder_from_identity(ds.encoder_identity)

@@ -113,7 +113,7 @@ def test_bow_synonyms_fold_other_words_onto_the_captions_own():
     w = plain.encode([template, own])
     assert float(w[0] @ w[1]) < 0.4
     # template captions keep their features
-    assert folding.features(template) == plain.features(template)
+    assert folding.weighted_terms(template) == plain.weighted_terms(template)
 
 
 def test_own_words_captions_use_words_and_forms_the_templates_never_make():

@@ -41,7 +41,7 @@ def test_prepare_and_load(tmp_path):
     it = ds[0]
     assert [tuple(x.shape) for x in it["images"]] == [(3, 64, 64), (3, 128, 128)]
     assert ds.embeddings(0).shape == (2, 1024) and it["caption"] in ds.captions(0)
-    assert torch.allclose(it["text"], BowEncoder().encode([it["caption"]])[0])
+    assert torch.allclose(it["text"].sentence, BowEncoder().encode([it["caption"]])[0])
     for i in range(len(ds)):
         assert ds.class_ids[ds.wrong_index(i, np.random.default_rng(i))] != ds.class_ids[i]
 

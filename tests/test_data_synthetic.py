@@ -25,9 +25,9 @@ def test_item_layout(train_ds):
     assert [tuple(x.shape) for x in it["wrong_images"]] == [(3, 64, 64), (3, 128, 128)]
     for x in it["images"] + it["wrong_images"]:
         assert x.dtype == torch.float32 and x.min() >= -1 and x.max() <= 1 and x.std() > 0.05
-    assert it["text"].shape == (train_ds.encoder_identity["dim"],)
+    assert it["text"].sentence.shape == (train_ds.encoder_identity["dim"],)
     assert it["caption"] in train_ds.captions(5) and it["index"] == 5
-    assert torch.equal(it["text"], train_ds.embeddings(5)[it["caption_index"]])
+    assert torch.equal(it["text"].sentence, train_ds.embeddings(5)[it["caption_index"]])
     # the 64 px view is the 128 px crop scaled down, not another crop
     small = torch.nn.functional.avg_pool2d(it["images"][1][None], 2)[0]
     assert (small - it["images"][0]).abs().mean() < 0.05
@@ -128,4 +128,5 @@ def test_worker_count_does_not_change_batches():
     assert torch.equal(a["index"], b["index"]) and a["caption"] == b["caption"]
     assert torch.equal(a["images"][0], b["images"][0])
     assert torch.equal(a["wrong_images"][0], b["wrong_images"][0])
-    assert torch.equal(a["text"], b["text"]) and a["text"].shape == (8, 1024)
+    assert torch.equal(a["text"].sentence, b["text"].sentence)
+    assert a["text"].sentence.shape == (8, 1024) and a["text"].words is None

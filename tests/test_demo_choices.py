@@ -230,11 +230,14 @@ def test_demo_widths_follow_its_text_encoder_unless_stated(tiny_damsm_dir):
     the preset's own bag of words keeps its 1024-d vectors; a stated width that disagrees is
     an error naming both."""
     from gtgan.demo import demo_config
+    from gtgan.presets import settled_config
 
     damsm = ["data.encoder.kind=damsm", f"data.encoder.name={tiny_damsm_dir}"]
-    cfg = demo_config(15, damsm)
-    assert cfg.data.encoder.dim == cfg.model.text_dim == 16
-    bow = demo_config(15)
-    assert bow.data.encoder.dim == bow.model.text_dim == 1024
+    cfg = demo_config(15, damsm)  # widths open until the run starts, which settles them
+    assert cfg.data.encoder.dim == cfg.model.text_dim == 0
+    cfg.model.text_scale = 1.0  # the DAMSM's derived scale needs its training captions
+    assert settled_config(cfg, stated={"data.encoder.kind", "data.encoder.name"}).model.text_dim == 16
+    bow = settled_config(demo_config(15))
+    assert bow.data.encoder.dim == bow.model.text_dim == 1024 and bow.model.text_scale == 32
     with pytest.raises(ConfigError, match=r"model.text_dim = 512 .* gives 16-d"):
         demo_config(15, damsm + ["model.text_dim=512"])

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gtgan.models import TextFeatures
 from gtgan.cli import main
 from gtgan.metrics.attributes import AttributeClassifier, JudgeConfig, load_or_train_judge
 from gtgan.metrics import (EvalError, EvalOptions, ReferenceStatsError, evaluate_generator,
@@ -25,9 +26,9 @@ TINY = ["model.ngf=8", "model.ndf=8", "model.c_dim=16", "model.z_dim=16",
 
 def tiny_config():
     from gtgan.config import apply_overrides
-    from gtgan.presets import get_preset
+    from gtgan.presets import get_preset, settled_config
 
-    return apply_overrides(get_preset("demo"), TINY)
+    return settled_config(apply_overrides(get_preset("demo"), TINY))
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +159,9 @@ class TinySet:
     def embeddings(self, i):
         return self.emb[i]
 
+    def text_features(self, i, k):
+        return TextFeatures(self.emb[i, k])
+
     def real_image(self, i, size):
         x = self.pics[i:i + 1]
         return (x if size == 128 else F.interpolate(x, size=(size, size), mode="area"))[0]
@@ -190,8 +194,8 @@ def perfect_generator(dataset, n):
     seen = []
 
     def generate(text, z, eps):
-        items = [next(schedule) for _ in range(text.shape[0])]
-        for (i, k, _), t in zip(items, text):
+        items = [next(schedule) for _ in range(len(text))]
+        for (i, k, _), t in zip(items, text.sentence):
             assert torch.equal(t, dataset.embeddings(i)[k])  # text is the scheduled caption's
         seen.append(z.clone())
         return [torch.stack([dataset.real_image(i, s) for i, _, _ in items]) for s in (64, 128)]
@@ -325,7 +329,7 @@ def test_training_eval_hook(run_dir, tmp_path, offline):
 def _colour_generator(noise_weight: float, text_weight: float = 1.0):
     """Flat pictures whose colour mixes the caption's vector and the noise."""
     def generate(text, z, eps):
-        colour = torch.tanh(text_weight * text[:, :3] + noise_weight * z[:, :3])
+        colour = torch.tanh(text_weight * text.sentence[:, :3] + noise_weight * z[:, :3])
         return [colour[:, :, None, None].expand(-1, -1, s, s) for s in (64, 128)]
     return generate
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gtgan.models import TextFeatures
 from gtgan.metrics import EvalOptions, evaluate_generator, report_markdown
 from gtgan.metrics.judge_fid import blur
 
@@ -21,6 +22,9 @@ class OneCaptionEach:
     def embeddings(self, i):
         return self.dataset.embeddings(i)[:1]
 
+    def text_features(self, i, k):
+        return self.dataset.text_features(i, k)
+
     def real_image(self, i, size):
         return self.dataset.real_image(i, size)
 
@@ -36,7 +40,7 @@ def _drawing(dataset, picture):
     order = iter(range(len(dataset)))
 
     def generate(text, z, eps):
-        index = [next(order) for _ in range(text.shape[0])]
+        index = [next(order) for _ in range(len(text))]
         return [torch.stack([picture(dataset.real_image(i, s), s) for i in index]) for s in (64, 128)]
     return generate
 

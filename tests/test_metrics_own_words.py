@@ -8,6 +8,7 @@ import torch
 from gtgan.data.synthetic import COLOUR_NAMES, draw_bird, sample_attributes
 from gtgan.data.synthetic_own_words import OWN_WORDS_CAPTIONS
 from gtgan.metrics import EvalOptions, evaluate_generator, report_markdown
+from gtgan.models import TextFeatures
 from gtgan.metrics.own_words import OWN_WORDS_SAMPLES
 
 
@@ -22,7 +23,7 @@ def _caption_index_encoder(texts):
     out = torch.zeros(len(texts), len(order))
     for row, t in enumerate(texts):
         out[row, order.index(t)] = 1.0
-    return out
+    return TextFeatures(out)
 
 
 def _painter(follow: bool):
@@ -30,7 +31,7 @@ def _painter(follow: bool):
     or, with follow=False, the same bird whatever the caption says."""
     def generate(text, z, eps):
         rows = []
-        for t in text:
+        for t in text.sentence:
             base = sample_attributes(7, "train", 0)
             if follow and t.numel() == len(OWN_WORDS_CAPTIONS):
                 cap = OWN_WORDS_CAPTIONS[int(t.argmax())]

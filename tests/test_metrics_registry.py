@@ -128,3 +128,22 @@ def test_the_training_loop_runs_the_hook_its_caller_passes(brightness_metric, tm
     assert result.status == "finished" and [r["epoch"] for r in evals] == [1]
     assert set(evals[0]) >= {"brightness_64", "brightness_128"}
     assert -1 <= evals[0]["brightness_128"] <= 1
+
+
+def test_every_registering_module_is_imported_by_the_package_and_the_registry_imports_none():
+    import ast
+    from pathlib import Path
+
+    import gtgan.metrics as pkg
+
+    root = Path(pkg.__file__).parent
+    registering = {p.stem for p in root.glob("*.py")
+                   if p.stem not in ("__init__", "registry") and "@register_metric" in p.read_text()}
+    init = ast.parse((root / "__init__.py").read_text())
+    imported = {a.name for n in ast.walk(init) if isinstance(n, ast.ImportFrom) and n.level == 1
+                for a in n.names} | {n.module for n in ast.walk(init)
+                                     if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module}
+    assert registering and registering <= imported, registering - imported
+    reg = ast.parse((root / "registry.py").read_text())
+    own = [n for n in ast.walk(reg) if isinstance(n, ast.ImportFrom) and n.level == 1]
+    assert own == [] and "importlib" not in (root / "registry.py").read_text()

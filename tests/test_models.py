@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from gtgan.config import ModelConfig
-from gtgan.models import (ChannelAttention, DualAttention, PositionAttention, VGGFeatures,
+from gtgan.models import (ChannelAttention, DualAttention, PositionAttention, TextFeatures, VGGFeatures,
                           build_discriminators, build_generator, count_parameters, kl_divergence)
 from gtgan.presets import get_preset
 
@@ -60,7 +60,7 @@ def test_paper_preset_shapes_at_paper_sizes():
     cfg = get_preset("paper").model
     torch.manual_seed(0)
     g = build_generator(cfg)
-    out = g(torch.randn(2, cfg.z_dim), torch.randn(2, cfg.text_dim))
+    out = g(TextFeatures(torch.randn(2, cfg.text_dim)), torch.randn(2, cfg.z_dim))
     assert [tuple(im.shape) for im in out.images] == [(2, 3, 64, 64), (2, 3, 128, 128)]
     assert out.mu.shape == out.logvar.shape == out.c.shape == (2, 128)
     assert all(im.abs().max() <= 1 for im in out.images)
@@ -79,7 +79,7 @@ def test_paper_preset_shapes_at_paper_sizes():
 def test_three_stage_and_fused_attention_shapes():
     cfg = ModelConfig(**TINY, stages=3, attention_stages=[2, 3], attention_merge="fuse")
     g = build_generator(cfg)
-    images = g(torch.randn(2, 8), torch.randn(2, 24)).images
+    images = g(TextFeatures(torch.randn(2, 24)), torch.randn(2, 8)).images
     assert [im.shape[-1] for im in images] == [64, 128, 256]
     assert g.h_net2.attention.out_channels == 8 and g.h_net3.attention.out_channels == 4
     assert all(d(im, torch.randn(2, 8)).cond.shape == (2,) for d, im in zip(build_discriminators(cfg), images))
@@ -87,7 +87,7 @@ def test_three_stage_and_fused_attention_shapes():
 
 def test_one_stage_and_ablations():
     cfg = ModelConfig(**TINY, stages=1, attention_stages=[])
-    assert len(build_generator(cfg)(torch.randn(3, 8), torch.randn(3, 24)).images) == 1
+    assert len(build_generator(cfg)(TextFeatures(torch.randn(3, 24)), torch.randn(3, 8)).images) == 1
     for pam, cam in [(True, False), (False, True)]:
         g = build_generator(ModelConfig(**TINY, pam=pam, cam=cam))
         assert g.h_net2.attention.out_channels == 8
@@ -152,7 +152,7 @@ def test_gradients_reach_every_trainable_parameter():
         if isinstance(m, (PositionAttention, ChannelAttention)):
             with torch.no_grad():
                 m.gamma.fill_(0.3)
-    out = g(torch.randn(4, 8), torch.randn(4, 24))
+    out = g(TextFeatures(torch.randn(4, 24)), torch.randn(4, 8))
     loss = kl_divergence(out.mu, out.logvar)
     for d, im in zip(ds, out.images):
         o = d(im, out.mu)
@@ -186,14 +186,14 @@ def test_image_skip_starts_each_stage_as_the_previous_image_upsampled():
     cfg = ModelConfig(**TINY, image_skip=True)
     torch.manual_seed(0)
     g = build_generator(cfg).eval()
-    z, t = torch.randn(2, 8), torch.randn(2, 24)
-    small, large = g(z, t).images
+    z, t = torch.randn(2, 8), TextFeatures(torch.randn(2, 24))
+    small, large = g(t, z).images
     up = F.interpolate(torch.atanh(small.clamp(-1 + 1e-6, 1 - 1e-6)), scale_factor=2, mode="bilinear",
                        align_corners=False)
     assert torch.allclose(large, torch.tanh(up), atol=1e-4)
     # the stage's own image conv still learns (it starts at zero, its gradient does not)
     g.train()
-    g(z, t).images[1].square().mean().backward()
+    g(t, z).images[1].square().mean().backward()
     assert g.img_net2.img[0].weight.grad.abs().sum() > 0
     plain = build_generator(ModelConfig(**TINY))  # the default draws each stage from scratch
     assert plain.img_net2.img[0].weight.abs().sum() > 0

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gtgan.config import ConfigError, RunSettings, apply_overrides
-from gtgan.presets import PRESETS, get_preset
+from gtgan.presets import PRESETS, get_preset, settled_config
 from gtgan.device import CpuFeatures, resolve_execution
 
 CPU = torch.device("cpu")
@@ -127,7 +127,7 @@ def test_training_step_uses_the_resolved_choice(monkeypatch):
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")  # read by our probe; torch's kernels keep theirs
     cfg = apply_overrides(get_preset("demo"), ["model.ngf=4", "model.ndf=4", "model.c_dim=8",
                                                "model.z_dim=8"])
-    step = Trainer(cfg, CPU)
+    step = Trainer(settled_config(cfg), CPU)
     assert step.execution.precision == "fp32" and step.amp_dtype is None
     assert step.memory_format == torch.channels_last
     assert next(step.G.parameters()).dtype == torch.float32

@@ -47,9 +47,9 @@ def test_one_lite0_serves_fidelity_and_projection_and_only_the_heads_learn():
     torch.manual_seed(0)
     cfg = apply_overrides(get_preset("demo"), TINY + [
         "model.projected_d_stages=[1, 2]", "loss.fidelity_features=efficientnet-lite0",
-        "loss.lite0_weights=random"])
+        "loss.lite0_weights=random", "model.text_dim=16", "model.text_scale=1"])
     t = Trainer(cfg, "cpu")
-    assert t.lite0 is t.vgg.lite0 and len(t.Ps) == 2
+    assert t.lite0 is t.fidelity_net.lite0 and len(t.Ps) == 2
     before = {k: v.clone() for k, v in t.lite0.state_dict().items()}
     heads = [p.detach().clone() for p in t.Ps.parameters()]
     losses = t(make_fake_batch(cfg, 2))

@@ -99,7 +99,7 @@ def test_vgg_weights_in_the_cache_or_a_file_need_no_download(tmp_path, monkeypat
 
 def test_missing_data_fails_before_the_encoder_and_the_folder(tmp_path, monkeypatch, capsys,
                                                              no_expensive_work):
-    monkeypatch.setattr(preflight, "build_encoder", pytest.fail)
+    monkeypatch.setattr(preflight, "build_run_encoder", pytest.fail)
     rc, err = _train(tmp_path, capsys, "data.kind=cub", f"data.root={tmp_path / 'no-cub'}")
     assert rc == 2 and "no-cub: data root not found" in _error_line(err)
     rc, err = _train(tmp_path, capsys, "data.kind=folder", f"data.root={tmp_path}")
@@ -134,7 +134,7 @@ def test_an_encoder_that_cannot_load_fails_before_the_folder(tmp_path, capsys, n
 
 def test_an_unwritable_or_full_disk_fails_before_the_encoder(tmp_path, monkeypatch, capsys,
                                                             no_expensive_work):
-    monkeypatch.setattr(preflight, "build_encoder", pytest.fail)
+    monkeypatch.setattr(preflight, "build_run_encoder", pytest.fail)
 
     def refused(*a, **k):
         raise PermissionError(13, "Permission denied")
@@ -143,7 +143,7 @@ def test_an_unwritable_or_full_disk_fails_before_the_encoder(tmp_path, monkeypat
     rc, err = _train_preset(tmp_path, capsys)
     assert rc == 2 and re.search(r"run: cannot write into .* \(Permission denied\)", _error_line(err))
     monkeypatch.undo()
-    monkeypatch.setattr(preflight, "build_encoder", pytest.fail)
+    monkeypatch.setattr(preflight, "build_run_encoder", pytest.fail)
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(preflight.shutil, "disk_usage", lambda p: usage(10 * 2**20, 9 * 2**20, 2**20))
     rc, err = _train_preset(tmp_path, capsys)

@@ -15,7 +15,7 @@ from gtgan.data.encoders import CharCnnRnnEncoder
 from gtgan.errors import CheckpointError
 from gtgan.models import build_discriminators, build_generator
 from gtgan.pipeline import TextToImage
-from gtgan.presets import get_preset
+from gtgan.presets import get_preset, settled_config
 from gtgan.storage import (DISCRIMINATORS_FILE, load_generator, load_init_weights, load_model,
                            load_state_checked, save_model)
 from gtgan.training import Trainer
@@ -149,7 +149,7 @@ def _small_official(tmp_path):
 
 def test_init_from_imported_folder_loads_generator_and_discriminators(tmp_path):
     out, g_file, d_files = _small_official(tmp_path)
-    cfg = apply_overrides(get_preset("demo"), FINETUNE_SET)
+    cfg = settled_config(apply_overrides(get_preset("demo"), FINETUNE_SET))
     gan = Trainer(cfg, torch.device("cpu"))
     apply_init_weights(gan, tmp_path / "run", out, resuming=False, is_main=True)
     official_g = torch.load(g_file, weights_only=True)
@@ -175,7 +175,7 @@ def test_cli_train_init_from_and_mismatch(tmp_path, capsys):
     trained = load_generator(run).generator.state_dict()["img_net2.img.0.weight"]
     assert (trained - official).abs().max() < 0.01
     # A run directory can be the source too (its latest checkpoint).
-    assert load_init_weights(run, apply_overrides(get_preset("demo"), FINETUNE_SET).model).missing == []
+    assert load_init_weights(run, settled_config(apply_overrides(get_preset("demo"), FINETUNE_SET)).model).missing == []
 
     capsys.readouterr()
     bad = [a for s in FINETUNE_SET + ["model.ngf=16"] for a in ("--set", s)]

@@ -16,7 +16,7 @@ from gtgan.cli import main as cli_main
 from gtgan.config import apply_overrides, save_yaml
 from gtgan.errors import CheckpointError
 from gtgan.models import DiscriminatorOutput
-from gtgan.presets import get_preset
+from gtgan.presets import get_preset, settled_config
 from gtgan.storage import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from gtgan.training import EMA, Trainer, make_fake_batch, resume, train
 from gtgan.training import losses as L
@@ -43,7 +43,7 @@ def one_thread():
 
 def tiny(preset: str, *extra: str):
     over = list(TINY) + (SYNTHETIC if preset != "demo" else [])
-    return apply_overrides(get_preset(preset), over + list(extra))
+    return settled_config(apply_overrides(get_preset(preset), over + list(extra)))
 
 
 # ---------------------------------------------------------------- objective
@@ -86,7 +86,7 @@ def test_fidelity_term_is_minimised_by_the_generator():
     """Eq. 4's sign reading: with only mu * L1 active, a G step lowers the VGG L1."""
     cfg = tiny("paper", *ONE_STAGE, "optim.lr_g=0.01", "loss.fidelity_weight=1.0", "loss.kl_weight=0")
     step = Trainer(cfg, torch.device("cpu"))
-    assert step.vgg is not None and step.vgg_random
+    assert step.fidelity_net is not None and step.vgg_random
     batch = make_fake_batch(cfg, 2)
     # Switch off the adversarial part of G's loss for this check.
     step_module = __import__("gtgan.training.step", fromlist=["L"])
@@ -96,8 +96,8 @@ def test_fidelity_term_is_minimised_by_the_generator():
         def fidelity():
             z, eps = step.noise(2, step=0)
             with torch.no_grad():
-                fake = step.G(z, batch["text"], ca_eps=eps).images[0]
-                return L.fidelity_loss(step.vgg(fake), step.vgg(batch["images"][0])).item()
+                fake = step.G(batch["text"], z, eps).images[0]
+                return L.fidelity_loss(step.fidelity_net(fake), step.fidelity_net(batch["images"][0])).item()
 
         before = fidelity()
         losses = step(batch)

@@ -1,22 +1,41 @@
 """`gtgan eval`: the registered metrics of a run, as JSON + Markdown."""
 from __future__ import annotations
 
+import argparse
 import sys
 
 from ._paths import check_count, check_seed, make_folder, output_file, say as _say
 
 
+class _MetricsOption(argparse.Action):
+    """--metrics, whose help names every registered metric, read from the registry only when
+    the help is shown (importing the metrics package costs seconds; parsing must not)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+
+    @property
+    def help(self) -> str:
+        from ..metrics import known_metrics
+
+        return (f"comma list of registered metrics: {', '.join(known_metrics())} (attr, judge_fid, "
+                "own_words: synthetic birds only; r_precision: a DAMSM; docs/evaluation.md; "
+                "default is,fid,ssim)")
+
+    @help.setter
+    def help(self, value) -> None:  # argparse sets it; the property answers instead
+        pass
+
+
 def add_eval(sub) -> None:
-    p = sub.add_parser("eval", help="IS, FID, SSIM and attribute accuracy of a run, as JSON + Markdown")
+    p = sub.add_parser("eval", help="the registered metrics of a run (IS, FID, SSIM, R-precision, "
+                                    "attribute accuracy, ...), as JSON + Markdown")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a training run directory (or a model folder with --config)")
     p.add_argument("--checkpoint", metavar="DIR", help="a model folder to score instead of RUN_DIR/model")
     p.add_argument("--config", metavar="PRESET_OR_YAML", help="data set config when RUN_DIR has none")
     p.add_argument("--data-root", metavar="DIR", help="override data.root")
     p.add_argument("--split", default="test", help="split whose captions are used (default test)")
-    p.add_argument("--metrics", default="is,fid,ssim",
-                   help="comma list of registered metrics, e.g. is,fid,ssim,attr,diversity (attr: "
-                        "synthetic birds only; diversity: how much the noise changes a caption's "
-                        "picture; an unknown name lists them all; docs/evaluation.md; default is,fid,ssim)")
+    p.add_argument("--metrics", default="is,fid,ssim", action=_MetricsOption)
     p.add_argument("--samples", type=int, default=30000, help="generated images per scale (default 30000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, metavar="FILE", help="report JSON; a .md table is written beside it")

@@ -5,6 +5,7 @@ from ._shared import DATA_ROOT_HELP
 
 
 def add_serve(sub) -> None:
+    from ..device import PRECISIONS
     from ..serve.service import ServeOptions
 
     d = ServeOptions()
@@ -23,7 +24,7 @@ def add_serve(sub) -> None:
     p.add_argument("--concurrency", type=int, default=d.concurrency,
                    help=f"requests generated at once (default {d.concurrency})")
     p.add_argument("--device", default=d.device)
-    p.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16", "fp16"],
+    p.add_argument("--precision", default=d.precision, choices=PRECISIONS,
                    help="auto (default): bf16 where the hardware computes it natively, else fp32")
     p.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP)
     p.set_defaults(func=_cmd_serve)

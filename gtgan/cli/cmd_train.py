@@ -43,7 +43,7 @@ def _cmd_train(args) -> int:
     from ..config import ConfigError, apply_overrides
     from ..presets import resolve_config
     from ..training import resume, train
-    from ..training.preflight import given_keys, open_dims
+    from ..training.preflight import given_keys
 
     if args.resume:
         if args.config or args.out or args.init_from or args.skip_missing:
@@ -57,11 +57,11 @@ def _cmd_train(args) -> int:
             raise ConfigError("give --config PRESET_OR_YAML and --out RUN_DIR for a new run, "
                               "or --resume RUN_DIR to continue one")
         overrides = args.overrides + (["data.skip_missing=true"] if args.skip_missing else [])
-        # Vector widths not stated follow the text encoder (filled and validated by train).
+        # Vector widths not stated follow the text encoder (decided by train, once).
         cfg = apply_overrides(resolve_config(args.config), overrides, validate=False)
-        cfg = open_dims(cfg, given_keys(args.config, overrides))
         result = train(cfg, args.out, command=sys.argv, progress=not args.quiet,
-                       init_from=args.init_from, make_eval_fn=_training_eval)
+                       init_from=args.init_from, make_eval_fn=_training_eval,
+                       stated=given_keys(args.config, overrides))
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"gtgan train: {result.message}")
     return 0

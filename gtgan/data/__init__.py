@@ -13,9 +13,10 @@ from .encoders import (BOW_DIM, EncoderError, TextEncoder, build_encoder,
 from .folder import FolderDataset, check_prepared
 from .identity import data_identity
 from .loader import EpochSampler, make_loader
+from .settle import build_run_encoder, check_widths, dataset_sentences, settle_conditioning
 from .synthetic import SyntheticBirds
 
-__all__ = ["BOW_DIM", "EncoderError", "TextEncoder", "build_encoder", "check_encoder_compatible",
+__all__ = ["build_run_encoder", "check_widths", "dataset_sentences", "settle_conditioning", "BOW_DIM", "EncoderError", "TextEncoder", "build_encoder", "check_encoder_compatible",
            "encoder_from_identity", "build_dataset", "check_data_available", "data_identity",
            "EpochSampler", "make_loader"]
 
@@ -27,21 +28,30 @@ def build_dataset(data_cfg: Any, split: str, image_sizes: list[int], train: bool
 
     `train` selects random crops, flips and caption draws (else centre crop, caption 0).
     `seed` drives that per-item randomness with the epoch (`set_epoch`). Pass `encoder` to
-    share one already built (e.g. a sentence-transformers model) between splits.
+    share one already built (e.g. a sentence-transformers model) between splits. Items carry
+    the encoder's word features where it has them (a DAMSM).
     """
+    dataset, encoder = _build_dataset(data_cfg, split, image_sizes, train, seed, encoder)
+    if encoder.has_word_features:
+        dataset.word_encoder = encoder
+    return dataset
+
+
+def _build_dataset(data_cfg: Any, split: str, image_sizes: list[int], train: bool, seed: int,
+                   encoder: TextEncoder | None) -> tuple[Any, TextEncoder]:
     kind = data_cfg.kind
     if kind == "cub":
         encoder = encoder or build_encoder(data_cfg.encoder, data_root=data_cfg.root)
         return CubDataset(data_cfg.root, _split_name(data_cfg, split), encoder, image_sizes,
-                          train, seed, skip_missing=data_cfg.skip_missing)
+                          train, seed, skip_missing=data_cfg.skip_missing), encoder
     if kind == "folder":
         encoder = encoder or build_encoder(data_cfg.encoder)
         return FolderDataset(data_cfg.root, _split_name(data_cfg, split), encoder, image_sizes,
-                             train, seed, skip_missing=data_cfg.skip_missing)
+                             train, seed, skip_missing=data_cfg.skip_missing), encoder
     if kind == "synthetic":
         encoder = encoder or build_encoder(data_cfg.encoder)
         return SyntheticBirds(_split_name(data_cfg, split), data_cfg.synthetic_count,
-                              data_cfg.synthetic_seed, encoder, image_sizes, train, seed)
+                              data_cfg.synthetic_seed, encoder, image_sizes, train, seed), encoder
     raise DataError(f"data.kind = {kind!r}: must be cub, folder or synthetic")
 
 

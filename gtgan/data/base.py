@@ -10,6 +10,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..errors import DataError
+from ..models.conditioning import TextFeatures
 
 log = logging.getLogger("gtgan.data")
 
@@ -144,6 +145,10 @@ class CaptionedImageDataset(Dataset):
     """
 
     flip = True
+    # The text encoder, when its features include word features (a DAMSM): those are computed
+    # per item (one caption through the encoder, about a millisecond) instead of cached, since
+    # they are max_words times the sentence vector's size. Set by build_dataset.
+    word_encoder = None
 
     def __init__(self, image_sizes: list[int], train: bool, seed: int, encoder_identity: dict,
                  skip_broken: bool = False):
@@ -253,13 +258,23 @@ class CaptionedImageDataset(Dataset):
                 skipped.append(self.image_path(j))
         else:
             raise DataError(f"{type(self).__name__}: could not find a decodable negative image")
-        return {"images": views, "wrong_images": wrong, "text": self.text_vector(i, k),
+        return {"images": views, "wrong_images": wrong, "text": self.text_features(i, k),
                 "caption": caps[k], "caption_index": k, "index": i,
                 "class_id": int(self.class_ids[i])}
 
     def text_vector(self, index: int, k: int) -> torch.Tensor:
         """The sentence vector of caption `k` of item `index`, (d,) float32."""
         return self.embeddings(index)[k].float()
+
+    def text_features(self, index: int, k: int) -> TextFeatures:
+        """What the generator reads for caption `k` of item `index` (one item: no batch
+        dimension): the cached sentence vector, and the word features where the encoder has
+        them."""
+        sentence = self.text_vector(index, k)
+        if self.word_encoder is None:
+            return TextFeatures(sentence)
+        words = self.word_encoder.features([self.captions(index)[k]])
+        return TextFeatures(sentence, words.words[0], words.mask[0])
 
     def real_image(self, index: int, size: int) -> torch.Tensor:
         """The item's image at `size`, centre crop as for evaluation (3xSxS in [-1, 1])."""

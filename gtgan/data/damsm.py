@@ -30,6 +30,7 @@ from torch import nn
 from ..config import ConfigError, from_dict
 from ..errors import EncoderError
 from ..fileio import replace_dir, sha256_file, staging_dir
+from ..models.conditioning import TextFeatures
 from ..models.damsm import DamsmConfig, DamsmTextNet, build_image_net, inception_backbone
 from .damsm_vocab import Vocabulary, read_json
 from .encoders import TextEncoder, _as_list, register_encoder
@@ -322,10 +323,11 @@ def _load_state(net: nn.Module, path: Path) -> None:
 
 class DamsmTextEncoder(TextEncoder):
     """data.encoder.kind=damsm, data.encoder.name=ENCODER_DIR: the DAMSM's sentence features
-    (what the generator is trained on); `word_features` gives the word features as well, for
-    word-level attention."""
+    (what conditioning augmentation reads) and, in `features`, its word features as well (what
+    word attention reads)."""
 
     kind = "damsm"
+    has_word_features = True
 
     def __init__(self, damsm: Damsm, name: str = "", full_hash: str | None = None):
         self.damsm = damsm
@@ -349,11 +351,23 @@ class DamsmTextEncoder(TextEncoder):
     def encode(self, captions: Sequence[str]) -> torch.Tensor:
         return self.damsm.sentence_features(_as_list(captions))
 
-    def word_features(self, captions: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(words (n, d, T), lengths (n,)): the DAMSM's per-word features, padding past each
-        caption's length."""
-        words, lengths, _ = self.damsm.word_and_sentence_features(_as_list(captions))
-        return words, lengths
+    def features(self, captions: Sequence[str]) -> TextFeatures:
+        """Sentence vectors and word features (n, max_words, d), masked past each caption."""
+        captions = _as_list(captions)
+        parts = []
+        for i in range(0, len(captions), ENCODE_BATCH):
+            words, lengths, sent = self.damsm.word_and_sentence_features(captions[i:i + ENCODE_BATCH])
+            words = words.transpose(1, 2)  # (n, T, d)
+            length = self.damsm.cfg.max_words
+            if words.shape[1] < length:  # the same width for every batch (caches stack them)
+                words = torch.cat([words, words.new_zeros(words.shape[0], length - words.shape[1],
+                                                          words.shape[2])], dim=1)
+            mask = torch.arange(length)[None, :] < lengths[:, None]
+            parts.append(TextFeatures(sent, words.contiguous(), mask))
+        if not parts:
+            return TextFeatures(torch.zeros(0, self.dim), torch.zeros(0, self.damsm.cfg.max_words,
+                                self.dim), torch.zeros(0, self.damsm.cfg.max_words, dtype=torch.bool))
+        return TextFeatures.cat(parts)
 
 
 def _damsm_factory(spec: dict, data_root) -> TextEncoder:

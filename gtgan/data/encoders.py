@@ -1,4 +1,5 @@
-"""Text encoders: captions -> (n, d) float32 sentence vectors, behind one small interface.
+"""Text encoders: captions -> `TextFeatures` (sentence vectors, and word features where the
+encoder has them), behind one small interface.
 
 Every model and run records its encoder's `identity` (a JSON-able dict) so that text is
 never fed through a different encoder than the one the generator was trained with:
@@ -27,6 +28,7 @@ import torch
 
 from ..config import EncoderConfig
 from ..errors import EncoderError
+from ..models.conditioning import TextFeatures
 from .bow_synonyms import SYNONYMS, SYNONYMS_VERSION
 from .captions import clean_caption
 from .cub_files import char_cnn_rnn_table
@@ -39,9 +41,15 @@ BOW_VERSION = 1
 
 
 class TextEncoder:
-    """captions -> (n, dim) float32 tensor on the CPU. Subclasses set `identity` and `dim`."""
+    """captions -> TextFeatures on the CPU (`features`). Subclasses set `identity` and `dim`
+    and implement `encode` (the (n, dim) float32 sentence vectors); an encoder with word
+    features (the DAMSM) overrides `features` too."""
 
     kind: str = ""
+    # Every sentence vector has L2 norm 1, so model.text_scale=0's rule needs no captions.
+    unit_norm: bool = False
+    # `features` give word features too (TextFeatures.words): what model.word_attention reads.
+    has_word_features: bool = False
 
     @property
     def identity(self) -> dict:
@@ -53,6 +61,10 @@ class TextEncoder:
 
     def encode(self, captions: Sequence[str]) -> torch.Tensor:
         raise NotImplementedError
+
+    def features(self, captions: Sequence[str]) -> TextFeatures:
+        """What the generator reads for `captions`."""
+        return TextFeatures(self.encode(captions).float())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({json.dumps(self.identity, sort_keys=True)})"
@@ -106,6 +118,7 @@ class BowEncoder(TextEncoder):
     """
 
     kind = "bow"
+    unit_norm = True
 
     def __init__(self, dim: int = BOW_DIM, window: int = 2, pair_weight: float = 1.5,
                  synonyms: bool = False):
@@ -143,8 +156,8 @@ class BowEncoder(TextEncoder):
                 self._cache[feature] = hit
         return hit
 
-    def features(self, caption: str) -> dict[str, float]:
-        """The weighted features of one caption (for tests and for understanding the vector)."""
+    def weighted_terms(self, caption: str) -> dict[str, float]:
+        """The weighted terms (words and word pairs) of one caption (for tests and for understanding the vector)."""
         tokens = _TOKEN.findall(clean_caption(caption).lower())
         if self.synonyms:
             tokens = [part for tok in tokens for part in tok.split("-") if part]
@@ -173,7 +186,7 @@ class BowEncoder(TextEncoder):
         captions = _as_list(captions)
         out = np.zeros((len(captions), self._dim), dtype=np.float64)
         for row, caption in enumerate(captions):
-            for feat, weight in self.features(caption).items():
+            for feat, weight in self.weighted_terms(caption).items():
                 bucket, sign = self._bucket(feat)
                 out[row, bucket] += sign * weight
         norms = np.linalg.norm(out, axis=1, keepdims=True)
@@ -208,6 +221,7 @@ class SentenceTransformerEncoder(TextEncoder):
     """
 
     kind = "sentence-transformers"
+    unit_norm = True  # normalize_embeddings=True
 
     def __init__(self, name: str, dim: int = 0, device: str = "cpu", batch_size: int = 256):
         if not name:

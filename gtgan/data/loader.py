@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
+
+from ..models.conditioning import TextFeatures
 
 
 class EpochSampler:
@@ -54,6 +56,14 @@ def make_loader(dataset, batches: Sequence[Sequence[int]], num_workers: int = 0,
     items themselves depend only on (dataset seed, epoch, index), never on the worker count."""
     dev = device if isinstance(device, torch.device) else torch.device(device)
     return DataLoader(dataset, batch_sampler=batches, num_workers=num_workers,
-                      pin_memory=dev.type == "cuda",
+                      pin_memory=dev.type == "cuda", collate_fn=collate_items,
                       prefetch_factor=4 if num_workers > 0 else None,
                       generator=torch.Generator().manual_seed(seed % 2**63))
+
+
+def collate_items(items: list[dict]) -> dict:
+    """torch's default collate, with the items' TextFeatures stacked into one batch's."""
+    text = TextFeatures.stack([it["text"] for it in items])
+    batch = default_collate([{k: v for k, v in it.items() if k != "text"} for it in items])
+    batch["text"] = text
+    return batch

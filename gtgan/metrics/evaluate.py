@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from tqdm import tqdm
 
+from ..models import TextFeatures
 from .attributes import load_or_train_judge
 from .inception import RANDOM_LABEL, InceptionNet, InceptionOutput, describe_inception, load_inception
 from .options import EvalOptions
@@ -29,7 +30,8 @@ PROTOCOL = ("the split's images in order, each image's captions in order (image 
 
 # A generation callable: (text (n, d), z (n, z_dim), ca_eps (n, c_dim)) -> one (n, 3, S, S)
 # tensor in [-1, 1] per scale.
-GenerateFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], Sequence[torch.Tensor]]
+# (text features, z, CA eps) -> one image batch per scale: a generator's one path (its forward).
+GenerateFn = Callable[[TextFeatures, torch.Tensor, torch.Tensor], Sequence[torch.Tensor]]
 
 
 def caption_schedule(dataset, n: int) -> Iterator[tuple[int, int, int]]:
@@ -87,7 +89,7 @@ class EvalContext:
                  inception: InceptionNet | None = None, fid_net: InceptionNet | None = None,
                  judge=None, judge_data_identity: Callable[[Any], dict] | None = None,
                  device: str | torch.device | None = None, log: Callable[[str], None] | None = None,
-                 encode_text: Callable[[list[str]], torch.Tensor] | None = None,
+                 encode_text: Callable[[list[str]], TextFeatures] | None = None,
                  text_encoder=None):
         self.opts, self.dataset, self.log = opts, dataset, log
         self.text_encoder = text_encoder  # the model's TextEncoder (r_precision reads its identity)
@@ -201,7 +203,6 @@ def run_metrics(generate: GenerateFn, ctx: EvalContext, z_dim: int, c_dim: int) 
     metrics = start_metrics(ctx)
     second_samples = any(m.needs_second_samples for m in metrics)
     real = _LRU(lambda i, s: dataset.real_image(i, s), size=256)
-    emb = _LRU(lambda i: dataset.embeddings(i).float(), size=64)
     gen = torch.Generator().manual_seed(int(opts.seed))
     gen_second = torch.Generator().manual_seed(int(opts.seed) + 1)  # second samples' own noise
     schedule = caption_schedule(dataset, opts.samples)
@@ -214,7 +215,7 @@ def run_metrics(generate: GenerateFn, ctx: EvalContext, z_dim: int, c_dim: int) 
             break
         n = len(batch)
         rounds = max(rounds, batch[-1][2] + 1)
-        text = torch.stack([emb(i)[k] for i, k, _ in batch])
+        text = TextFeatures.stack([dataset.text_features(i, k) for i, k, _ in batch])
         z, eps = _noise(gen, n, z_dim, c_dim)
         images = list(generate(text, z, eps))
         if len(images) != len(sizes):
@@ -248,7 +249,7 @@ def evaluate_generator(generate: GenerateFn, dataset, image_sizes: Sequence[int]
                        inception: InceptionNet | None = None, fid_net: InceptionNet | None = None,
                        judge=None, device: str | torch.device | None = None,
                        log: Callable[[str], None] | None = None,
-                       encode_text: Callable[[list[str]], torch.Tensor] | None = None,
+                       encode_text: Callable[[list[str]], TextFeatures] | None = None,
                        text_encoder=None) -> dict[str, Any]:
     """Score `generate` on `dataset`'s captions; returns the report's measured parts.
 

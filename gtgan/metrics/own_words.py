@@ -50,7 +50,7 @@ class OwnWordsMetric(Metric):
     def _measure(self) -> dict[int, dict[str, Any]]:
         ctx, k = self.ctx, OWN_WORDS_SAMPLES
         captions = [c for c in OWN_WORDS_CAPTIONS for _ in range(k)]
-        text = ctx.encode_text([c.text for c in captions]).float()
+        text = ctx.encode_text([c.text for c in captions]).float()  # TextFeatures
         g = torch.Generator().manual_seed(int(ctx.opts.seed) + _NOISE_OFFSET)
         z = torch.randn(len(captions), ctx.z_dim, generator=g)
         eps = torch.randn(len(captions), ctx.c_dim, generator=g)
@@ -62,7 +62,7 @@ class OwnWordsMetric(Metric):
             part = captions[b:b + step]
             targets = torch.tensor([self._targets(c.attributes) for c in part])
             kinds = [c.kind for c in part]
-            images = ctx.generate(text[b:b + step], z[b:b + step], eps[b:b + step])
+            images = ctx.generate(text.select(slice(b, b + step)), z[b:b + step], eps[b:b + step])
             for size, img in zip(ctx.sizes, images):
                 pred = self.judge.predict(img.detach().float().to(ctx.device))
                 acc[size]["all"].update(pred, targets)

@@ -4,20 +4,17 @@ A metric is one class in one file, registered with `@register_metric`: it checks
 options, takes its part of the single streaming pass over generated images (`update`, once
 per scale of every batch), and writes its own results, settings and report rows. The
 evaluation loop (evaluate.py), the report (report.py) and the training hook (training_hook.py)
-know metrics only through this interface, so adding one means adding one file in this package:
-`metric_classes()` imports every module of the package, which registers what it defines.
+know metrics only through this interface, so adding one means adding one file in this package
+and its import in `gtgan/metrics/__init__.py` (which every use of the package runs first).
+This module imports nothing of its package and nothing on a lookup: the evaluation loop
+imports it, never the other way round. The arguments below are an `EvalOptions` (options.py),
+an `EvalContext` and a `ScaleBatch` (evaluate.py).
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from ..errors import GtganError
-
-if TYPE_CHECKING:  # typing only: the loop imports this module, not the other way round
-    from .evaluate import EvalContext, ScaleBatch
-    from .options import EvalOptions
 
 _REGISTRY: dict[str, type["Metric"]] = {}
 
@@ -39,18 +36,18 @@ class Metric:
     min_samples: ClassVar[int] = 1  # e.g. 2 for a covariance
 
     @classmethod
-    def check(cls, opts: "EvalOptions") -> None:
+    def check(cls, opts: Any) -> None:
         """Raise EvalError when `opts` cannot give this metric a meaningful number."""
         if opts.samples < cls.min_samples:
             raise EvalError(f"{cls.name} needs at least {cls.min_samples} samples, "
                             f"--samples is {opts.samples}")
 
-    def __init__(self, ctx: "EvalContext"):
+    def __init__(self, ctx: Any):
         """Build what the metric needs (networks via ctx, reference statistics) before the
         first image is generated, so a missing piece fails early."""
         self.ctx = ctx
 
-    def update(self, batch: "ScaleBatch") -> None:
+    def update(self, batch: Any) -> None:
         """Score one scale of one generated batch; the images are dropped afterwards."""
         raise NotImplementedError
 
@@ -95,17 +92,8 @@ def register_metric(cls: type[Metric]) -> type[Metric]:
     return cls
 
 
-def _import_package_modules() -> None:
-    """Import every module of gtgan.metrics, so every @register_metric has run."""
-    package = importlib.import_module(__package__)
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__package__}.{info.name}")
-
-
 def metric_classes() -> dict[str, type[Metric]]:
     """name -> class of every registered metric, in report order."""
-    _import_package_modules()
     return dict(sorted(_REGISTRY.items(), key=lambda kv: (kv[1].order, kv[0])))
 
 

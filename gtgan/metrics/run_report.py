@@ -82,14 +82,14 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, split: str = "test",
     def train_set():
         return build_dataset(data_cfg, "train", sizes, train=False, seed=seed, encoder=pipe.encoder)
 
-    def generate(text, z, eps):
-        return pipe.generate_tensors(text, z=z, ca_eps=eps)
+    def generate(features, z, eps):
+        return pipe.generate_tensors(features, z=z, ca_eps=eps)
 
     with _Deterministic():
         measured = evaluate_generator(generate, dataset, sizes, pipe.model_config.z_dim,
                                       pipe.model_config.c_dim, opts, data_ident=ident,
                                       train_set_factory=train_set, device=pipe.device, log=log,
-                                      encode_text=pipe.encoder.encode, text_encoder=pipe.encoder)
+                                      encode_text=pipe.encoder.features, text_encoder=pipe.encoder)
     report = {
         "format": REPORT_FORMAT, "version": 1, "gtgan_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -68,9 +68,9 @@ def make_training_eval(cfg, samples: int | None = None, device="cpu", test_set=N
         dev = next(generator_ema.parameters()).device
 
         @torch.no_grad()
-        def generate(text, z, eps):
+        def generate(features, z, eps):
             return [im.float().cpu() for im in
-                    generator_ema(z.to(dev), text.to(dev), ca_eps=eps.to(dev)).images]
+                    generator_ema(features.to(dev), z.to(dev), eps.to(dev)).images]
 
         try:
             res = run_metrics(generate, ctx, cfg.model.z_dim, cfg.model.c_dim)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from torch import nn
 
 from ..config import ModelConfig
-from .attention import ChannelAttention, DualAttention, PositionAttention
+from .attention import ChannelAttention, DualAttention, PositionAttention, WordAttention
+from .conditioning import TextFeatures
 from .discriminator import Discriminator, DiscriminatorOutput
 from .fidelity import PixelFeatures, VGGFeatures, WeightsError
 from .lite0 import Lite0FidelityFeatures, Lite0Features
@@ -53,7 +54,7 @@ def count_parameters(module: nn.Module) -> int:
 __all__ = [
     "ChannelAttention", "ConditioningAugmentation", "Discriminator", "DiscriminatorOutput",
     "DualAttention", "Generator", "GeneratorOutput", "Lite0FidelityFeatures", "Lite0Features",
-    "PixelFeatures", "PositionAttention", "VGGFeatures",
-    "WeightsError", "build_discriminators", "build_generator", "count_parameters", "init_weights",
+    "PixelFeatures", "PositionAttention", "TextFeatures", "VGGFeatures", "WeightsError",
+    "WordAttention", "build_discriminators", "build_generator", "count_parameters", "init_weights",
     "kl_divergence",
 ]

@@ -257,3 +257,27 @@ class DualAttention(nn.Module):
             return outs[0]
         out = torch.cat(outs, dim=1)
         return self.fuse(out) if self.fuse is not None else out
+
+
+class WordAttention(nn.Module):
+    """AttnGAN's word attention (Xu et al. 2018, GlobalAttentionGeneral): every image region
+    attends over the caption's words, giving a per-region word context.
+
+    The word features (n, L, dw) are mapped to the regions' C channels by a 1x1 projection
+    (no bias); for region r, weights = softmax over the caption's words of <h_r, W e_t> (padding
+    words masked, no scaling, as AttnGAN); the context is sum_t weights_t W e_t, C x H x W.
+    """
+
+    def __init__(self, channels: int, word_dim: int):
+        super().__init__()
+        self.proj = nn.Linear(word_dim, channels, bias=False)  # AttnGAN's conv1x1 on (dw, L)
+
+    def forward(self, h: torch.Tensor, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, c, hh, ww = h.shape
+        source = self.proj(words.to(self.proj.weight.dtype)).to(h.dtype)  # (B, L, C)
+        regions = h.flatten(2).transpose(1, 2)  # (B, N, C)
+        energy = torch.bmm(regions, source.transpose(1, 2))  # (B, N, L)
+        energy = energy.float().masked_fill(~mask[:, None, :], float("-inf"))
+        weights = torch.softmax(energy, dim=-1).to(source.dtype)
+        context = torch.bmm(weights, source)  # (B, N, C)
+        return context.transpose(1, 2).reshape(b, c, hh, ww)

@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import ModelConfig
-from .attention import DualAttention
+from ..config import ConfigError, ModelConfig
+from .attention import DualAttention, WordAttention
+from .conditioning import TextFeatures
 
 
 def conv3x3(in_ch: int, out_ch: int) -> nn.Conv2d:
@@ -91,6 +92,11 @@ class ConditioningAugmentation(nn.Module):
 
     def __init__(self, text_dim: int, c_dim: int, noise_scale: float = 1.0, text_scale: float = 1.0):
         super().__init__()
+        if text_dim <= 0 or text_scale <= 0:  # 0 = "follows the encoder / derive it": unsettled
+            raise ConfigError(
+                f"model.text_dim = {text_dim}, model.text_scale = {text_scale}: 0 means 'follows "
+                "the text encoder' and is settled from the encoder and the training captions "
+                "(gtgan.data.settle_conditioning) before a model is built; state both to build one")
         self.c_dim = c_dim
         self.noise_scale = noise_scale
         self.text_scale = text_scale
@@ -133,18 +139,28 @@ class InitStage(nn.Module):
 
 
 class NextStage(nn.Module):
-    """Joint layer over [c tiled; h], optional dual attention, residual blocks, one up block."""
+    """Joint layer over [c tiled; h] (and, with word attention, h's word context), optional
+    dual attention, residual blocks, one up block."""
 
-    def __init__(self, ngf: int, c_dim: int, num_residual: int, attention: DualAttention | None):
+    def __init__(self, ngf: int, c_dim: int, num_residual: int, attention: DualAttention | None,
+                 word_dim: int = 0):
         super().__init__()
-        self.jointConv = joint_block(ngf + c_dim, ngf)
+        self.word_attention = WordAttention(ngf, word_dim) if word_dim else None
+        self.jointConv = joint_block(ngf + c_dim + (ngf if word_dim else 0), ngf)
         self.attention = attention
         ch = attention.out_channels if attention is not None else ngf
         self.residual = nn.Sequential(*[ResBlock(ch) for _ in range(num_residual)])
         self.upsample = up_block(ch, ngf // 2)
 
-    def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        x = self.jointConv(cat_condition(c, h))
+    def forward(self, h: torch.Tensor, c: torch.Tensor,
+                features: TextFeatures | None = None) -> torch.Tensor:
+        x = cat_condition(c, h)
+        if self.word_attention is not None:
+            if features is None or features.words is None:
+                raise ValueError("model.word_attention needs word features (a DAMSM text "
+                                 "encoder's TextFeatures.words); these text features have none")
+            x = torch.cat((x, self.word_attention(h, features.words, features.mask)), dim=1)
+        x = self.jointConv(x)
         if self.attention is not None:
             x = self.attention(x)
         return self.upsample(self.residual(x))
@@ -186,23 +202,42 @@ class Generator(nn.Module):
                 attention = DualAttention(ngf, cfg.pam, cfg.cam, cfg.cam_form,
                                           cfg.attention_merge, pam_naive=cfg.pam_impl == "naive",
                                           pam_kv_pool=cfg.pam_kv_pool)
-            setattr(self, f"h_net{stage}", NextStage(ngf, cfg.c_dim, cfg.num_residual, attention))
+            setattr(self, f"h_net{stage}", NextStage(ngf, cfg.c_dim, cfg.num_residual, attention,
+                                                     cfg.text_dim if cfg.word_attention else 0))
             ngf //= 2
             setattr(self, f"img_net{stage}", ImageHead(ngf))
 
-    def forward(self, z: torch.Tensor, text: torch.Tensor, ca_eps: torch.Tensor | None = None,
+    def forward(self, features: TextFeatures, z: torch.Tensor, eps: torch.Tensor | None = None,
                 num_stages: int | None = None) -> GeneratorOutput:
-        c, mu, logvar = self.ca_net(text, ca_eps)
-        return GeneratorOutput(self.synthesise(z, c, num_stages), mu, logvar, c)
+        """The one way from text features to pictures: training, evaluation, the pipeline and
+        serve all come here (call the module, or `generate`). `eps` is the CA noise (drawn when
+        None); `num_stages` stops after the first stages (a stage warm-up)."""
+        c, mu, logvar = self.condition(features, eps)
+        return GeneratorOutput(self.synthesise(z, c, num_stages, features), mu, logvar, c)
 
-    def synthesise(self, z: torch.Tensor, c: torch.Tensor,
-                   num_stages: int | None = None) -> list[torch.Tensor]:
-        """Images at every scale (or the first `num_stages`) from noise and a condition code."""
+    def generate(self, features: TextFeatures, z: torch.Tensor, eps: torch.Tensor | None = None,
+                 num_stages: int | None = None) -> GeneratorOutput:
+        """`self(features, z, eps, num_stages)`, by its name."""
+        return self(features, z, eps, num_stages)
+
+    def condition(self, features: TextFeatures, eps: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(c, mu, logvar): the condition code of `features` (the first half of `forward`;
+        interpolation moves c between two captions, then calls `synthesise`)."""
+        if not isinstance(features, TextFeatures):
+            raise TypeError(f"the generator takes TextFeatures (gtgan.models.TextFeatures), not "
+                            f"{type(features).__name__}")
+        return self.ca_net(features.sentence.float(), eps)
+
+    def synthesise(self, z: torch.Tensor, c: torch.Tensor, num_stages: int | None = None,
+                   features: TextFeatures | None = None) -> list[torch.Tensor]:
+        """Images at every scale (or the first `num_stages`) from noise and a condition code
+        (the second half of `forward`; `features` for what reads more than c)."""
         h = self.h_net1(z, c)
         rgb = self.img_net1.preactivation(h)
         images = [torch.tanh(rgb)]
         for stage in range(2, (num_stages or self.cfg.stages) + 1):
-            h = getattr(self, f"h_net{stage}")(h, c)
+            h = getattr(self, f"h_net{stage}")(h, c, features)
             stage_rgb = getattr(self, f"img_net{stage}").preactivation(h)
             if self.cfg.image_skip:  # draw on top of the previous stage's picture, upsampled
                 stage_rgb = stage_rgb + F.interpolate(rgb, scale_factor=2, mode="bilinear",

@@ -13,8 +13,6 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ..config import RunSettings
-from ..device import autocast, resolve_execution
 from ..errors import GtganError
 from ..pipeline import MAX_CAPTION_CHARS, TextToImage
 from .model_card import ModelCard, model_card
@@ -67,7 +65,7 @@ def whole_number(name: str, value, lo: int, hi: int, hint: str = "") -> int:
 
 class Service:
     """One TextToImage shared by every request; generation without gradients, in the precision
-    the hardware computes natively (run.precision=auto's rule, gtgan.device)."""
+    the pipeline decides (`--precision`, auto: run.precision=auto's rule, gtgan.device)."""
 
     def __init__(self, pipe: TextToImage, options: ServeOptions | None = None,
                  source: str | Path | None = None):
@@ -75,8 +73,8 @@ class Service:
         self.options.check()
         self.pipe = pipe
         pipe.max_caption_chars = self.options.max_caption_chars
-        settings = RunSettings(precision=self.options.precision, channels_last=False)
-        self.execution = resolve_execution(settings, pipe.device)
+        pipe.set_precision(self.options.precision)
+        self.execution = pipe.execution
         self.card: ModelCard = model_card(pipe, source or pipe.source, self.execution.line())
 
     @classmethod
@@ -105,7 +103,7 @@ class Service:
         n = whole_number("number of images", num_images, 1, self.options.max_images,
                          " (gtgan serve --max-images)")
         seed, scale = self._common(seed, scale)
-        with torch.inference_mode(), autocast(self.pipe.device, self.execution.amp_dtype):
+        with torch.inference_mode():
             images = self.pipe([caption], num_images=n, seed=seed, scale=scale)
         return Result(images, [f"seed {seed}, #{j + 1}" for j in range(n)],
                       f"{n} image(s), {scale} px, seed {seed}, {self.execution.precision}")
@@ -114,7 +112,7 @@ class Service:
         """The same noise while the condition moves from caption a to caption b."""
         steps = whole_number("steps", steps, 2, self.options.max_steps, " (gtgan serve --max-steps)")
         seed, scale = self._common(seed, scale)
-        with torch.inference_mode(), autocast(self.pipe.device, self.execution.amp_dtype):
+        with torch.inference_mode():
             images = self.pipe.interpolate_captions(caption_a, caption_b, steps, seed, scale)
         labels = [f"{t / (steps - 1):.2f}" for t in range(steps)]
         return Result(images, labels, f"{steps} steps from caption a to caption b, {scale} px, "

@@ -87,3 +87,15 @@ def damsm_losses(regions: torch.Tensor, image_code: torch.Tensor, words: torch.T
     w0, w1 = _matching_loss(w_scores, class_ids)
     s0, s1 = _matching_loss(sentence_scores(image_code, sentence, g.gamma3), class_ids)
     return {"loss": w0 + w1 + s0 + s1, "w_loss0": w0, "w_loss1": w1, "s_loss0": s0, "s_loss1": s1}
+
+
+def generated_matching_loss(image_net: torch.nn.Module, images: torch.Tensor, features,
+                            class_ids: torch.Tensor | None, g: Gammas = Gammas()) -> torch.Tensor:
+    """AttnGAN's DAMSM loss on generated pictures (its generator_loss: words_loss +
+    sentence_loss of the last stage's images against their own captions): the frozen DAMSM
+    image encoder reads `images`; `features` are the captions' TextFeatures from the same
+    DAMSM (sentence vectors and masked word features)."""
+    regions, code = image_net(images)
+    words = features.words.transpose(1, 2)  # (n, d, T), as the DAMSM's text net gives them
+    lengths = features.mask.sum(1).clamp_min(1)
+    return damsm_losses(regions, code, words, features.sentence, lengths, class_ids, g)["loss"]

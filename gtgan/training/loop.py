@@ -22,7 +22,8 @@ from typing import Any, Callable
 import torch
 
 from ..config import ConfigError, RunConfig, save_yaml
-from ..data import EpochSampler, build_dataset, check_encoder_compatible, make_loader
+from ..data import (EpochSampler, build_dataset, check_encoder_compatible, dataset_sentences,
+                    make_loader, settle_conditioning)
 from ..device import (determinism_state, resolve_device, restore_determinism, rng_state,
                       seed_everything, set_deterministic, set_rng_state)
 from ..errors import DataError, GtganError
@@ -34,7 +35,7 @@ from .finetune import apply_init_weights
 from .guard import (RESUME_OVERRIDABLE, StartRecord, check_resume_config, config_record,
                     resume_config, sweep_run)
 from .outputs import RunOutputs, divergence_message, plots, progress_fields, tb_scalars
-from .preflight import check_inputs, check_output, validate_before_dims
+from .preflight import check_inputs, check_output
 from .rundir import (CONFIG, ENCODER, METRICS, MetricsLog, RunDirError, RunLock, append_env,
                      check_new_run_dir, check_run_dir, env_record, write_json_atomic)
 from .step import Trainer, nonfinite
@@ -78,20 +79,22 @@ class TrainResult:
 def train(cfg: RunConfig, run_dir: str | Path, *, eval_fn: EvalFn | None = None,
           command: list[str] | None = None, progress: bool = True,
           on_step: StepHook | None = None, init_from: str | Path | None = None,
-          make_eval_fn: EvalFactory | None = None) -> TrainResult:
+          make_eval_fn: EvalFactory | None = None, stated: set[str] | None = None) -> TrainResult:
     """Start a new run of `cfg` in `run_dir`, which must be missing or empty. `init_from`: a
     model folder, run or checkpoint whose weights the run starts from (training/finetune.py).
-    Vector widths left at 0 (data.encoder.dim, model.text_dim) follow the text encoder.
-    What can fail is checked before the run directory is made (preflight.py); a start that
-    fails anyway removes what it made."""
+    What follows from the text encoder (widths, model.text_scale=0) is decided once the
+    training captions are encoded (gtgan.data.settle_conditioning; `stated`: the dotted keys
+    the user gave, whose widths must fit; None: every width that is not 0) and saved in the
+    run's config.yaml. What can fail is checked before the run directory is made
+    (preflight.py); a start that fails anyway removes what it made."""
     if init_from is not None:
         path_kind(Path(init_from))  # a wrong path fails before the run directory is made
     cfg = copy.deepcopy(cfg)
-    validate_before_dims(cfg)
+    cfg.validate()
     check_output(cfg, Path(run_dir))
-    encoder, notes = check_inputs(cfg)
+    encoder = check_inputs(cfg, stated)
     run = _Run(cfg, Path(run_dir), False, eval_fn, command, progress, on_step)
-    run.encoder, run.notes = encoder, notes
+    run.encoder, run.stated = encoder, stated
     run.init_from, run.make_eval_fn = init_from, make_eval_fn
     return run.run()
 
@@ -105,9 +108,9 @@ def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), *,
     run_dir = Path(run_dir)
     check_run_dir(run_dir)
     cfg, notes = resume_config(run_dir, list(overrides))
-    encoder, more = check_inputs(cfg)
+    encoder = check_inputs(cfg)
     run = _Run(cfg, run_dir, True, eval_fn, command, progress, on_step, list(overrides))
-    run.encoder, run.notes = encoder, notes + more
+    run.encoder, run.notes = encoder, notes
     run.make_eval_fn = make_eval_fn
     return run.run()
 
@@ -131,6 +134,7 @@ class _Run:
         self.init_from: str | Path | None = None
         self.make_eval_fn: EvalFactory | None = None
         self.encoder, self.notes, self.lock = None, [], None
+        self.stated: set[str] | None = None  # train()'s: which widths the user gave
         self.start = StartRecord(run_dir)
         self.stepping = False  # the step loop has begun: a failure is no longer a failed start
 
@@ -192,6 +196,13 @@ class _Run:
         cfg, encoder = self.cfg, self.encoder  # loaded and its widths checked by check_inputs
         train_set = build_dataset(cfg.data, "train", cfg.model.image_sizes, train=True,
                                   seed=cfg.run.seed, encoder=encoder)
+        # The one point where widths and model.text_scale follow from the encoder; the config
+        # saved at the start is saved again with what was decided (a resumed run's is settled).
+        notes = settle_conditioning(cfg, encoder, self.stated, lambda: dataset_sentences(train_set))
+        if notes and self.info.is_main:
+            for note in notes:
+                print(f"gtgan train: {note}", file=sys.stderr, flush=True)
+            save_yaml(cfg, self.run_dir / CONFIG)
         identity = dict(train_set.encoder_identity)
         enc_path = self.run_dir / ENCODER
         if self.resuming and enc_path.exists():
@@ -415,8 +426,8 @@ class _Run:
         rec["ema_decay"] = round(self.gan.ema.current_decay(), 6)
         return rec
 
-    def _sample_fn(self, z, text, eps):
-        return self.gan.sample(z, text, eps, ema=True)
+    def _sample_fn(self, features, z, eps):
+        return self.gan.sample(features, z, eps, ema=True)
 
     def _checkpoint(self, at: _Position, identity) -> Path | None:
         """All ranks: replicas must agree bit for bit; rank 0 writes checkpoint and model/."""

@@ -1,8 +1,9 @@
 """Checks a run makes before any expensive work (caption encoding, model building), so that a
 start that cannot succeed says why in seconds: the config, the fidelity term's VGG19 weights,
 the data's folders and files, the text encoder (loaded once, then reused), the output
-folder's permissions and free disk space. The text encoder's output size also fills the
-config's vector widths where they were left open (0)."""
+folder's permissions and free disk space. What follows from the text encoder (widths,
+model.text_scale) is decided later, once, by `gtgan.data.settle_conditioning`; here a stated
+width that cannot fit is refused early."""
 from __future__ import annotations
 
 import copy
@@ -15,15 +16,13 @@ import torch
 import yaml
 
 from ..config import ConfigError, RunConfig
-from ..data import TextEncoder, build_encoder, check_data_available
+from ..data import TextEncoder, build_run_encoder, check_data_available, check_widths
 from ..errors import GtganError
 from ..models import build_discriminators, build_generator, count_parameters
 from ..models.fidelity import ensure_vgg19_weights
 from ..models.lite0 import resolve_lite0_weights
 from .guard import flat
 from .rundir import check_new_run_dir
-
-DIM_KEYS = ("data.encoder.dim", "model.text_dim")
 
 
 class DiskSpaceError(GtganError, OSError):
@@ -47,58 +46,25 @@ def given_keys(config_arg: str | None, overrides: list[str]) -> set[str]:
     return keys
 
 
-def open_dims(cfg: RunConfig, given: set[str]) -> RunConfig:
-    """Set the vector widths the user did not state to 0 ("what the encoder gives")."""
-    cfg = copy.deepcopy(cfg)
-    if "data.encoder.dim" not in given:
-        cfg.data.encoder.dim = 0
-    if "model.text_dim" not in given:
-        cfg.model.text_dim = 0
-    return cfg
+def encoder_for(cfg: RunConfig, stated: set[str] | None = None) -> TextEncoder:
+    """Load the run's text encoder (an error names what cannot be loaded) and refuse a stated
+    width that differs from its output size (`stated`: see settle_conditioning)."""
+    enc = build_run_encoder(cfg, stated)
+    check_widths(cfg, enc, stated)
+    return enc
 
 
-def validate_before_dims(cfg: RunConfig) -> None:
-    """cfg.validate(), with widths left open (0) standing in for the encoder's output size."""
-    probe = copy.deepcopy(cfg)
-    width = probe.model.text_dim or probe.data.encoder.dim or 1
-    probe.model.text_dim = probe.data.encoder.dim = width
-    probe.validate()
-
-
-def encoder_for(cfg: RunConfig) -> tuple[TextEncoder, list[str]]:
-    """Load the run's text encoder (an error names what cannot be loaded), and set widths left
-    open (0) to its output size; a stated width that differs is an error naming both.
-    Returns (encoder, notes on what was set)."""
-    enc = build_encoder(cfg.data.encoder, data_root=cfg.data.root or None)
-    notes = []
-    stated = {"data.encoder.dim": cfg.data.encoder.dim, "model.text_dim": cfg.model.text_dim}
-    for key, value in stated.items():
-        if value and value != enc.dim:
-            raise ConfigError(f"{key} = {value} but the text encoder {enc.kind} "
-                              f"{enc.identity.get('name')!r} gives {enc.dim}-d vectors; leave "
-                              f"{key} out (it follows the encoder) or set it to {enc.dim}")
-        if not value:
-            notes.append(key)
-    cfg.data.encoder.dim = cfg.model.text_dim = enc.dim
-    if notes:
-        notes = [f"{' and '.join(notes)} = {enc.dim}, the output size of the text encoder "
-                 f"({enc.kind} {enc.identity.get('name')!r})"]
-    return enc, notes
-
-
-def check_inputs(cfg: RunConfig) -> tuple[TextEncoder, list[str]]:
+def check_inputs(cfg: RunConfig, stated: set[str] | None = None) -> TextEncoder:
     """Everything a start or resume needs from outside, cheapest first: the config, the VGG19
     weights (when the fidelity term uses them), the data's files, the text encoder."""
-    validate_before_dims(cfg)
+    cfg.validate()
     lc = cfg.loss
     if lc.fidelity and lc.fidelity_weight > 0 and lc.fidelity_features == "vgg19":
         ensure_vgg19_weights(lc.vgg_weights)
     if lc.fidelity and lc.fidelity_weight > 0 and lc.fidelity_features == "efficientnet-lite0":
         resolve_lite0_weights(lc.lite0_weights)
     check_data_available(cfg.data)
-    enc, notes = encoder_for(cfg)
-    cfg.validate()
-    return enc, notes
+    return encoder_for(cfg, stated)
 
 
 def check_output(cfg: RunConfig, run_dir: Path) -> None:
@@ -130,6 +96,7 @@ def run_disk_estimate(cfg: RunConfig) -> int:
     counts as 1024 (it changes one small layer)."""
     cfg = copy.deepcopy(cfg)
     cfg.model.text_dim = cfg.model.text_dim or 1024
+    cfg.model.text_scale = cfg.model.text_scale or 1.0  # not settled yet; no parameters
     with torch.device("meta"):
         n_g = count_parameters(build_generator(cfg.model, init=False))
         n_d = count_parameters(build_discriminators(cfg.model, init=False))

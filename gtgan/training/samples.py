@@ -10,6 +10,7 @@ from PIL import Image
 
 from ..fileio import atomic_save_image, atomic_write_text
 from ..images import captioned_grid, tensor_to_pil
+from ..models import TextFeatures
 
 SAMPLES_PER_CAPTION = 4
 
@@ -18,7 +19,7 @@ SAMPLES_PER_CAPTION = 4
 class FixedSamples:
     captions: list[str]
     indices: list[int]  # test-split items the captions come from
-    text: torch.Tensor  # (k, text_dim)
+    text: TextFeatures  # k captions
     z: torch.Tensor  # (k * per_caption, z_dim)
     eps: torch.Tensor  # (k * per_caption, c_dim)
     per_caption: int
@@ -32,7 +33,7 @@ def fixed_samples(test_set, count: int, z_dim: int, c_dim: int, seed: int,
     count = max(1, min(count, n))
     indices = sorted({int(round(i)) for i in np.linspace(0, n - 1, count)})
     captions = [test_set.captions(i)[0] for i in indices]
-    text = torch.stack([test_set.embeddings(i)[0].float() for i in indices])
+    text = TextFeatures.stack([test_set.text_features(i, 0) for i in indices])
     g = torch.Generator().manual_seed(seed + 7_777)
     k = len(indices) * per_caption
     z = torch.randn(k, z_dim, generator=g)
@@ -50,12 +51,12 @@ def render_grid(images: torch.Tensor, captions: list[str], per_caption: int) -> 
 @torch.no_grad()
 def write_samples(sample_fn, fixed: FixedSamples, out_dir: Path, name: str
                   ) -> tuple[Path, Image.Image]:
-    """Generate with `sample_fn(z, text, eps) -> list of images per scale` and write
+    """Generate with `sample_fn(features, z, eps) -> list of images per scale` and write
     out_dir/name.png (largest scale, captions drawn) and name.txt (the captions)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    text = fixed.text.repeat_interleave(fixed.per_caption, dim=0)
-    images = sample_fn(fixed.z, text, fixed.eps)[-1]
+    text = fixed.text.repeat_interleave(fixed.per_caption)
+    images = sample_fn(text, fixed.z, fixed.eps)[-1]
     grid = render_grid(images, fixed.captions, fixed.per_caption)
     png = out_dir / f"{name}.png"
     atomic_save_image(png, grid)

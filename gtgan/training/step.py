@@ -1,7 +1,8 @@
 """One training step of the paper's objective: no files, no CLI, no data loading.
 
 `Trainer(cfg, device)` owns the generator, one discriminator per scale, their Adam optimisers,
-the EMA generator, the optional VGG19 fidelity network and the precision machinery;
+the EMA generator, the optional fidelity network (VGG19 features, or pooled pixels) and the
+precision machinery;
 `step(batch)` runs the discriminator updates then the generator update (StackGAN-v2's order)
 and returns the losses as floats. Under an initialised torch.distributed process group the
 networks are wrapped in DistributedDataParallel.
@@ -16,12 +17,14 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..config import RunConfig
+from ..data.damsm import load_damsm
 from ..device import autocast, resolve_execution
-from ..models import (Lite0FidelityFeatures, PixelFeatures, VGGFeatures, build_discriminators,
-                      build_generator, kl_divergence)
+from ..models import (Lite0FidelityFeatures, PixelFeatures, TextFeatures, VGGFeatures,
+                      build_discriminators, build_generator, kl_divergence)
 from ..models.lite0 import CHANNELS as LITE0_CHANNELS, Lite0Features
 from ..models.projected import ProjectedDiscriminator, feature_input
 from . import losses as L
+from .damsm_losses import generated_matching_loss
 from .distributed import ddp_buffer_sync_kwargs
 from .ema import EMA
 
@@ -38,7 +41,8 @@ def step_seed(seed: int, rank: int, step: int) -> int:
 class Trainer:
     """Models, optimisers, EMA and the loss for one training step; no files, no CLI."""
 
-    def __init__(self, cfg: RunConfig, device: torch.device, vgg: VGGFeatures | None = None):
+    def __init__(self, cfg: RunConfig, device: torch.device,
+                 fidelity_net: VGGFeatures | None = None):
         cfg.validate()
         self.cfg = cfg
         self.device = torch.device(device)
@@ -63,21 +67,29 @@ class Trainer:
         self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
 
         lc = cfg.loss
-        self.vgg: VGGFeatures | None = None
+        # What the fidelity L1 compares: VGG19 features (the paper) or pooled pixels
+        # (loss.fidelity_features); `fidelity_net` gives a VGG19 already built (benchmarks).
+        self.fidelity_net: VGGFeatures | PixelFeatures | None = None
         if lc.fidelity and lc.fidelity_weight > 0:
             if lc.fidelity_features == "pixels":
-                vgg = PixelFeatures(lc.fidelity_pixel_size)
+                fidelity_net = PixelFeatures(lc.fidelity_pixel_size)
             elif lc.fidelity_features == "efficientnet-lite0":
-                vgg = Lite0FidelityFeatures(lc.lite0_weights, lc.fidelity_lite0_stride)
-            elif vgg is None:
-                vgg = VGGFeatures(lc.vgg_weights)
-            self.vgg = vgg.to(self.device, memory_format=self.memory_format)
-        self.vgg_random = bool(self.vgg is not None and self.vgg.is_random)
+                fidelity_net = Lite0FidelityFeatures(lc.lite0_weights, lc.fidelity_lite0_stride)
+            elif fidelity_net is None:
+                fidelity_net = VGGFeatures(lc.vgg_weights)
+            self.fidelity_net = fidelity_net.to(self.device, memory_format=self.memory_format)
+        self.vgg_random = bool(self.fidelity_net is not None and self.fidelity_net.is_random)
         # Which pretrained weights the fidelity term used, for the run's records (Lite0: hashed).
-        self.fidelity_weights = None if self.vgg is None else {
-            "features": lc.fidelity_features, "source": self.vgg.weights_source,
-            "sha256": getattr(getattr(self.vgg, "lite0", None), "sha256", None)}
+        self.fidelity_weights = None if self.fidelity_net is None else {
+            "features": lc.fidelity_features, "source": self.fidelity_net.weights_source,
+            "sha256": getattr(getattr(self.fidelity_net, "lite0", None), "sha256", None)}
         self.text_regression = cfg.model.d_text_regression and lc.text_regression_weight > 0
+        # loss.damsm_match: the DAMSM the captions were encoded with scores the pictures
+        # (its image encoder, frozen, in eval mode).
+        self.damsm_image_net: nn.Module | None = None
+        if lc.damsm_match and lc.damsm_weight > 0:
+            net = load_damsm(cfg.data.encoder.name, image=True).image_net.to(self.device).eval()
+            self.damsm_image_net = net.requires_grad_(False)
 
         self._build_projected(cfg)
 
@@ -99,7 +111,7 @@ class Trainer:
             self.opt_p: list[torch.optim.Optimizer] = []
             return
         # One frozen Lite0 for the fidelity term and the projected discriminators.
-        shared = getattr(self.vgg, "lite0", None)
+        shared = getattr(self.fidelity_net, "lite0", None)
         self.lite0 = shared if shared is not None else \
             Lite0Features(cfg.loss.lite0_weights).to(self.device)
         for stage in self.projected_stages:
@@ -156,7 +168,8 @@ class Trainer:
         cfg, lc = self.cfg, self.cfg.loss
         reals = [self._put(x) for x in batch["images"]]
         wrongs = [self._put(x) for x in batch["wrong_images"]]
-        text = self._put(batch["text"]).float()
+        features: TextFeatures = batch["text"].to(self.device, non_blocking=True).float()
+        text = features.sentence  # what the text-regression head predicts
         n_stages = len(self.Ds)
         if len(reals) != n_stages or len(wrongs) != n_stages:
             raise ValueError(f"batch has {len(reals)} real / {len(wrongs)} wrong scales, the model "
@@ -177,7 +190,7 @@ class Trainer:
         log: dict[str, torch.Tensor] = {}
 
         with autocast(self.device, self.amp_dtype):
-            out = self.G_train(z, text, ca_eps=eps, num_stages=n_stages)
+            out = self.G_train(features, z, eps, n_stages)
         fakes, mu, logvar = out.images, out.mu, out.logvar
         mu_d = mu.detach()
 
@@ -241,15 +254,21 @@ class Trainer:
                         g_adv = g_adv + lc.projected_weight * L.g_stage_loss(po, lc.uncond_weight)
                 kl = kl_divergence(mu.float(), logvar.float())
                 err_g = g_adv + lc.kl_weight * kl
-                if self.vgg is not None:
+                if self.fidelity_net is not None:
                     fidelity = torch.zeros((), device=self.device)
                     for i in range(n_stages):
                         with torch.no_grad():
-                            real_f = self.vgg(reals[i])
-                            mirror_f = self.vgg(reals[i].flip(3)) if lc.fidelity_mirror else None
-                        fidelity = fidelity + L.fidelity_loss(self.vgg(fakes[i]), real_f, mirror_f)
+                            real_f = self.fidelity_net(reals[i])
+                            mirror_f = self.fidelity_net(reals[i].flip(3)) if lc.fidelity_mirror else None
+                        fidelity = fidelity + L.fidelity_loss(self.fidelity_net(fakes[i]), real_f, mirror_f)
                     err_g = err_g + lc.fidelity_weight * fidelity
                     log["fidelity"] = fidelity.detach()
+                if self.damsm_image_net is not None:  # AttnGAN: on the last stage's pictures
+                    ids = batch.get("class_id")
+                    match = generated_matching_loss(self.damsm_image_net, fakes[-1], features,
+                                                    None if ids is None else ids.to(self.device))
+                    err_g = err_g + lc.damsm_weight * match
+                    log["damsm"] = match.detach()
                 if lc.color_weight > 0 and n_stages > 1:
                     color = L.color_consistency_loss(fakes, lc.color_weight)
                     err_g = err_g + color
@@ -261,7 +280,7 @@ class Trainer:
                     # Through the raw module: its stage-1 parameters are the ones DDP's forward
                     # already used, and autograd sums both uses before each parameter's one
                     # gradient hook fires, so DDP sees one forward and one backward.
-                    first2 = self.G(z2, text, ca_eps=eps2, num_stages=1).images[0]
+                    first2 = self.G(features, z2, eps2, 1).images[0]
                     ms = L.mode_seeking_loss(fakes[0], first2, z, z2)
                     err_g = err_g + lc.mode_seeking_weight * ms
                     log["mode_seeking"] = ms.detach()
@@ -283,15 +302,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
-    def sample(self, z: torch.Tensor, text: torch.Tensor, ca_eps: torch.Tensor | None = None,
+    def sample(self, features: TextFeatures, z: torch.Tensor, eps: torch.Tensor | None = None,
                ema: bool = True) -> list[torch.Tensor]:
         """Images at every scale from the EMA generator (eval mode, fp32)."""
         g = self.ema.module if ema else self.G
         was_training = g.training
         g.eval()
         try:
-            return g(z.to(self.device), text.to(self.device).float(),
-                     ca_eps=None if ca_eps is None else ca_eps.to(self.device)).images
+            return g(features.to(self.device).float(), z.to(self.device),
+                     None if eps is None else eps.to(self.device)).images
         finally:
             g.train(was_training)
 
@@ -351,7 +370,7 @@ def make_fake_batch(cfg: RunConfig, batch_size: int, device: torch.device | str 
         return [(torch.rand(batch_size, 3, s, s, generator=g) * 2 - 1).to(device) for s in sizes]
 
     return {"images": imgs(), "wrong_images": imgs(),
-            "text": torch.randn(batch_size, cfg.model.text_dim, generator=g).to(device)}
+            "text": TextFeatures(torch.randn(batch_size, cfg.model.text_dim, generator=g).to(device))}
 
 
 def nonfinite(losses: dict[str, float]) -> list[str]:
