@@ -57,7 +57,7 @@ def test_random_seed_is_reported_and_reproduces(service):
 def test_fp32_service_gives_the_api_pixels(serve_model):
     """With --precision fp32 the page shows exactly what TextToImage (and the CLI) make."""
     service = Service.load(serve_model, ServeOptions(device="cpu", precision="fp32"))
-    api = TextToImage.from_pretrained(serve_model, device="cpu")([CAPTION], num_images=2, seed=3)
+    api = TextToImage.from_pretrained(serve_model, device="cpu", precision="fp32")([CAPTION], num_images=2, seed=3)
     assert all((a == b).all() for a, b in zip(_pixels(service.generate(CAPTION, 2, 3).images), _pixels(api)))
     frames = service.interpolate(CAPTION, "a blue bird with green wings", 4, 3).images
     assert len(frames) == 4 and frames[0].size == api[0].size
