@@ -38,9 +38,10 @@ def demo() -> RunConfig:
 
     The paper's architecture (two stages, dual attention in stage 2) at narrow widths (ngf 8:
     a 2.5x cheaper stage 1 on an AVX2 CPU). Every deviation is a switch, measured in
-    docs/demo.md: a bag-of-words text encoder that folds synonyms (data.encoder.name) scaled to
-    unit-sized entries (model.text_scale=0: derived when the run starts, 32 for these unit-norm
-    1024-d vectors), CA noise scaled down, discriminators that also
+    docs/demo.md: the DAMSM text encoder shipped for the synthetic birds
+    (builtin:synthetic-birds: its sentence vectors bind each colour to its part, which a bag of
+    words cannot) scaled to unit-sized entries (model.text_scale=0: derived when the run starts,
+    about 3.5 for its 128-d vectors), CA noise scaled down, discriminators that also
     regress the sentence vector and read it through a projection head, the fidelity L1 on
     16x16 pixels instead of VGG19 features (no pretrained weights, a direct colour signal),
     against the real picture or its mirror (loss.fidelity_mirror), position attention over
@@ -61,7 +62,7 @@ def demo() -> RunConfig:
         optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, batch_size=32, epochs=100,
                           stage_warmup_fraction=0.5),
         data=DataConfig(kind="synthetic", num_workers=0, synthetic_count=3000,
-                        encoder=EncoderConfig(kind="bow", name="synonyms", dim=0)),
+                        encoder=EncoderConfig(kind="damsm", name="builtin:synthetic-birds", dim=0)),
         run=RunSettings(max_minutes=12.0, checkpoint_every=500, sample_every=250, log_every=25),
     )
 
