@@ -227,8 +227,8 @@ def test_report_says_how_to_get_r_precision_or_shows_it(tmp_path):
 
 def test_demo_widths_follow_its_text_encoder_unless_stated(tiny_damsm_dir):
     """`gtgan demo --set data.encoder.kind=damsm ...` needs no width by hand, as `gtgan train`;
-    the preset's own bag of words keeps its 1024-d vectors; a stated width that disagrees is
-    an error naming both."""
+    the preset's own DAMSM gives 128-d vectors and a bag of words 1024-d; a stated width that
+    disagrees is an error naming both."""
     from gtgan.demo import demo_config
     from gtgan.presets import settled_config
 
@@ -237,7 +237,10 @@ def test_demo_widths_follow_its_text_encoder_unless_stated(tiny_damsm_dir):
     assert cfg.data.encoder.dim == cfg.model.text_dim == 0
     cfg.model.text_scale = 1.0  # the DAMSM's derived scale needs its training captions
     assert settled_config(cfg, stated={"data.encoder.kind", "data.encoder.name"}).model.text_dim == 16
-    bow = settled_config(demo_config(15))
+    bow = settled_config(demo_config(15, ["data.encoder.kind=bow", "data.encoder.name=synonyms"]))
     assert bow.data.encoder.dim == bow.model.text_dim == 1024 and bow.model.text_scale == 32
+    own = demo_config(15, ["model.text_scale=3.5"])
+    assert own.data.encoder.name == "builtin:synthetic-birds"
+    assert settled_config(own).model.text_dim == 128
     with pytest.raises(ConfigError, match=r"model.text_dim = 512 .* gives 16-d"):
         demo_config(15, damsm + ["model.text_dim=512"])
