@@ -31,6 +31,7 @@ from ..config import ConfigError, from_dict
 from ..errors import EncoderError
 from ..fileio import replace_dir, sha256_file, staging_dir
 from ..models.damsm import DamsmConfig, DamsmTextNet, build_image_net, inception_backbone
+from .bow_synonyms import SYNONYMS_VERSION
 from .damsm_vocab import Vocabulary, read_json
 from .encoders import TextEncoder, _as_list, register_encoder
 
@@ -319,7 +320,8 @@ class DamsmTextEncoder(TextEncoder):
     def identity(self) -> dict:
         out = {"kind": self.kind, "name": self.name, "dim": self.damsm.cfg.dim,
                "text_hash": self.damsm.info["text_hash"], "hash": self.full_hash,
-               "max_words": self.damsm.cfg.max_words}
+               "max_words": self.damsm.cfg.max_words,
+               "synonyms": SYNONYMS_VERSION}  # the out-of-vocabulary fallback's table
         if self.damsm.path is not None and str(self.damsm.path) != self.name:
             out["bundled"] = str(self.damsm.path)  # where the files are read from now
         return out
@@ -330,6 +332,9 @@ class DamsmTextEncoder(TextEncoder):
 
     def encode(self, captions: Sequence[str]) -> torch.Tensor:
         return self.damsm.sentence_features(_as_list(captions))
+
+    def unknown_words(self, captions: Sequence[str]) -> list[str]:
+        return self.damsm.vocab.unknown_words(_as_list(captions))
 
     def word_features(self, captions: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """(words (n, d, T), lengths (n,)): the DAMSM's per-word features, padding past each

@@ -54,6 +54,12 @@ class TextEncoder:
     def encode(self, captions: Sequence[str]) -> torch.Tensor:
         raise NotImplementedError
 
+    def unknown_words(self, captions: Sequence[str]) -> list[str]:
+        """Words this encoder has no vector for (they are ignored), each once. Encoders of any
+        text (bag of words, sentence-transformers) know every word; a DAMSM knows its
+        vocabulary and what its synonym fallback reaches."""
+        return []
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({json.dumps(self.identity, sort_keys=True)})"
 

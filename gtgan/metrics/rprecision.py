@@ -217,7 +217,7 @@ def check_vocabulary(damsm: Damsm, dataset, max_unknown: float = 0.02) -> None:
     from ..data.damsm_vocab import tokenize
 
     tokens = [t for i in range(len(dataset)) for c in dataset.captions(i) for t in tokenize(c)]
-    unknown = [t for t in tokens if t not in damsm.vocab.index]
+    unknown = [t for t in tokens if damsm.vocab.lookup(t) == 1]  # after the synonym fallback
     if tokens and len(unknown) > max_unknown * len(tokens):
         from collections import Counter
 
