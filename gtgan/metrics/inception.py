@@ -39,7 +39,7 @@ from ..fileio import sha256_file  # noqa: F401 (part of this module's API)
 
 INPUT_SIZE = 299
 RESIZE = {"mode": "bilinear", "size": INPUT_SIZE, "align_corners": False, "antialias": False}
-RANDOM_LABEL = "NOT COMPARABLE: random weights"
+RANDOM_LABEL = "NOT COMPARABLE: random weights (no pretrained Inception-v3 for IS/FID)"
 PYTORCH_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
 
 

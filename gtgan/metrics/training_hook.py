@@ -12,6 +12,7 @@ import torch
 
 from ..data import build_dataset, data_identity
 from .attributes import JudgeConfig
+from .comparability import merge_labels, training_labels
 from .evaluate import EvalContext, run_metrics, start_metrics
 from .options import EvalOptions
 from .registry import metric_class
@@ -82,7 +83,7 @@ def make_training_eval(cfg, samples: int | None = None, device="cpu", test_set=N
                 out.update(metric_class(name).training_scalars(size, result))
         return out
 
-    run.notes = list(ctx.labels)
-    run.comparable = not ctx.labels
+    run.notes = merge_labels(training_labels(cfg), ctx.labels)  # e.g. a random VGG19 in training
+    run.comparable = not run.notes
     run.options = opts
     return run
