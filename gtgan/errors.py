@@ -17,6 +17,10 @@ class EncoderError(GtganError):
     """A text encoder cannot be built, or text was given to the wrong encoder."""
 
 
+class TimeCapReached(Exception):
+    """Work stopped because a time cap (run.max_minutes) passed; not an error of the user's."""
+
+
 class GtganWarning(UserWarning):
     """Something the user should know that does not stop the command; the CLI prints it as a
     `gtgan <command>: ...` line."""

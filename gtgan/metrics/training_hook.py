@@ -6,6 +6,7 @@ so neither package imports the other.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -63,7 +64,8 @@ def make_training_eval(cfg, samples: int | None = None, device="cpu", test_set=N
                       judge_data_identity=judge_identity, device=torch.device(device))
     start_metrics(ctx)  # builds (and checks) every network now, before training starts
 
-    def run(generator_ema: torch.nn.Module, epoch: int) -> dict[str, float]:
+    def run(generator_ema: torch.nn.Module, epoch: int, deadline: float = math.inf
+            ) -> dict[str, float]:
         was = generator_ema.training
         generator_ema.eval()
         dev = next(generator_ema.parameters()).device
@@ -74,7 +76,7 @@ def make_training_eval(cfg, samples: int | None = None, device="cpu", test_set=N
                     generator_ema(z.to(dev), text.to(dev), ca_eps=eps.to(dev)).images]
 
         try:
-            res = run_metrics(generate, ctx, cfg.model.z_dim, cfg.model.c_dim)
+            res = run_metrics(generate, ctx, cfg.model.z_dim, cfg.model.c_dim, deadline)
         finally:
             generator_ema.train(was)
         out: dict[str, float] = {}
@@ -86,4 +88,5 @@ def make_training_eval(cfg, samples: int | None = None, device="cpu", test_set=N
     run.notes = merge_labels(training_labels(cfg), ctx.labels)  # e.g. a random VGG19 in training
     run.comparable = not run.notes
     run.options = opts
+    run.takes_deadline = True  # stops at the training run's time cap (TimeCapReached)
     return run
