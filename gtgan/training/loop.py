@@ -244,8 +244,9 @@ class _Run:
         self.gan = gan = Trainer(cfg, self.device)
         apply_init_weights(gan, self.run_dir, self.init_from, self.resuming, info.is_main)
         if gan.vgg_random and info.is_main:
-            warnings.warn("loss.vgg_weights=random: the fidelity term uses an untrained VGG19; every "
-                          "metrics record of this run says vgg_random=true", stacklevel=3)
+            warnings.warn(f"the fidelity term uses untrained {cfg.loss.fidelity_features} features "
+                          "(weights=random); every metrics record of this run says vgg_random=true",
+                          stacklevel=3)
         if info.is_main:  # what run.precision / run.channels_last resolved to (also in env.json)
             print(f"gtgan train: {gan.execution.line()}", file=sys.stderr, flush=True)
             if gan.execution.warning:
@@ -412,6 +413,7 @@ class _Run:
                           "batch_size": self.cfg.optim.batch_size, "seed": self.cfg.run.seed,
                           "elapsed_s": round(time.monotonic() - self.t0, 3),
                           "replica_digest": digest, "vgg_random": gan.vgg_random,
+                          "fidelity_weights": gan.fidelity_weights,
                           "warmup_end_step": self.warmup_end, **config_record(self.cfg),
                           "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
             train_state = {"gan": gan.train_state(), "rng": rng_state()}

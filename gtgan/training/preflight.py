@@ -19,6 +19,7 @@ from ..data import TextEncoder, build_encoder, check_data_available
 from ..errors import GtganError
 from ..models import build_discriminators, build_generator, count_parameters
 from ..models.fidelity import ensure_vgg19_weights
+from ..models.lite0 import resolve_lite0_weights
 from .guard import flat
 from .rundir import check_new_run_dir
 
@@ -92,6 +93,8 @@ def check_inputs(cfg: RunConfig) -> tuple[TextEncoder, list[str]]:
     lc = cfg.loss
     if lc.fidelity and lc.fidelity_weight > 0 and lc.fidelity_features == "vgg19":
         ensure_vgg19_weights(lc.vgg_weights)
+    if lc.fidelity and lc.fidelity_weight > 0 and lc.fidelity_features == "efficientnet-lite0":
+        resolve_lite0_weights(lc.lite0_weights)
     check_data_available(cfg.data)
     enc, notes = encoder_for(cfg)
     cfg.validate()

@@ -17,7 +17,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..config import RunConfig
 from ..device import autocast, resolve_execution
-from ..models import PixelFeatures, VGGFeatures, build_discriminators, build_generator, kl_divergence
+from ..models import (Lite0FidelityFeatures, PixelFeatures, VGGFeatures, build_discriminators,
+                      build_generator, kl_divergence)
 from . import losses as L
 from .distributed import ddp_buffer_sync_kwargs
 from .ema import EMA
@@ -63,10 +64,16 @@ class Trainer:
         if lc.fidelity and lc.fidelity_weight > 0:
             if lc.fidelity_features == "pixels":
                 vgg = PixelFeatures(lc.fidelity_pixel_size)
+            elif lc.fidelity_features == "efficientnet-lite0":
+                vgg = Lite0FidelityFeatures(lc.lite0_weights, lc.fidelity_lite0_stride)
             elif vgg is None:
                 vgg = VGGFeatures(lc.vgg_weights)
             self.vgg = vgg.to(self.device, memory_format=self.memory_format)
         self.vgg_random = bool(self.vgg is not None and self.vgg.is_random)
+        # Which pretrained weights the fidelity term used, for the run's records (Lite0: hashed).
+        self.fidelity_weights = None if self.vgg is None else {
+            "features": lc.fidelity_features, "source": self.vgg.weights_source,
+            "sha256": getattr(getattr(self.vgg, "lite0", None), "sha256", None)}
         self.text_regression = cfg.model.d_text_regression and lc.text_regression_weight > 0
 
         self.G_train: nn.Module = self.G

@@ -1,0 +1,89 @@
+"""What EfficientNet-Lite0 features cost: the fidelity loss's forward + backward (to the images,
+as the generator's update needs) per batch, and the shape measure's pooled-feature throughput.
+
+    PYTHONPATH=. python benchmarks/lite0.py              # the tables of docs/benchmarks.md
+    PYTHONPATH=. python benchmarks/lite0.py --reps 5 --batch 32
+
+Median of --reps timed repetitions after one warm-up, in this process, torch's default threads.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from gtgan.models.lite0 import Lite0Features
+
+
+def _time(fn, reps: int) -> float:
+    fn()
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def fidelity_cost(net, batch: int, size: int, feed: int, stride: int, bf16: bool, reps: int) -> float:
+    """Seconds for features of a fake and a real batch, L1, backward to the fake images."""
+    fake = (torch.rand(batch, 3, size, size) * 2 - 1).requires_grad_(True)
+    real = torch.rand(batch, 3, size, size) * 2 - 1
+
+    def step():
+        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            f, r = fake, real
+            if feed != size:
+                f = F.interpolate(f, size=feed, mode="bilinear", align_corners=False)
+                r = F.interpolate(r, size=feed, mode="bilinear", align_corners=False)
+            with torch.no_grad():
+                rf = net(r, (stride,))[stride]
+            loss = (net(f, (stride,))[stride].float() - rf.float()).abs().mean()
+        loss.backward()
+        fake.grad = None
+
+    return _time(step, reps)
+
+
+def pooled_throughput(net, batch: int, size: int, feed: int, bf16: bool, reps: int) -> float:
+    """Images per second of pooled 1280-d features (no gradients), resizing included."""
+    x = torch.rand(batch, 3, size, size) * 2 - 1
+
+    def run():
+        with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            y = x if feed == size else F.interpolate(x, size=feed, mode="bilinear", antialias=True,
+                                                     align_corners=False)
+            net(y, ("pooled",))
+
+    return batch / _time(run, reps)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--reps", type=int, default=3)
+    args = p.parse_args()
+    net = Lite0Features()
+    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, load average {open('/proc/loadavg').read().split()[:3]}")
+    print(f"\nfidelity: forward (fake + real, no grad for real) + backward, batch {args.batch}, seconds")
+    print("| image | fed at | stride | fp32 s | bf16 s |\n|---|---|---|---|---|")
+    for size, feed, stride in [(64, 64, 16), (64, 128, 16), (128, 128, 16), (128, 128, 8),
+                               (128, 224, 16)]:
+        fp32 = fidelity_cost(net, args.batch, size, feed, stride, False, args.reps)
+        bf16 = fidelity_cost(net, args.batch, size, feed, stride, True, args.reps)
+        print(f"| {size} | {feed} | {stride} | {fp32:.3f} | {bf16:.3f} |", flush=True)
+    print(f"\npooled features (shape measure), batch {args.batch}, images per second")
+    print("| image | fed at | fp32 img/s | bf16 img/s |\n|---|---|---|---|")
+    for size, feed in [(128, 128), (128, 224)]:
+        fp32 = pooled_throughput(net, args.batch, size, feed, False, args.reps)
+        bf16 = pooled_throughput(net, args.batch, size, feed, True, args.reps)
+        print(f"| {size} | {feed} | {fp32:.0f} | {bf16:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
