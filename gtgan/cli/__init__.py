@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    command = " ".join(filter(None, (args.command, getattr(args, "data_command", None))))
+    command = " ".join(filter(None, (args.command, getattr(args, "data_command", None),
+                                     getattr(args, "encoder_command", None))))
     try:
         with notices(command):
             return int(args.func(args) or 0)

@@ -17,6 +17,8 @@ from ..errors import GtganError
 
 RANDOM_VGG_LABEL = ("NOT COMPARABLE: the generator was trained with a RANDOM VGG19 in its "
                     "fidelity loss (loss.vgg_weights=random), not the paper's ImageNet VGG19")
+RANDOM_LITE0_LABEL = ("NOT COMPARABLE: the generator was trained with a RANDOM EfficientNet-Lite0 "
+                      "in its fidelity loss (loss.lite0_weights=random)")
 # How a DAMSM's image backbone was initialised ("weights" in its damsm.json) -> what that means.
 _DAMSM_WEIGHTS = {"random": "a RANDOM image backbone",
                   "from scratch": "an image encoder trained from scratch (no ImageNet features)"}
@@ -55,6 +57,9 @@ def training_labels(cfg, encoder=None) -> list[str]:
     if loss is not None and loss.fidelity and loss.fidelity_features == "vgg19" \
             and loss.vgg_weights == "random":
         labels.append(RANDOM_VGG_LABEL)
+    if loss is not None and loss.fidelity and loss.fidelity_features == "efficientnet-lite0" \
+            and getattr(loss, "lite0_weights", "") == "random":
+        labels.append(RANDOM_LITE0_LABEL)
     label = damsm_backbone_label(_encoder_image_info(cfg, encoder), "the generator's text encoder")
     if label:
         labels.append(label)
