@@ -161,6 +161,7 @@ def test_encoder_train_resume_then_gan_training_and_generation(tmp_path, capsys)
                  *_TINY]) == 0
     out = capsys.readouterr().out
     assert "R-precision on 60 real test" in out and "small CNN trained from scratch" in out
+    assert "(chance 0.0100;" in out
     for name in ("config.yaml", "vocab.json", "metrics.jsonl", "plots/loss.png", "encoder/damsm.json"):
         assert (enc_run / name).exists(), name
     assert main(["encoder", "train", "synthetic:120", "--out", str(enc_run), *_TINY]) == 2  # not empty

@@ -83,7 +83,11 @@ def _cmd_encoder_train(args) -> int:
     ev = result.evaluation
     if ev:
         std = "" if ev.get("std") is None else f", std {ev['std']:.4f}"
+        chance = ev.get("chance", 0.01)
         print(f"  R-precision on {ev.get('n')} real {ev.get('split')} (image, caption) pairs: "
-              f"{ev.get('r_precision'):.4f} ({ev.get('folds')} fold(s) of {ev.get('fold_size')}"
-              f"{std}); image encoder: {ev['damsm']['image_weights_description']}")
+              f"{ev.get('r_precision'):.4f} (chance {chance:.4f}; {ev.get('folds')} fold(s) of "
+              f"{ev.get('fold_size')}{std}); image encoder: {ev['damsm']['image_weights_description']}")
+        if ev.get("r_precision") is not None and ev["r_precision"] < 10 * chance:
+            print(f"  WARNING: under 10x chance: this DAMSM cannot tell captions apart well enough "
+                  "to condition a generator or to score one (docs/text-encoders.md)")
     return 0

@@ -16,7 +16,9 @@ code (safetensors, JSON). A training run directory is accepted for its `encoder/
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import shutil
 from dataclasses import asdict
@@ -167,8 +169,9 @@ def inception_imagenet_unavailable() -> str | None:
     weights = Inception_V3_Weights.IMAGENET1K_V1
     if (Path(torch.hub.get_dir()) / "checkpoints" / weights.url.rsplit("/", 1)[-1]).is_file():
         return None
-    try:
-        weights.get_state_dict(progress=False, check_hash=True)
+    try:  # torch.hub prints "Downloading: ..." itself: the caller says what happened instead
+        with contextlib.redirect_stderr(io.StringIO()):
+            weights.get_state_dict(progress=False, check_hash=True)
     except Exception as exc:  # offline, proxy, damaged download: all one answer
         return f"{type(exc).__name__}: {str(exc)[:120]}"
     return None
