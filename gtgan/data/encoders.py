@@ -55,9 +55,7 @@ class TextEncoder:
         raise NotImplementedError
 
     def unknown_words(self, captions: Sequence[str]) -> list[str]:
-        """Words this encoder has no vector for (they are ignored), each once. Encoders of any
-        text (bag of words, sentence-transformers) know every word; a DAMSM knows its
-        vocabulary and what its synonym fallback reaches."""
+        """Words it ignores, each once (none for encoders of any text; a DAMSM names some)."""
         return []
 
     def __repr__(self) -> str:
