@@ -298,11 +298,12 @@ def _stages_line(result) -> str:
 
 
 def rp_headline(rp: dict | None) -> str:
-    """", R-precision 0.62 (real pictures 0.95)" for the report's first line; "" unmeasured."""
+    """", R-precision 0.62 (real pictures 0.95, chance 0.01)" for the first line; "" unmeasured."""
     if not rp or rp.get("mean") is None:
         return ""
-    real = (rp.get("real") or {}).get("mean")
-    return f", R-precision {rp['mean']:.2f}" + ("" if real is None else f" (real pictures {real:.2f})")
+    real, chance = (rp.get("real") or {}).get("mean"), rp.get("chance", 0.01)
+    return (f", R-precision {rp['mean']:.2f} (" + ("" if real is None else f"real pictures {real:.2f}, ")
+            + f"chance {chance:.2f})")
 
 
 def budget_rows(plan: DemoPlan, spent: dict[str, float], result) -> dict[str, dict]:
@@ -423,6 +424,7 @@ with published FIDs), beside real pictures, real pictures blurred until their ou
 and one-colour blobs; position 0 is as close as real pictures, 1 as far as the blurred ones
 (docs/evaluation.md).</p>
 <p>{rp_html}</p>
+{"".join(f"<p><b>{esc(x)}</b></p>" for x in report.get("labels", []) + report.get("warnings", []))}
 <p>Trained the <code>demo</code> preset for {result.step} steps ({result.epoch} epochs,
 {result.elapsed_s / 60:.1f} min) on {cfg.data.synthetic_count} synthetic birds on the
 {esc(report.get('device', 'cpu'))}; the whole demo took {seconds / 60:.1f} min.

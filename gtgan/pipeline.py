@@ -10,6 +10,7 @@ and the API alike. Column j of every caption uses the same noise, so rows differ
 from __future__ import annotations
 
 import unicodedata
+import warnings
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -19,7 +20,7 @@ from PIL import Image
 from .config import ModelConfig, RunConfig
 from .data.encoders import CharCnnRnnEncoder, TextEncoder, encoder_from_identity
 from .device import autocast, inference_execution, resolve_device
-from .errors import CheckpointError, GtganError
+from .errors import CheckpointError, GtganError, UnknownWordsWarning
 from .images import tensor_to_pil
 from .models import TextFeatures
 from .storage import LoadedGenerator, load_generator, save_model
@@ -109,6 +110,9 @@ class TextToImage:
         self.source = source
         self.weights_file: Path | None = None  # the safetensors file the weights came from
         self.max_caption_chars = MAX_CAPTION_CHARS  # a server may lower it (gtgan serve)
+        # Each encode() names the words its encoder ignored in one UnknownWordsWarning; a
+        # server that shows them itself (gtgan serve) turns this off.
+        self.warn_unknown_words = True
         self.set_precision(precision)
 
     def set_precision(self, precision: str | None = None) -> None:
@@ -150,11 +154,19 @@ class TextToImage:
     def encode(self, captions: Sequence[str] | str) -> TextFeatures:
         captions = validate_captions(captions, self.encoder.identity.get("kind", ""),
                                      self.max_caption_chars)
+        if self.warn_unknown_words:
+            unknown = self.unknown_words(captions)
+            if unknown:
+                warnings.warn(UnknownWordsWarning(unknown), stacklevel=3)
         features = self.encoder.features(captions)
         if features.sentence.shape[-1] != self.model_config.text_dim:
             raise CheckpointError(f"the text encoder gives {features.sentence.shape[-1]}-d vectors "
                                   f"but the model expects {self.model_config.text_dim}-d")
         return features.float()
+
+    def unknown_words(self, captions: Sequence[str] | str) -> list[str]:
+        """The words of `captions` the text encoder ignores (after its synonym fallback)."""
+        return self.encoder.unknown_words([captions] if isinstance(captions, str) else list(captions))
 
     def noise(self, n: int, seed: int | None = None, generator: torch.Generator | None = None):
         """(z, ca_eps) for n images, drawn on the CPU so every device sees the same noise."""

@@ -67,8 +67,26 @@ def demo() -> RunConfig:
     )
 
 
+def cub_cpu() -> RunConfig:
+    """Real CUB on a 2-core CPU in an hour: the demo's small network and its measured switches
+    (docs/demo.md) on CUB photos, with the bag-of-words encoder that folds synonyms (no
+    encoder to train first; a DAMSM from `gtgan encoder train` can replace it with
+    data.encoder.kind=damsm) and no pretrained weights to download; one hour
+    (run.max_minutes=60). Set data.root; a GPU should train `paper` instead (docs/training.md).
+    """
+    cfg = demo()
+    cfg.name = "cub-cpu"
+    cfg.data = DataConfig(kind="cub", num_workers=0,
+                          encoder=EncoderConfig(kind="bow", name="synonyms", dim=0))
+    cfg.model.ngf, cfg.model.ndf = 16, 16  # photos: twice the demo's generator width
+    cfg.optim = OptimConfig(lr_g=2e-4, lr_d=2e-4, batch_size=16, epochs=600,
+                            stage_warmup_fraction=0.5)
+    cfg.run = RunSettings(max_minutes=60.0, checkpoint_every=250, sample_every=250, log_every=25)
+    return cfg
+
+
 PRESETS = {"paper": paper, "stackgan++": stackgan_pp, "stackgan++-256": stackgan_pp_256,
-           "demo": demo}
+           "demo": demo, "cub-cpu": cub_cpu}
 
 
 def _finalise(cfg: RunConfig) -> RunConfig:

@@ -29,7 +29,8 @@ def test_vocabulary_ids_unknown_words_truncation_and_file(tmp_path):
     v = Vocabulary.build(["A red bird, with blue wings.", "a small bird"])
     assert v.words[:2] == ["<end>", "<unk>"] and "red" in v.index and "," not in v.index
     assert tokenize("Red-winged bird_2!") == ["red", "winged", "bird_2"]
-    assert v.ids("a crimson bird", 18) == [v.index["a"], 1, v.index["bird"]]
+    assert v.ids("a zebra bird", 18) == [v.index["a"], 1, v.index["bird"]]
+    assert v.ids("a crimson bird", 18) == v.ids("a red bird", 18)  # the synonym fallback
     assert v.ids("!!!", 18) == [1]  # never an empty sequence
     long = " ".join(["red", "blue"] * 15)
     assert len(v.ids(long, 18)) == 18 and v.ids(long, 18) == v.ids(long, 18)
@@ -163,6 +164,7 @@ def test_encoder_train_resume_then_gan_training_and_generation(tmp_path, capsys)
                  *_TINY]) == 0
     out = capsys.readouterr().out
     assert "R-precision on 60 real test" in out and "small CNN trained from scratch" in out
+    assert "(chance 0.0100;" in out
     for name in ("config.yaml", "vocab.json", "metrics.jsonl", "plots/loss.png", "encoder/damsm.json"):
         assert (enc_run / name).exists(), name
     assert main(["encoder", "train", "synthetic:120", "--out", str(enc_run), *_TINY]) == 2  # not empty

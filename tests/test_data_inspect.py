@@ -24,7 +24,9 @@ def test_inspect_cub_mini_counts_and_grid(tmp_path, capsys):
     assert img.size[0] > 4 * 128 and img.size[1] > 2 * 128
     assert len(img.getcolors(1 << 20)) > 1000  # real photos, not an empty canvas
     assert main(["data", "inspect", str(CUB_MINI), "--skip-missing", "--quick"]) == 0
-    assert "ok with --skip-missing" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "ok with --skip-missing" in text
+    assert "grid: not written; add --out grid.png to see 8 example crops" in text  # no --out
 
 
 def test_inspect_synthetic(tmp_path, capsys):

@@ -214,12 +214,16 @@ def test_report_says_how_to_get_r_precision_or_shows_it(tmp_path):
     damsm = {"hash": "ab" * 32, "description": "DAMSM abab", "path": "/enc",
              "image_weights_description": "small CNN trained from scratch"}
     report = {"samples": 16, "weights": {"r_precision_damsm": damsm}, "results": {"64": {
-        "attr": {"accuracy": 0.5}, "r_precision": {"mean": 0.625, "real": {"mean": 0.953}},
+        "attr": {"accuracy": 0.5}, "r_precision": {"mean": 0.625, "real": {"mean": 0.953},
+                                                    "chance": 0.01},
         "lite0_fd": {"value": 100.0, "real": 10.0, "blurred_real": 190.0, "blobs": 400.0,
-                     "position": 0.5}}}}
+                     "position": 0.5}}},
+        "labels": ["NOT COMPARABLE: R-precision's DAMSM is a DAMSM with an image encoder trained "
+                   "from scratch (no ImageNet features)"], "warnings": ["ceiling near chance"]}
     page = write_html(tmp_path, cfg, result, report, "", figures, 90.0,
                       metrics=EVAL_METRICS + ("r_precision",), rp_encoder="/enc").read_text()
-    assert "ab" * 32 in page and "R-precision 0.62 (real pictures 0.95)" in page
+    assert "ab" * 32 in page and "R-precision 0.62 (real pictures 0.95, chance 0.01)" in page
+    assert "<b>NOT COMPARABLE: R-precision&#x27;s DAMSM" in page and "<b>ceiling near chance</b>" in page
     assert "shape FD 100.0 (real 10.0, blurred 190.0, blobs 400.0: position 0.50" in page
     assert "--metrics attr,own_words,ssim,diversity,lite0_fd,r_precision --rp-encoder /enc" in page
     assert "gtgan encoder train synthetic" not in page

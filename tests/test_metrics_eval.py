@@ -17,7 +17,7 @@ from gtgan.metrics.attributes import AttributeClassifier, JudgeConfig, load_or_t
 from gtgan.metrics import (EvalError, EvalOptions, ReferenceStatsError, evaluate_generator,
                           make_training_eval, report_markdown)
 from gtgan.metrics.evaluate import caption_schedule
-from gtgan.metrics.inception import InceptionOutput
+from gtgan.metrics.inception import RANDOM_LABEL, InceptionOutput
 
 TINY = ["model.ngf=8", "model.ndf=8", "model.c_dim=16", "model.z_dim=16",
         "model.attention_stages=[]", "model.pam=false", "model.cam=false",
@@ -93,7 +93,7 @@ def test_eval_same_seed_gives_identical_numbers(run_dir, tmp_path, offline):
     assert a["results"] == b["results"]
     assert set(a["results"]) == {"64", "128"}
     assert a["results"]["64"]["ssim"]["n"] == 2 and a["results"]["128"]["is"]["n"] == 2
-    assert a["comparable"] is False and "NOT COMPARABLE: random weights" in a["labels"]
+    assert a["comparable"] is False and RANDOM_LABEL in a["labels"]
     md = (tmp_path / "a.md").read_text()
     assert "NOT COMPARABLE" in md and "| SSIM | 128 |" in md
     assert a["weights"]["is_classifier"]["kind"] == "random"
@@ -224,7 +224,7 @@ def test_perfect_generator_scores_like_real_images(tmp_path):
         assert a["reliable_attributes"] == ["colour"]
         assert a["per_attribute"]["colour"]["judged"] == 4 and a["per_attribute"]["size"]["judged"] == 0
         assert a["chance"] == pytest.approx(0.5)
-    assert res["labels"] == ["NOT COMPARABLE: random weights"]
+    assert res["labels"] == [RANDOM_LABEL]
     refs = sorted(tmp_path.glob("fid-ref-*.npz"))
     assert len(refs) == 2  # one stamped file per scale
     # second run: reference statistics come from the cache, numbers are the same
@@ -323,7 +323,7 @@ def test_training_eval_hook(run_dir, tmp_path, offline):
     fn_is.options.samples, fn_is.options.splits = 2, 2
     out = fn_is(g, 1)
     assert set(out) == {"is_64", "is_64_std", "is_128", "is_128_std"}
-    assert out["is_64"] >= 1.0 and fn_is.notes == ["NOT COMPARABLE: random weights"]
+    assert out["is_64"] >= 1.0 and fn_is.notes == [RANDOM_LABEL]
 
 
 def _colour_generator(noise_weight: float, text_weight: float = 1.0):

@@ -435,12 +435,31 @@ def test_progress_bar_says_which_stages_train_and_the_time_left():
     from gtgan.training.outputs import progress_fields
     cfg = tiny("demo", "optim.stage_warmup_steps=10", "run.max_minutes=2")
     rec = {"d_loss": 1.23456, "g_loss": 2.5}
-    early = progress_fields(cfg, rec, None, 120.0 - 30)  # still warming up, 30 s spent
+    early = progress_fields(cfg, rec, None)  # still warming up
     assert early["D"] == "1.235" and early["px"] == "64"
-    assert early["time left"] == "1:30"
-    assert progress_fields(cfg, rec, 10, 90.0)["px"] == "64+128"
-    assert "time left" not in progress_fields(cfg, rec, 10, float("inf"))
-    assert progress_fields(cfg, rec, 10, -5.0)["time left"] == "0:00"
+    assert progress_fields(cfg, rec, 10)["px"] == "64+128"
+
+
+def test_stop_rule_forecasts_the_rule_that_ends_the_run():
+    from gtgan.training.progress import StopRule, clock
+
+    rule = StopRule(total=1000, epoch_total=60000, limit_s=120.0, t0=0.0)
+    assert rule.forecast(0, now=1.0) == ("run.max_minutes", 119.0, 1000)  # no pace yet
+    for t in (2.0, 3.0, 4.0):  # one step a second
+        rule.step_done(now=t)
+    ends, left, total = rule.forecast(3, now=4.0)
+    assert ends == "run.max_minutes" and left == 116.0 and total == 3 + 116  # the cap first
+    assert rule.forecast(3, now=4.0)[2] < rule.total
+    fast = StopRule(total=100, epoch_total=60000, limit_s=120.0, t0=0.0)
+    for t in (1.0, 1.5, 2.0):
+        fast.step_done(now=t)
+    assert fast.forecast(10, now=2.0) == ("run.max_steps", 45.0, 100)  # the steps first
+    assert StopRule(100, 100, float("inf"), 0.0).step_rule == "optim.epochs"
+    assert not rule.time_up(now=118.0) and rule.time_up(now=119.5)  # a step would pass the cap
+    rule.reserve_s = 5.0  # the final save costs time too
+    assert rule.time_up(now=115.0) and not StopRule(1, 1, float("inf"), 0.0).time_up(now=1e9)
+    assert rule.step_status(999) is None and rule.step_status(1000) == "max_steps"
+    assert clock(446) == "7:26" and clock(-3) == "0:00" and clock(float("inf")) == "?"
 
 
 def test_mode_seeking_term_rewards_noise_that_changes_the_picture():

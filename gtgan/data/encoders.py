@@ -65,6 +65,9 @@ class TextEncoder:
     def features(self, captions: Sequence[str]) -> TextFeatures:
         """What the generator reads for `captions`."""
         return TextFeatures(self.encode(captions).float())
+    def unknown_words(self, captions: Sequence[str]) -> list[str]:
+        """Words it ignores, each once (none for encoders of any text; a DAMSM names some)."""
+        return []
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({json.dumps(self.identity, sort_keys=True)})"

@@ -7,6 +7,7 @@ is an `EvalContext`, built once per evaluation or once per training run.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from ..models import TextFeatures
+from ..errors import TimeCapReached
 from .attributes import load_or_train_judge
 from .inception import RANDOM_LABEL, InceptionNet, InceptionOutput, describe_inception, load_inception
 from .options import EvalOptions
@@ -194,9 +196,11 @@ def start_metrics(ctx: EvalContext) -> list[Metric]:
     return [cls(ctx) for name, cls in metric_classes().items() if name in ctx.opts.metrics]
 
 
-def run_metrics(generate: GenerateFn, ctx: EvalContext, z_dim: int, c_dim: int) -> dict[str, Any]:
+def run_metrics(generate: GenerateFn, ctx: EvalContext, z_dim: int, c_dim: int,
+                deadline: float = math.inf) -> dict[str, Any]:
     """Stream opts.samples generated images through the chosen metrics; the report's measured
-    parts (results per scale, labels, weights, settings, samples, rounds, seconds)."""
+    parts (results per scale, labels, weights, settings, samples, rounds, seconds).
+    `deadline` (time.monotonic()): TimeCapReached between batches once it has passed."""
     opts, dataset, sizes = ctx.opts, ctx.dataset, ctx.sizes
     opts.validate()
     ctx.generate, ctx.z_dim, ctx.c_dim = generate, z_dim, c_dim
@@ -210,6 +214,8 @@ def run_metrics(generate: GenerateFn, ctx: EvalContext, z_dim: int, c_dim: int) 
     t0 = time.time()
     made = rounds = 0
     while made < opts.samples:
+        if time.monotonic() >= deadline:  # a training run's time cap, checked between batches
+            raise TimeCapReached(f"after {made} of {opts.samples} samples")
         batch = [x for _, x in zip(range(opts.batch_size), schedule)]
         if not batch:
             break

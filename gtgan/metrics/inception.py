@@ -39,7 +39,7 @@ from ..fileio import sha256_file  # noqa: F401 (part of this module's API)
 
 INPUT_SIZE = 299
 RESIZE = {"mode": "bilinear", "size": INPUT_SIZE, "align_corners": False, "antialias": False}
-RANDOM_LABEL = "NOT COMPARABLE: random weights"
+RANDOM_LABEL = "NOT COMPARABLE: random weights (no pretrained Inception-v3 for IS/FID)"
 PYTORCH_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
 
 
@@ -134,21 +134,28 @@ def _drop_aux(net: nn.Module) -> None:
     net.aux_logits = False
 
 
+LOCAL_FILE_HINT = ("give a local copy with --classifier FILE and --fid-features FILE (an "
+                   "inception_v3 state dict, .pth or .safetensors)")
+
+
 def _imagenet(allow_random_weights: bool) -> InceptionNet:
     weights = Inception_V3_Weights.IMAGENET1K_V1
+    name = weights.url.rsplit("/", 1)[-1]
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / name
+    if allow_random_weights and not cached.is_file():  # random weights were accepted: no download
+        raise WeightsError(f"no {name} in {cached.parent} (no download tried: random weights "
+                           f"were allowed); for real numbers {LOCAL_FILE_HINT}")
     try:
         state = weights.get_state_dict(progress=True, check_hash=True, weights_only=True)
     except Exception as exc:  # network, cache or hash problems
         raise WeightsError(
             f"could not get torchvision's ImageNet Inception v3 weights ({type(exc).__name__}: "
             f"{exc}). Fetch them on a machine with internet access (torchvision stores "
-            f"{weights.url.rsplit('/', 1)[-1]} in {Path(torch.hub.get_dir()) / 'checkpoints'}), "
-            "give a local state dict file instead, or pass --allow-random-weights to run with "
-            "random weights (numbers then NOT comparable)") from None
+            f"{name} in {cached.parent}), {LOCAL_FILE_HINT}, or pass --allow-random-weights to "
+            "run with random weights (numbers then NOT comparable)") from None
     net = _torchvision_net(1000, True, True)
     _load_strict(net, state, weights.url)
     _drop_aux(net)
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / weights.url.rsplit("/", 1)[-1]
     identity = {"kind": "torchvision-imagenet", "weights": "Inception_V3_Weights.IMAGENET1K_V1",
                 "source": weights.url, "file": str(cached),
                 "sha256": sha256_file(cached) if cached.exists() else sha256_state(state),
@@ -170,13 +177,17 @@ def _from_file(path: Path, transform_input: bool) -> InceptionNet:
     return InceptionNet(net, identity, imagenet_normalise=True)
 
 
-def _pytorch_fid(path: Path | None) -> InceptionNet:
+def _pytorch_fid(path: Path | None, allow_random_weights: bool = False) -> InceptionNet:
     try:  # an optional extra (gtgan[fid]): imported on use
         from pytorch_fid import inception as pfi
     except ImportError:
         raise WeightsError("the TF-ported FID Inception needs the pytorch-fid package: "
                            "pip install pytorch-fid (or pip install 'gtgan[fid]')") from None
     if path is None:
+        name = pfi.FID_WEIGHTS_URL.rsplit("/", 1)[-1]
+        if allow_random_weights and not (Path(torch.hub.get_dir()) / "checkpoints" / name).is_file():
+            raise WeightsError(f"no {name} in the torch hub cache (no download tried: random "
+                               "weights were allowed); give it as pytorch-fid:/path/to/it")
         try:
             state = torch.hub.load_state_dict_from_url(pfi.FID_WEIGHTS_URL, progress=True,
                                                        weights_only=True)
@@ -238,7 +249,7 @@ def load_inception(spec: str = "imagenet", *, allow_random_weights: bool = False
             if spec == "imagenet":
                 net = _imagenet(allow_random_weights)
             elif spec == "pytorch-fid":
-                net = _pytorch_fid(None)
+                net = _pytorch_fid(None, allow_random_weights)
             elif spec.startswith("pytorch-fid:"):
                 net = _pytorch_fid(Path(spec.split(":", 1)[1]).expanduser())
             else:

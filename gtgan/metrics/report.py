@@ -36,6 +36,8 @@ def report_markdown(report: dict[str, Any]) -> str:
     lines = [f"# gtgan evaluation: {report.get('model', {}).get('path', '')}", ""]
     if report.get("labels"):
         lines += [f"**{label}** (every number below)" for label in report["labels"]] + [""]
+    if report.get("warnings"):
+        lines += [f"**Warning:** {text}" for text in report["warnings"]] + [""]
     lines += [f"split `{report.get('split')}`, seed {report.get('seed')}, {report.get('samples')} "
               f"samples ({report.get('rounds')} round(s) over the captions), gtgan "
               f"{report.get('gtgan_version')}", ""]

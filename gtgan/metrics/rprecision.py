@@ -9,8 +9,9 @@ in generation order, are cut into folds of 3,000 (10 folds at 30,000 samples); t
 std (ddof 0) over the folds are reported. Distractors come from a generator seeded by (seed,
 image, caption, round), so they depend on neither batch size nor device, and every scale
 and the real pictures see the same ones. The real pictures of the same captions, scored the
-same way, give the ceiling beside it. The DAMSM's hash is stamped in the report, with how its
-image encoder was initialised (a random Inception labels every number NOT COMPARABLE).
+same way, give the ceiling beside it, and chance (1 in 100) beside both; a ceiling under 10x
+chance is warned about. The DAMSM's hash is stamped in the report, with how its image encoder
+was initialised (a random or from-scratch backbone labels every number NOT COMPARABLE).
 """
 from __future__ import annotations
 
@@ -22,13 +23,16 @@ import torch.nn.functional as F
 
 from ..data.damsm import Damsm, load_damsm
 from ..errors import EncoderError
+from .comparability import damsm_backbone_label, r_precision_ceiling_warning
 from .registry import EvalError, Metric, register_metric
 from .report import fmt, table_row
 
 DISTRACTORS = 99
 FOLD_SIZE = 3000
 _SALT = 0x5250  # "RP": the distractor stream, apart from every other seeded stream
-RANDOM_BACKBONE_LABEL = "NOT COMPARABLE: R-precision from a DAMSM with a random Inception backbone"
+CHANCE = 1.0 / (DISTRACTORS + 1)  # the own caption ranked first by luck
+RP_ROLE = "R-precision's DAMSM"
+RANDOM_BACKBONE_LABEL = damsm_backbone_label({"weights": "random"}, RP_ROLE)
 
 
 class TextImageEncoder(Protocol):
@@ -122,7 +126,7 @@ def real_r_precision(damsm: Damsm, dataset, samples: int = 0, seed: int = 0, bat
         own, dis = bank.for_items(part)
         out += hits(torch.stack([feats[i] for i, _, _ in part]), own, dis).tolist()
     return {"r_precision": fold_stats(out, fold_size)["mean"], **fold_stats(out, fold_size),
-            "damsm": describe_damsm(damsm), "split": getattr(dataset, "split", "?")}
+            "chance": CHANCE, "damsm": describe_damsm(damsm), "split": getattr(dataset, "split", "?")}
 
 
 def resolve_rp_encoder(spec: str | None, model_encoder=None, device="cpu") -> Damsm:
@@ -164,8 +168,9 @@ class RPrecisionMetric(Metric):
         self.bank = CaptionBank(self.damsm, ctx.dataset, ctx.opts.seed)
         self.info = describe_damsm(self.damsm)
         ctx.weights["r_precision_damsm"] = self.info
-        if self.info["random_backbone"] and RANDOM_BACKBONE_LABEL not in ctx.labels:
-            ctx.labels.append(RANDOM_BACKBONE_LABEL)
+        label = damsm_backbone_label(self.damsm.info.get("image"), RP_ROLE)
+        if label and label not in ctx.labels:
+            ctx.labels.append(label)
         self.hits: dict[int, list[bool]] = {s: [] for s in ctx.sizes}
         self.real: dict[int, list[bool]] = {s: [] for s in ctx.sizes}
 
@@ -177,8 +182,11 @@ class RPrecisionMetric(Metric):
 
     def result(self, size: int) -> dict[str, Any]:
         gen, real = fold_stats(self.hits[size]), fold_stats(self.real[size])
-        return {**gen, "real": {k: real[k] for k in ("mean", "std", "folds", "all_samples")},
-                "damsm_hash": self.info["hash"], "image_weights": self.info["image_weights"]}
+        out = {**gen, "real": {k: real[k] for k in ("mean", "std", "folds", "all_samples")},
+               "chance": CHANCE, "damsm_hash": self.info["hash"],
+               "image_weights": self.info["image_weights"]}
+        out["warning"] = r_precision_ceiling_warning(out)
+        return out
 
     def settings(self) -> dict[str, Any]:
         return {"protocol": "AttnGAN / DM-GAN: own caption vs 99 captions of other-class images "
@@ -193,9 +201,12 @@ class RPrecisionMetric(Metric):
     @classmethod
     def report_rows(cls, size, result, report) -> list[str]:
         r, real = result, result["real"]
-        note = (f"real test images {fmt(real['mean'], 3)} +- {fmt(real['std'], 3)} (ceiling); "
+        note = (f"chance {fmt(r.get('chance', CHANCE), 3)}; real test images "
+                f"{fmt(real['mean'], 3)} +- {fmt(real['std'], 3)} (ceiling); "
                 f"{r['folds']} fold(s) of {r['fold_size']}; DAMSM {str(r['damsm_hash'])[:16]}, "
                 f"image weights {r['image_weights']}")
+        if r.get("warning"):
+            note += "; WARNING: ceiling near chance"
         return [table_row("R-precision (DAMSM, R=1 of 100)", size, fmt(r["mean"], 3),
                           fmt(r["std"], 3), r["n"], note)]
 
@@ -217,7 +228,7 @@ def check_vocabulary(damsm: Damsm, dataset, max_unknown: float = 0.02) -> None:
     from ..data.damsm_vocab import tokenize
 
     tokens = [t for i in range(len(dataset)) for c in dataset.captions(i) for t in tokenize(c)]
-    unknown = [t for t in tokens if t not in damsm.vocab.index]
+    unknown = [t for t in tokens if damsm.vocab.lookup(t) == 1]  # after the synonym fallback
     if tokens and len(unknown) > max_unknown * len(tokens):
         from collections import Counter
 

@@ -15,6 +15,7 @@ from .. import __version__
 from ..data import build_dataset, data_identity
 from ..pipeline import TextToImage
 from ..presets import resolve_config
+from .comparability import merge_labels, report_warnings, training_labels
 from .evaluate import PROTOCOL, evaluate_generator
 from .inception import sha256_file
 from .options import EvalOptions
@@ -90,10 +91,13 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, split: str = "test",
                                       pipe.model_config.c_dim, opts, data_ident=ident,
                                       train_set_factory=train_set, device=pipe.device, log=log,
                                       encode_text=pipe.encoder.features, text_encoder=pipe.encoder)
+    # Every reason, the generator's training (its own run config) and the scoring networks'.
+    labels = merge_labels(training_labels(pipe.run_config, pipe.encoder), measured["labels"])
     report = {
         "format": REPORT_FORMAT, "version": 1, "gtgan_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "comparable": measured["comparable"], "labels": measured["labels"],
+        "comparable": not labels, "labels": labels,
+        "warnings": report_warnings(measured["results"]),
         "model": {"path": str(Path(pipe.source).resolve()), "weights_file": str(weights_file),
                   "generator_sha256": sha256_file(weights_file) if weights_file.exists() else None,
                   "metadata": pipe.metadata, "image_sizes": sizes,

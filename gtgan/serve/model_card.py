@@ -13,6 +13,7 @@ from ..config import RunConfig, to_dict
 from ..data import build_dataset
 from ..errors import GtganError
 from ..fileio import sha256_file
+from ..metrics.comparability import training_labels
 from ..presets import get_preset
 
 EXAMPLES_PER_SPLIT = 4
@@ -66,6 +67,9 @@ def model_card(pipe, source: str | Path, execution_line: str = "") -> ModelCard:
              ("weights", f"`{pipe.weights_file or source}`")]
     if execution_line:
         facts.append(("generation", f"{pipe.device}, {execution_line}"))
+    labels = training_labels(cfg, pipe.encoder)  # the weights themselves, before any report
+    facts.append(("comparable with the paper", "no: " + "; ".join(labels) if labels else
+                  "nothing random in its training (numbers still need a report: see Evaluation)"))
     where = "/".join(Path(str(source)).parts[-2:]) or str(source)  # e.g. gtgan-demo/run
     return ModelCard(f"{preset} model from {where}", facts,
                      evaluation_lines(pipe, source), deviations(cfg, pipe.model_config),
@@ -137,6 +141,18 @@ def _headline(result: Any) -> float | None:
     return _headline(result.get("all"))
 
 
+def _beside(metric: str, value: dict) -> str:
+    """Real pictures and chance beside a retrieval or classification number."""
+    if "chance" not in value and isinstance(value.get("all"), dict):
+        value = value["all"]  # own_words: its headline group
+    real = value.get("real_accuracy") if metric == "attr" else (value.get("real") or {}).get("mean")
+    chance = value.get("chance")
+    if not isinstance(chance, float):
+        return ""
+    return (f" (" + (f"real pictures {real:.3f}, " if isinstance(real, float) else "")
+            + f"chance {chance:.3f})")
+
+
 def evaluation_lines(pipe, source: str | Path) -> list[str]:
     """One line per scale of every `gtgan eval` report beside the model whose generator
     sha256 is the served weights' own."""
@@ -160,11 +176,11 @@ def evaluation_lines(pipe, source: str | Path) -> list[str]:
                 number = _headline(value)
                 if number is not None:
                     extra = ""
-                    if metric == "attr" and isinstance(value.get("real_accuracy"), float):
-                        extra = f" (real pictures {value['real_accuracy']:.3f}, chance {value['chance']:.3f})"
+                    extra = _beside(metric, value)
                     cells.append(f"{metric} {number:.3f}{extra}")
             lines.append(f"{size} px: " + ", ".join(cells) + f"; {report.get('samples')} samples "
                          f"of split {report.get('split')}, `{path.name}`{note}")
+        lines += [f"Warning: {w}" for w in report.get("warnings", [])]
     return lines
 
 

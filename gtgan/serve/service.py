@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ..errors import GtganError
+from ..errors import GtganError, unknown_words_line
 from ..pipeline import MAX_CAPTION_CHARS, TextToImage
 from .model_card import ModelCard, model_card
 
@@ -48,7 +48,8 @@ class ServeOptions:
 class Result:
     images: list[Image.Image]
     labels: list[str]
-    line: str  # what was made, with the seed used: the page shows it under the gallery
+    line: str  # what was made, with the seed used (and the notice): shown under the gallery
+    notice: str = ""  # e.g. "unknown words ignored: crimson, zebra"
 
 
 def whole_number(name: str, value, lo: int, hi: int, hint: str = "") -> int:
@@ -73,6 +74,7 @@ class Service:
         self.options.check()
         self.pipe = pipe
         pipe.max_caption_chars = self.options.max_caption_chars
+        pipe.warn_unknown_words = False  # the page shows them (Result.notice) instead
         pipe.set_precision(self.options.precision)
         self.execution = pipe.execution
         self.card: ModelCard = model_card(pipe, source or pipe.source, self.execution.line())
@@ -105,8 +107,9 @@ class Service:
         seed, scale = self._common(seed, scale)
         with torch.inference_mode():
             images = self.pipe([caption], num_images=n, seed=seed, scale=scale)
-        return Result(images, [f"seed {seed}, #{j + 1}" for j in range(n)],
-                      f"{n} image(s), {scale} px, seed {seed}, {self.execution.precision}")
+        return _noticed(Result(images, [f"seed {seed}, #{j + 1}" for j in range(n)],
+                               f"{n} image(s), {scale} px, seed {seed}, {self.execution.precision}"),
+                        self.pipe.unknown_words([caption]))
 
     def interpolate(self, caption_a: str, caption_b: str, steps=8, seed=None, scale=None) -> Result:
         """The same noise while the condition moves from caption a to caption b."""
@@ -115,5 +118,14 @@ class Service:
         with torch.inference_mode():
             images = self.pipe.interpolate_captions(caption_a, caption_b, steps, seed, scale)
         labels = [f"{t / (steps - 1):.2f}" for t in range(steps)]
-        return Result(images, labels, f"{steps} steps from caption a to caption b, {scale} px, "
-                                      f"seed {seed}, {self.execution.precision}")
+        return _noticed(Result(images, labels, f"{steps} steps from caption a to caption b, "
+                               f"{scale} px, seed {seed}, {self.execution.precision}"),
+                        self.pipe.unknown_words([caption_a, caption_b]))
+
+
+def _noticed(res: Result, unknown: list[str]) -> Result:
+    """The words the encoder ignored, named on the page above the result line."""
+    if unknown:
+        res.notice = unknown_words_line(unknown)
+        res.line = f"**Note: {res.notice}** (the text encoder does not know them)  \n{res.line}"
+    return res

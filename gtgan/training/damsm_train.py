@@ -21,7 +21,6 @@ from typing import Any, Callable
 
 import torch
 import yaml
-from tqdm import tqdm
 
 from ..config import ConfigError, apply_overrides, from_dict, save_yaml
 from ..data import EpochSampler, build_dataset
@@ -36,6 +35,7 @@ from ..storage.checkpoint import latest_good_checkpoint, save_checkpoint
 from .damsm_config import EncoderTrainConfig
 from .damsm_losses import damsm_losses
 from .plots import write_plots
+from .progress import StopBar, StopRule
 from .rundir import (CONFIG, METRICS, MetricsLog, RunDirError, RunLock, append_env, env_record)
 from .stop_signals import StopSignals
 
@@ -123,6 +123,7 @@ def train_encoder(cfg: EncoderTrainConfig | None, out: str | Path, *, resume: bo
         raise DataError(f"the training split has {len(train_set)} images, fewer than "
                         f"optim.batch_size ({cfg.optim.batch_size}); use --set optim.batch_size=N")
     seed_everything(cfg.run.seed)
+    check_cache_memory(cfg, len(train_set))
     image_net, image_info = initial_image_net(cfg.damsm, cfg.image_weights, cfg.run.seed)
     text_net = DamsmTextNet(len(vocab), cfg.damsm)
     out.mkdir(parents=True, exist_ok=True)
@@ -152,6 +153,7 @@ class _EncoderRun:
         self.step = self.epoch = self.position = 0
         self.last_eval: dict | None = None
         self.metrics = MetricsLog(out / METRICS)
+        self.cache: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def _adam(self) -> torch.optim.Adam:
         o = self.cfg.optim
@@ -175,18 +177,39 @@ class _EncoderRun:
         self.metrics.truncate_after(self.step)
 
     # ------------------------------------------------------------ data
+    def _image(self, i: int, rng) -> torch.Tensor:
+        size = self.cfg.damsm.image_size
+        return multiscale_views(self.train_set.load_image(i, load_size([size])), [size],
+                                rng if self.cfg.augment else None)[0]
+
     def _batch(self, indices: list[int]):
-        ds, size, rngs, images, captions = self.train_set, self.cfg.damsm.image_size, [], [], []
+        """(images, or with feature_cache_views the backbone's (regions, pooled) features;
+        token ids; lengths; class ids) of one batch."""
+        ds, views, rngs, images, captions = self.train_set, self.cfg.feature_cache_views, [], [], []
         for i in indices:
             rng = item_rng(self.cfg.run.seed, self.epoch, i, salt=7)
             caps = ds.captions(i)
             captions.append(caps[int(rng.integers(len(caps)))])
-            images.append(multiscale_views(ds.load_image(i, load_size([size])), [size],
-                                           rng if self.cfg.augment else None)[0])
+            if not views:
+                images.append(self._image(i, rng))
             rngs.append(rng)
         ids, lengths = self.damsm.vocab.batch(captions, self.cfg.damsm.max_words, rngs)
         classes = torch.as_tensor(ds.class_ids[indices], dtype=torch.long)
-        return torch.stack(images), ids, lengths, classes
+        visual = self._cached_features(indices, self.epoch % views) if views else torch.stack(images)
+        return visual, ids, lengths, classes
+
+    def _cached_features(self, indices: list[int], view: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The frozen backbone's features of view `view` of each picture, computed once (fp16
+        on the CPU); a view's crop and flip are drawn from (seed, view, picture) alone."""
+        missing = [i for i in dict.fromkeys(indices) if (i, view) not in self.cache]
+        if missing:
+            imgs = torch.stack([self._image(i, item_rng(self.cfg.run.seed, view, i, salt=11))
+                                for i in missing])
+            regions, pooled = self.damsm.image_net.backbone_features(imgs.to(self.device))
+            for i, r, p in zip(missing, regions.half().cpu(), pooled.half().cpu()):
+                self.cache[(i, view)] = (r, p)
+        feats = [self.cache[(i, view)] for i in indices]
+        return torch.stack([f[0] for f in feats]), torch.stack([f[1] for f in feats])
 
     # ------------------------------------------------------------ loop
     def run(self, resume: bool) -> EncoderTrainResult:
@@ -199,10 +222,10 @@ class _EncoderRun:
         if cfg.run.max_steps > 0:
             total = min(total, cfg.run.max_steps)
         limit_s = cfg.run.max_minutes * 60 if cfg.run.max_minutes > 0 else math.inf
-        bar = tqdm(total=total, initial=self.step, unit="step", desc="DAMSM", leave=False,
-                   disable=not self.progress)
+        rule = StopRule(total, cfg.optim.epochs * sampler.steps_per_epoch, limit_s, t0)
+        bar = StopBar(rule, self.step, f"DAMSM {cfg.name}") if self.progress else None
         window: dict[str, float] = {}
-        window_n, window_t = 0, time.monotonic()
+        window_n, window_t, fields = 0, time.monotonic(), None
         status = None if self.step < total else "finished"
         signals = StopSignals(True)
         with signals:
@@ -213,10 +236,11 @@ class _EncoderRun:
                 if cfg.optim.reset_adam_each_epoch and self.position == 0:
                     self.opt = self._adam()
                 batch = sampler.batches(self.epoch, self.position)[0]
-                images, ids, lengths, classes = self._batch(batch)
+                visual, ids, lengths, classes = self._batch(batch)
                 d.text_net.train()
                 d.image_net.train()
-                regions, code = d.image_net(images.to(self.device))
+                regions, code = (d.image_net.project(*(v.to(self.device) for v in visual))
+                                 if isinstance(visual, tuple) else d.image_net(visual.to(self.device)))
                 words, sent = d.text_net(ids.to(self.device), lengths)
                 losses = damsm_losses(regions, code, words, sent, lengths, classes.to(self.device),
                                       cfg.gammas)
@@ -228,7 +252,7 @@ class _EncoderRun:
                 self.opt.step()
                 self.step += 1
                 self.position += 1
-                bar.update(1)
+                rule.step_done()
                 vals = {k: float(v.detach()) for k, v in losses.items()}
                 vals["s_loss"], vals["w_loss"] = vals["s_loss0"] + vals["s_loss1"], vals["w_loss0"] + vals["w_loss1"]
                 if not all(math.isfinite(v) for v in vals.values()):
@@ -245,21 +269,25 @@ class _EncoderRun:
                            "steps_per_s": round(window_n / max(now - window_t, 1e-9), 3),
                            "elapsed_s": round(now - t0, 2)}
                     self.metrics.write(rec)
-                    bar.set_postfix(loss=f"{rec['loss']:.2f}", s=f"{rec['s_loss']:.2f}",
-                                    w=f"{rec['w_loss']:.2f}")
+                    fields = {"loss": f"{rec['loss']:.2f}", "s": f"{rec['s_loss']:.2f}",
+                              "w": f"{rec['w_loss']:.2f}"}
                     window, window_n, window_t = {}, 0, now
+                if bar is not None:
+                    bar.step(self.step, fields)
+                    fields = None
                 if self.position >= sampler.steps_per_epoch:
                     self._end_epoch()
                 if cfg.run.checkpoint_every > 0 and self.step % cfg.run.checkpoint_every == 0:
                     self._checkpoint()
                 if signals.received is not None:
                     status = "signal"
-                elif time.monotonic() - t0 >= limit_s:
+                elif rule.time_up():
                     status = "max_minutes"
                 elif self.step >= total:
                     status = "max_steps" if self.step < cfg.optim.epochs * sampler.steps_per_epoch \
                         else "finished"
-        bar.close()
+        if bar is not None:
+            bar.close()
         if (self.last_eval or {}).get("step") != self.step:  # unless this step was just measured
             self._evaluate(final=True)
         self._checkpoint()
@@ -321,6 +349,24 @@ def _data_summary(cfg: EncoderTrainConfig, train_set) -> dict:
     else:
         out["root"] = str(Path(data.root).expanduser().resolve())
     return out
+
+
+CACHE_LIMIT_BYTES = 4 << 30
+
+
+def check_cache_memory(cfg: EncoderTrainConfig, pictures: int) -> None:
+    """Refuse a feature cache (feature_cache_views) larger than CACHE_LIMIT_BYTES, before work."""
+    views, size = cfg.feature_cache_views, cfg.damsm.image_size
+    if not views:
+        return
+    per_view = (112 * math.ceil(size / 16) ** 2 + 1280 if cfg.damsm.image_encoder == "efficientnet-lite0"
+                else 768 * 17 * 17 * (size / 299) ** 2 + 2048)
+    need = pictures * views * per_view * 2  # fp16
+    if need > CACHE_LIMIT_BYTES:
+        raise ConfigError(f"feature_cache_views = {views}: the cached features of {pictures:,} "
+                          f"pictures would take {need / 2**30:.1f} GiB (limit "
+                          f"{CACHE_LIMIT_BYTES / 2**30:.0f} GiB); use --set feature_cache_views=1, "
+                          "or 0 (no cache: every step through the whole network)")
 
 
 def load_encoder_config(path: str | Path) -> EncoderTrainConfig:

@@ -36,6 +36,7 @@ from .guard import (RESUME_OVERRIDABLE, StartRecord, check_resume_config, config
                     resume_config, sweep_run)
 from .outputs import RunOutputs, divergence_message, plots, progress_fields, tb_scalars
 from .preflight import check_inputs, check_output
+from .progress import StopRule, TrainResult
 from .rundir import (CONFIG, ENCODER, METRICS, MetricsLog, RunDirError, RunLock, append_env,
                      check_new_run_dir, check_run_dir, env_record, write_json_atomic)
 from .step import Trainer, nonfinite
@@ -53,27 +54,6 @@ StepHook = Callable[[int, dict, Trainer], None]  # (step, losses, gan) after eac
 
 class DivergenceError(GtganError):
     """A loss became NaN or infinite; the run stopped without writing a checkpoint."""
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    step: int
-    epoch: int
-    status: str  # finished | max_steps | max_minutes | signal
-    checkpoint: Path | None
-    elapsed_s: float
-    warmup_end_step: int | None = None  # when stage 2 began training (None: never; 0: no warm-up)
-
-    @property
-    def message(self) -> str:
-        why = {"finished": "finished all epochs", "max_steps": "reached run.max_steps",
-               "max_minutes": "reached run.max_minutes",
-               "signal": "stopped by a signal"}.get(self.status, self.status)
-        where = f"; checkpoint {self.checkpoint}" if self.checkpoint else ""
-        more = (f"; continue with `gtgan train --resume {self.run_dir}`"
-                if self.status in ("signal", "max_minutes", "max_steps") else "")
-        return f"{why} at step {self.step} (epoch {self.epoch}) after {self.elapsed_s:.0f} s{where}{more}"
 
 
 def train(cfg: RunConfig, run_dir: str | Path, *, eval_fn: EvalFn | None = None,
@@ -233,12 +213,14 @@ class _Run:
         steps_per_epoch = sampler.steps_per_epoch
         if at.position >= steps_per_epoch:
             at.epoch, at.position = at.epoch + 1, 0
-        total = self.cfg.optim.epochs * steps_per_epoch
+        total = epoch_total = self.cfg.optim.epochs * steps_per_epoch
         if self.cfg.run.max_steps > 0:
             total = min(total, self.cfg.run.max_steps)
+        minutes = self.cfg.run.max_minutes
+        rule = StopRule(total, epoch_total, minutes * 60 if minutes > 0 else math.inf, self.t0)
         eval_fn = self._eval_fn(test_set)
         out = RunOutputs.open(self.cfg, self.run_dir, self.metrics, test_set, step=at.step,
-                              total=total, resuming=self.resuming, progress=self.progress,
+                              rule=rule, resuming=self.resuming, progress=self.progress,
                               vgg_random=self.gan.vgg_random)
         out.data_left_out(train_set, at.step)
         if self.info.is_main:
@@ -248,7 +230,7 @@ class _Run:
         self.stepping = True
         try:
             with self.signals:
-                status = self._step_loop(train_set, sampler, at, total, identity, eval_fn, out)
+                status = self._step_loop(train_set, sampler, at, rule, identity, eval_fn, out)
                 self._finish(at, identity, status, out)
         finally:
             out.close()
@@ -311,16 +293,16 @@ class _Run:
             self.metrics.truncate_after(at.step)
         return at
 
-    def _step_loop(self, train_set, sampler: EpochSampler, at: _Position, total: int, identity,
+    def _step_loop(self, train_set, sampler: EpochSampler, at: _Position, rule: StopRule, identity,
                    eval_fn, out: RunOutputs) -> str:
         """Epochs of steps until the stop rule says why to stop; logs, evaluation, samples and
-        checkpoints at their intervals. Returns the status."""
+        checkpoints at their intervals (none at the step the run ends at: `_finish` saves it).
+        Returns the status."""
         cfg, info, device = self.cfg, self.info, self.device
         steps_per_epoch = sampler.steps_per_epoch
         window: dict[str, float] = defaultdict(float)
         window_n, window_t = 0, time.monotonic()
-        limit_s = cfg.run.max_minutes * 60 if cfg.run.max_minutes > 0 else math.inf
-        status = self._stop_status(at.step, total, steps_per_epoch)
+        status = rule.step_status(at.step)
         while status is None:
             train_set.set_epoch(at.epoch)
             loader = make_loader(train_set, sampler.batches(at.epoch, at.position), cfg.data.num_workers,
@@ -335,8 +317,9 @@ class _Run:
                 if self.on_step is not None:
                     self.on_step(step, losses, self.gan)
                 bad = nonfinite(losses)
+                rule.step_done()
                 elapsed = time.monotonic() - self.t0
-                time_up = elapsed >= limit_s
+                time_up = rule.time_up()
                 warm_over = self.warmup_end is None and warmup_over(cfg, step, elapsed)
                 diverged, stop, time_up, warm_over = distributed.any_flags(
                     [bool(bad), self.signals.received is not None, time_up, warm_over], info, device)
@@ -350,37 +333,33 @@ class _Run:
                 for k, v in losses.items():
                     window[k] += v
                 window_n += 1
-                if out.pbar is not None:
-                    out.pbar.update(1)
+                fields = None
                 if info.is_main and (step % cfg.run.log_every == 0 or step == 1):
                     rec = self._log_record(at, steps_per_epoch, window, window_n,
                                            time.monotonic() - window_t)
                     out.metrics.write(rec)
                     tb_scalars(out.writer, "train", rec, step)
-                    if out.pbar is not None:
-                        left_s = limit_s - (time.monotonic() - self.t0)
-                        out.pbar.set_postfix(progress_fields(cfg, rec, self.warmup_end, left_s))
+                    fields = progress_fields(cfg, rec, self.warmup_end)
                     window, window_n, window_t = defaultdict(float), 0, time.monotonic()
+                if out.pbar is not None:
+                    out.pbar.step(step, fields)
                 if at.position == steps_per_epoch:
                     at.epoch, at.position = at.epoch + 1, 0
-                    self._maybe_eval(eval_fn, at, out)
-                if info.is_main and cfg.run.sample_every > 0 and step % cfg.run.sample_every == 0:
+                    if not (stop or time_up) and self._maybe_eval(eval_fn, at, out, rule):
+                        time_up = distributed.any_flags([rule.time_up()], info, device)[0]
+                t_save, ending = time.monotonic(), stop or time_up
+                if not ending and info.is_main and 0 < cfg.run.sample_every \
+                        and step % cfg.run.sample_every == 0:
                     out.samples(self._sample_fn, self.run_dir, step)
-                if cfg.run.checkpoint_every > 0 and step % cfg.run.checkpoint_every == 0:
+                if not ending and 0 < cfg.run.checkpoint_every and step % cfg.run.checkpoint_every == 0:
                     at.last_ckpt = self._checkpoint(at, identity)
+                    rule.reserve_s = time.monotonic() - t_save  # the final save costs as much
                 status = ("signal" if stop else "max_minutes" if time_up
-                          else self._stop_status(step, total, steps_per_epoch))
+                          else rule.step_status(step))
                 if status is not None:
                     break
             del loader
         return status
-
-    def _stop_status(self, step: int, total: int, steps_per_epoch: int) -> str | None:
-        """The step rule, written once: None while steps remain, else finished (all epochs) or
-        max_steps (run.max_steps came first)."""
-        if step < total:
-            return None
-        return "max_steps" if step < self.cfg.optim.epochs * steps_per_epoch else "finished"
 
     def _finish(self, at: _Position, identity, status: str, out: RunOutputs) -> None:
         """The last checkpoint and samples (unless this step has them) and the stop event."""
@@ -408,13 +387,16 @@ class _Run:
         self.has_eval = bool(distributed.broadcast_object(fn is not None, self.info))
         return fn
 
-    def _maybe_eval(self, eval_fn, at: _Position, out: RunOutputs) -> None:
+    def _maybe_eval(self, eval_fn, at: _Position, out: RunOutputs, rule: StopRule) -> bool:
+        """The in-training evaluation when due (stopped at the time cap); True if it ran."""
         every = self.cfg.run.eval_every_epochs
         if not self.has_eval or every <= 0 or at.epoch % every != 0:
-            return
+            return False
         if self.info.is_main:
-            out.eval_record(eval_fn, self.gan.ema.module, at.epoch, at.step)
+            out.eval_record(eval_fn, self.gan.ema.module, at.epoch, at.step,
+                            deadline=rule.t0 + rule.limit_s - rule.reserve_s)  # room to save
         distributed.barrier(self.info)
+        return True
 
     def _log_record(self, at: _Position, steps_per_epoch, window, n, dt) -> dict:
         rec: dict[str, Any] = {"kind": "train", "step": at.step, "epoch": at.epoch,

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from tqdm.auto import tqdm
-
 from ..config import RunConfig
+from ..errors import TimeCapReached
 from ..storage.checkpoint import checkpoint_name
 from .plots import write_plots
+from .progress import StopBar, StopRule
 from .rundir import METRICS, MetricsLog
 from .samples import FixedSamples, fixed_samples, write_samples
 
@@ -45,17 +45,13 @@ def plots(run_dir: Path) -> None:
         warnings.warn(f"could not write plots: {exc}", stacklevel=2)
 
 
-def progress_fields(cfg: RunConfig, rec: dict, warmup_end: int | None, left_s: float
-                    ) -> dict[str, str]:
-    """Losses, which stages train (during a stage warm-up), and the time budget left: the
-    bar's step total and ETA mean little when run.max_minutes ends the run first."""
+def progress_fields(cfg: RunConfig, rec: dict, warmup_end: int | None) -> dict[str, str]:
+    """Losses and which stages train (during a stage warm-up); the bar (StopBar) adds the
+    time left until the rule that ends the run."""
     fields = {"D": f"{rec['d_loss']:.3f}", "G": f"{rec['g_loss']:.3f}"}
     sizes = cfg.model.image_sizes
     if cfg.optim.has_stage_warmup and len(sizes) > 1:
         fields["px"] = str(sizes[0]) if warmup_end is None else "+".join(map(str, sizes))
-    if math.isfinite(left_s):
-        left = max(0.0, left_s)
-        fields["time left"] = f"{int(left // 60)}:{int(left % 60):02d}"
     return fields
 
 
@@ -80,7 +76,7 @@ class RunOutputs:
 
     @classmethod
     def open(cls, cfg: RunConfig, run_dir: Path, metrics: MetricsLog | None, test_set, *,
-             step: int, total: int, resuming: bool, progress: bool, vgg_random: bool
+             step: int, rule: StopRule, resuming: bool, progress: bool, vgg_random: bool
              ) -> "RunOutputs":
         out = cls(metrics=metrics)
         if metrics is None:
@@ -90,9 +86,7 @@ class RunOutputs:
                                       cfg.model.c_dim, cfg.run.seed)
         out.writer = tensorboard(run_dir / "tb", step if resuming else None)
         if progress:
-            out.pbar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True,
-                            desc=f"train {cfg.name}" + (" [VGG random]" if vgg_random else ""),
-                            mininterval=1.0, smoothing=0.05)
+            out.pbar = StopBar(rule, step, f"train {cfg.name}" + (" [VGG random]" if vgg_random else ""))
         return out
 
     def data_left_out(self, dataset, step: int) -> None:
@@ -127,9 +121,18 @@ class RunOutputs:
         if self.writer is not None:
             self.writer.add_image("samples/ema", np.asarray(grid), step, dataformats="HWC")
 
-    def eval_record(self, eval_fn, module, epoch: int, step: int) -> None:
+    def eval_record(self, eval_fn, module, epoch: int, step: int, deadline: float = math.inf) -> None:
+        """One in-training evaluation; a hook that takes a deadline (make_training_eval's)
+        stops at run.max_minutes instead of running past it, and that is recorded."""
         t = time.monotonic()
-        result = eval_fn(module, epoch) or {}
+        try:
+            result = (eval_fn(module, epoch, deadline=deadline) if math.isfinite(deadline)
+                      and getattr(eval_fn, "takes_deadline", False) else eval_fn(module, epoch)) or {}
+        except TimeCapReached as exc:
+            self.metrics.write({"kind": "event", "event": "eval_stopped", "epoch": epoch, "step": step,
+                                "reason": f"run.max_minutes reached during evaluation ({exc})",
+                                "eval_s": round(time.monotonic() - t, 3)})
+            return
         rec = {"kind": "eval", "epoch": epoch, "step": step,
                "eval_s": round(time.monotonic() - t, 3), **result}
         if getattr(eval_fn, "notes", None):  # e.g. "random Inception weights: NOT comparable"
