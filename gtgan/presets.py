@@ -6,6 +6,7 @@ from pathlib import Path
 from .config import (ConfigError, DataConfig, EncoderConfig, LossConfig, ModelConfig,
                      OptimConfig, RunConfig, RunSettings, load_run_config)
 from .data.encoders import BOW_DIM
+from .fileio import shown
 
 
 def paper() -> RunConfig:
@@ -79,7 +80,7 @@ def _finalise(cfg: RunConfig) -> RunConfig:
 
 def get_preset(name: str) -> RunConfig:
     if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {shown(name)}; available: {', '.join(PRESETS)}")
     return _finalise(PRESETS[name]())
 
 
@@ -91,6 +92,6 @@ def resolve_config(preset_or_file: str) -> RunConfig:
     if path.is_dir():
         path = path / "config.yaml"
     if not path.exists():
-        raise ConfigError(f"{preset_or_file!r} is neither a preset ({', '.join(PRESETS)}) "
+        raise ConfigError(f"{shown(preset_or_file)} is neither a preset ({', '.join(PRESETS)}) "
                           f"nor an existing config file")
     return load_run_config(path)

@@ -29,7 +29,8 @@ from torch import nn
 
 from ..config import ConfigError, from_dict
 from ..errors import EncoderError
-from ..fileio import replace_dir, sha256_file, staging_dir
+from ..fileio import FileFormatError, format_version, replace_dir, sha256_file, shown, staging_dir
+from ..fileio import read_json as bounded_json
 from ..models.damsm import DamsmConfig, DamsmTextNet, build_image_net, inception_backbone
 from .damsm_vocab import Vocabulary, read_json
 from .encoders import TextEncoder, _as_list, register_encoder
@@ -138,7 +139,7 @@ def initial_image_net(cfg: DamsmConfig, weights: str, seed: int = 0) -> tuple[nn
     else:
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise EncoderError(f"image_weights = {weights!r}: not 'imagenet', 'random' or an "
+            raise EncoderError(f"image_weights = {shown(weights)}: not 'imagenet', 'random' or an "
                                "existing state-dict file")
         try:
             state = (load_file(str(path)) if path.suffix == ".safetensors"
@@ -178,8 +179,8 @@ def _hashes(cfg: dict, files: dict[str, str]) -> dict[str, str]:
 
 def is_damsm_folder(path: str | Path) -> bool:
     try:
-        return json.loads((Path(path) / DAMSM_JSON).read_text()).get("format") == DAMSM_FORMAT
-    except (OSError, ValueError, AttributeError):
+        return bounded_json(Path(path) / DAMSM_JSON).get("format") == DAMSM_FORMAT
+    except (OSError, FileFormatError, AttributeError):
         return False
 
 
@@ -254,7 +255,11 @@ def _read_info(directory: Path) -> dict:
     info = read_json(path, "DAMSM description")
     if not isinstance(info, dict) or info.get("format") != DAMSM_FORMAT:
         raise EncoderError(f"{path}: not a gtgan DAMSM encoder (format {DAMSM_FORMAT!r})")
-    if int(info.get("version", 0)) > DAMSM_VERSION:
+    try:
+        version = format_version(info, str(path))
+    except FileFormatError as exc:
+        raise EncoderError(str(exc)) from None
+    if version > DAMSM_VERSION:
         raise EncoderError(f"{path}: written by a newer gtgan; upgrade gtgan")
     return info
 
@@ -367,7 +372,7 @@ def _bundle(identity: dict, target: Path) -> None:
         if where and (is_damsm_folder(where) or is_damsm_folder(Path(where) / RUN_ENCODER_DIR)):
             copy_text_part(where, target)
             return
-    raise EncoderError(f"the DAMSM encoder {identity.get('name')!r} is not on this machine, so "
+    raise EncoderError(f"the DAMSM encoder {shown(identity.get('name'))} is not on this machine, so "
                        "its text part cannot be stored with the model")
 
 

@@ -25,7 +25,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..errors import DataError
-from ..fileio import atomic_write_json
+from ..fileio import FileFormatError, atomic_write_json, read_json, shown
 from .base import CaptionedImageDataset, load_size, open_image
 from .captions import CaptionFileError, read_caption_file
 from .embcache import cached_embeddings, captions_key
@@ -37,6 +37,7 @@ MANIFEST = "gtgan_manifest.json"
 CACHE_DIR = "gtgan_cache"
 MANIFEST_FORMAT = "gtgan-folder-manifest"
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+MAX_LIST_BYTES = 1 << 30  # a manifest or split file: about 5 million items
 _SKIP_HINT = "or leave such items out with --skip-missing (data.skip_missing=true)"
 
 
@@ -77,11 +78,11 @@ def read_split_file(path: str | Path, root: Path, images: set[str]) -> dict[str,
     """image path (relative, '/') -> split name, from a JSON {"split": [paths]} file."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path, MAX_LIST_BYTES)
     except FileNotFoundError:
         raise DataError(f"{path}: split file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc}); expected "
+    except FileFormatError as exc:
+        raise DataError(f"{exc}; expected "
                         f'{{"train": ["a.jpg", ...], "test": [...]}}') from None
     if not isinstance(data, dict) or not all(
             isinstance(v, list) and all(isinstance(p, str) for p in v) for v in data.values()):
@@ -92,9 +93,9 @@ def read_split_file(path: str | Path, root: Path, images: set[str]) -> dict[str,
         for p in paths:
             rel = Path(p).as_posix()
             if rel not in images:
-                raise DataError(f"{path}: {p!r} (split {split!r}) is not an image under {root}")
+                raise DataError(f"{path}: {shown(p)} (split {shown(split)}) is not an image under {root}")
             if rel in out and out[rel] != split:
-                raise DataError(f"{path}: {p!r} is in both {out[rel]!r} and {split!r}")
+                raise DataError(f"{path}: {shown(p)} is in both {shown(out[rel])} and {shown(split)}")
             out[rel] = split
     return out
 
@@ -201,11 +202,11 @@ def prepare_folder(root: str | Path, encoder: TextEncoder, split_file: str | Pat
 def read_manifest(root: Path) -> dict:
     path = root / MANIFEST
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path, MAX_LIST_BYTES)
     except FileNotFoundError:
         raise DataError(f"{root}: no {MANIFEST}; run `gtgan data prepare {root}` first") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: damaged ({exc}); run `gtgan data prepare {root}` again") from None
+    except FileFormatError as exc:
+        raise DataError(f"{exc}; run `gtgan data prepare {root}` again") from None
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or \
             not isinstance(data.get("items"), list):
         raise DataError(f"{path}: not a gtgan folder manifest; run `gtgan data prepare {root}`")

@@ -20,7 +20,8 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError
-from ..fileio import atomic_write_text, fsync_path, replace_dir, sha256_file, sweep_leftovers
+from ..fileio import (FileFormatError, atomic_write_text, format_version, fsync_path, read_json,
+                      replace_dir, sha256_file, shown, sweep_leftovers)
 from .state_dicts import read_safetensors, write_safetensors
 
 FORMAT = "gtgan-checkpoint"
@@ -117,7 +118,7 @@ def latest_checkpoint(root: Path) -> Path | None:
         cand = root / name
         if name.startswith(PREFIX) and (cand / STATE_JSON).exists():
             return cand
-        warnings.warn(f"{pointer} names {name!r}, which is not a complete checkpoint; "
+        warnings.warn(f"{pointer} names {shown(name)}, which is not a complete checkpoint; "
                       "using the newest complete one", stacklevel=2)
     ckpts = [p for p in list_checkpoints(root) if (p / STATE_JSON).exists()]
     return ckpts[-1] if ckpts else None
@@ -126,16 +127,18 @@ def latest_checkpoint(root: Path) -> Path | None:
 def read_state(path: Path) -> dict:
     path = Path(path)
     try:
-        state = json.loads((path / STATE_JSON).read_text())
+        state = read_json(path / STATE_JSON)
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            got = state.get("format") if isinstance(state, dict) else type(state).__name__
+            raise CheckpointError(f"{path / STATE_JSON}: format {shown(got)}, expected {FORMAT!r}")
+        version = format_version(state, str(path / STATE_JSON))
     except FileNotFoundError:
         raise CheckpointError(f"{path}: not a checkpoint ({STATE_JSON} missing)") from None
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path / STATE_JSON}: not valid JSON ({exc})") from None
-    if state.get("format") != FORMAT:
-        raise CheckpointError(f"{path / STATE_JSON}: format {state.get('format')!r}, expected {FORMAT!r}")
-    if int(state.get("version", 0)) > VERSION:
+    except FileFormatError as exc:
+        raise CheckpointError(str(exc)) from None
+    if version > VERSION:
         raise CheckpointError(f"{path}: written by a newer gtgan (checkpoint version "
-                              f"{state['version']}); upgrade gtgan")
+                              f"{version}); upgrade gtgan")
     return state
 
 

@@ -18,7 +18,7 @@ from ..config import ModelConfig
 from ..data.cub_files import find_birds_dir
 from ..data.encoders import CharCnnRnnEncoder
 from ..errors import CheckpointError, DataError
-from ..fileio import sha256_file
+from ..fileio import sha256_file, shown
 from ..models import build_discriminators, build_generator
 from .model_folder import check_model_target, save_model
 from .state_dicts import load_state_checked
@@ -50,7 +50,7 @@ def infer_model_config(state: dict[str, torch.Tensor], source: str) -> ModelConf
         h1 = state["h_net1.fc.0.weight"]  # (ngf16 * 32, c_dim + z_dim)
         img1 = state["img_net1.img.0.weight"]  # (3, ngf, 3, 3)
     except KeyError as exc:
-        raise CheckpointError(f"{source}: not a StackGAN-v2 generator state dict (no {exc.args[0]!r})") from None
+        raise CheckpointError(f"{source}: not a StackGAN-v2 generator state dict (no {shown(exc.args[0])})") from None
     c_dim = fc.shape[0] // 4
     ngf = img1.shape[1]
     stages = 1 + sum(f"img_net{i}.img.0.weight" in state for i in (2, 3))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config import ConfigError, DataConfig, EncoderConfig
+from ..fileio import shown
 from ..models.damsm import DamsmConfig
 from .damsm_losses import Gammas
 
@@ -82,7 +83,7 @@ class EncoderTrainConfig:
                 (self.data.kind in ("cub", "folder", "synthetic"), "data.kind", self.data.kind,
                  "cub|folder|synthetic")):
             if not ok:
-                raise ConfigError(f"{name} = {value!r}: {why}")
+                raise ConfigError(f"{name} = {shown(value)}: {why}")
 
 
 def attngan() -> EncoderTrainConfig:
@@ -107,7 +108,7 @@ ENCODER_PRESETS = {"attngan": attngan, "synthetic-small": synthetic_small}
 
 def encoder_preset(name: str) -> EncoderTrainConfig:
     if name not in ENCODER_PRESETS:
-        raise ConfigError(f"unknown encoder preset {name!r}; available: {', '.join(ENCODER_PRESETS)}")
+        raise ConfigError(f"unknown encoder preset {shown(name)}; available: {', '.join(ENCODER_PRESETS)}")
     cfg = ENCODER_PRESETS[name]()
     cfg.validate()
     return cfg

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import yaml
 from tqdm import tqdm
 
 from ..config import ConfigError, apply_overrides, from_dict, save_yaml
@@ -31,6 +30,7 @@ from ..data.damsm_vocab import Vocabulary
 from ..data.encoders import TextEncoder
 from ..device import resolve_device, rng_state, seed_everything, set_rng_state
 from ..errors import DataError
+from ..fileio import FileFormatError, read_yaml
 from ..models.damsm import DamsmTextNet
 from ..storage.checkpoint import latest_good_checkpoint, save_checkpoint
 from .damsm_config import EncoderTrainConfig
@@ -327,10 +327,12 @@ def load_encoder_config(path: str | Path) -> EncoderTrainConfig:
     """An EncoderTrainConfig from YAML (a run's config.yaml, or one written by hand)."""
     path = Path(path)
     try:
-        cfg = from_dict(EncoderTrainConfig, yaml.safe_load(path.read_text()) or {})
+        cfg = from_dict(EncoderTrainConfig, read_yaml(path) or {})
         cfg.validate()
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except (yaml.YAMLError, ConfigError) as exc:
+    except FileFormatError as exc:
+        raise ConfigError(str(exc)) from None
+    except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return cfg

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..config import ConfigError, RunConfig, apply_overrides, load_run_config, to_dict
 from ..errors import CheckpointError
-from ..fileio import sweep_leftovers, sweep_staging_leftovers
+from ..fileio import shown, sweep_leftovers, sweep_staging_leftovers
 from ..storage.checkpoint import latest_checkpoint, read_state, sweep_checkpoint_leftovers
 from .rundir import CONFIG, ENCODER, ENV, LOCK, METRICS
 
@@ -66,15 +66,15 @@ def check_resume_config(cfg: RunConfig, state: dict | None, where: Path) -> list
     diffs = sorted(k for k in set(now) | set(then) if now.get(k, "<absent>") != then.get(k, "<absent>"))
     fixed = [k for k in diffs if k not in RESUME_OVERRIDABLE]
     if fixed:
-        shown = "; ".join(f"{k} = {now.get(k, '<absent>')!r} in {CONFIG}, "
-                          f"{then.get(k, '<absent>')!r} in {where.name}" for k in fixed[:5])
+        listed = "; ".join(f"{k} = {shown(now.get(k, '<absent>'))} in {CONFIG}, "
+                          f"{shown(then.get(k, '<absent>'))} in {where.name}" for k in fixed[:5])
         more = f" (and {len(fixed) - 5} more)" if len(fixed) > 5 else ""
         raise ConfigError(
             f"{where.parent.parent / CONFIG}: differs from the config checkpoint {where} was "
-            f"trained with: {shown}{more}. These fields change what the run computes and cannot "
+            f"trained with: {listed}{more}. These fields change what the run computes and cannot "
             f"change on --resume; put them back (state.json in the checkpoint holds the recorded "
             f"config), or start a new run")
-    return [f"{k} = {now[k]!r} (was {then.get(k)!r} at {where.name})" for k in diffs]
+    return [f"{k} = {shown(now[k])} (was {shown(then.get(k))} at {where.name})" for k in diffs]
 
 
 def resume_config(run_dir: Path, overrides: list[str]) -> tuple[RunConfig, list[str]]:

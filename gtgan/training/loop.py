@@ -7,7 +7,6 @@ about argparse. Under torchrun the same calls train with DistributedDataParallel
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import os
@@ -36,7 +35,8 @@ from .guard import (RESUME_OVERRIDABLE, StartRecord, check_resume_config, config
 from .outputs import RunOutputs, divergence_message, plots, progress_fields, tb_scalars
 from .preflight import check_inputs, check_output, validate_before_dims
 from .rundir import (CONFIG, ENCODER, METRICS, MetricsLog, RunDirError, RunLock, append_env,
-                     check_new_run_dir, check_run_dir, env_record, write_json_atomic)
+                     check_new_run_dir, check_run_dir, env_record, read_recorded_json,
+                     write_json_atomic)
 from .step import Trainer, nonfinite
 from .stop_signals import StopSignals
 from .warmup import resumed_warmup_end, warmup_over
@@ -195,7 +195,7 @@ class _Run:
         identity = dict(train_set.encoder_identity)
         enc_path = self.run_dir / ENCODER
         if self.resuming and enc_path.exists():
-            check_encoder_compatible(json.loads(enc_path.read_text()), identity)
+            check_encoder_compatible(read_recorded_json(enc_path), identity)
         test_set = None
         if self.info.is_main and (cfg.run.sample_every > 0 or cfg.run.eval_every_epochs > 0):
             try:

@@ -33,7 +33,7 @@ import torchvision
 
 from .. import __version__
 from ..errors import GtganError
-from ..fileio import atomic_write_text, fsync_path
+from ..fileio import FileFormatError, atomic_write_text, fsync_path, read_json
 
 CONFIG = "config.yaml"
 ENCODER = "encoder.json"
@@ -44,6 +44,15 @@ LOCK = ".lock"
 
 class RunDirError(GtganError):
     """The run directory cannot be used as asked (not empty, not a run, locked)."""
+
+
+def read_recorded_json(path: Path) -> Any:
+    """A JSON record of the run folder (encoder.json, init_from.json), bounded; damage is one
+    line naming the file."""
+    try:
+        return read_json(path)
+    except FileFormatError as exc:
+        raise RunDirError(f"{exc}; the run folder is damaged") from None
 
 
 def check_new_run_dir(run_dir: Path) -> None:
@@ -116,8 +125,8 @@ def append_env(run_dir: Path, record: dict) -> None:
     data = {"runs": []}
     if path.exists():
         try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError:
+            data = read_json(path)
+        except FileFormatError:
             data = {"runs": [], "note": "previous env.json was unreadable and was replaced"}
     data.setdefault("runs", []).append(record)
     write_json_atomic(path, data)
