@@ -35,7 +35,7 @@ from .guard import (RESUME_OVERRIDABLE, StartRecord, check_resume_config, config
 from .outputs import RunOutputs, divergence_message, plots, progress_fields, tb_scalars
 from .preflight import check_inputs, check_output, validate_before_dims
 from .rundir import (CONFIG, ENCODER, METRICS, MetricsLog, RunDirError, RunLock, append_env,
-                     check_new_run_dir, check_run_dir, env_record, read_recorded_json,
+                     check_run_dir, env_record, read_recorded_json,
                      write_json_atomic)
 from .step import Trainer, nonfinite
 from .stop_signals import StopSignals
@@ -163,8 +163,6 @@ class _Run:
                 raise _rebuild_error(error)
             return self._train()
         except BaseException:
-            if self.lock is not None:
-                self.lock.__exit__()
             if self.info.is_main and not self.resuming and not self.stepping and self.start.made:
                 self.start.undo()  # this start made the folder's contents: nothing may block a retry
             raise
@@ -175,11 +173,12 @@ class _Run:
             distributed.teardown_distributed(self.info)
 
     def _prepare_dir(self) -> None:
-        if not self.resuming:  # resume() has checked the directory already
-            check_new_run_dir(self.run_dir)  # again: train() checked before the slow set-up
-            self.start.make_dir()
-        self.lock = RunLock(self.run_dir).__enter__()
-        sweep_run(self.run_dir)  # what killed writers left (we hold the lock: no other writer)
+        if self.resuming:
+            self.lock = RunLock(self.run_dir).__enter__()
+            sweep_run(self.run_dir)  # what killed writers left (we hold the lock: no other writer)
+            check_run_dir(self.run_dir)
+        else:  # made, locked, then checked: train()'s look before the slow set-up was a courtesy
+            self.lock = self.start.open()
         for note in self.notes:
             print(f"gtgan train: {note}", file=sys.stderr, flush=True)
         if not self.resuming:
