@@ -1,6 +1,7 @@
 """Atomic writes and file hashes shared by every area: a crash never leaves a half file."""
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import io
@@ -87,6 +88,32 @@ def _atomic_write_bytes(path: Path, data: bytes, durable: bool) -> None:
         raise
     if durable:
         fsync_path(path.parent)
+
+
+_OS_ERROR_TEXT = re.compile(r"os error (\d+)")  # how Rust (safetensors) reports an OS error
+
+
+def os_errno(exc: BaseException) -> int | None:
+    """The OS error number behind `exc`: an OSError's, or one a library reports only in its text
+    (safetensors: "... No space left on device (os error 28)")."""
+    if isinstance(exc, OSError):
+        return exc.errno
+    m = _OS_ERROR_TEXT.search(str(exc))
+    return int(m[1]) if m else None
+
+
+@contextlib.contextmanager
+def naming(path: str | Path):
+    """Writes inside this block that fail for an OS reason (full disk, quota, read-only, ...)
+    raise an OSError naming `path` (the file or folder the user knows, not a staging file), so
+    the CLI says one line and exits 2 instead of calling it a bug."""
+    try:
+        yield
+    except Exception as exc:
+        code = os_errno(exc)
+        if code is None or (isinstance(exc, OSError) and exc.filename == str(path)):
+            raise
+        raise OSError(code, os.strerror(code), str(path)) from exc
 
 
 def atomic_write_text(path: str | Path, text: str, durable: bool = False) -> None:

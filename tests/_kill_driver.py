@@ -67,8 +67,8 @@ def model_moved_aside(src, dst):
 
 def install(point: str, n: int) -> None:
     if point == "checkpoint-files":  # weights written, train_state.pt written, no state.json
-        ck.torch.save = nth(n, torch.save, after=True,
-                            when=lambda obj, f, *a, **k: Path(f).name == ck.TRAIN_STATE)
+        ck.write_torch = nth(n, ck.write_torch, after=True,
+                             when=lambda obj, f, *a, **k: Path(f).name == ck.TRAIN_STATE)
     elif point == "checkpoint-rename":  # the staging folder complete, not renamed into place
         ck.os.rename = nth(n, os.rename, before=lambda *a: None,
                            when=lambda src, dst: Path(dst).name.startswith(ck.PREFIX))

@@ -48,7 +48,8 @@ def run_cli(capsys, args) -> tuple[int, str]:
 
 
 def one_line(rc: int, err: str, expect: str, code: int = 2) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
+    notes = ("gtgan train: precision",)  # a start's own one-line notes may come first
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(notes)]
     assert rc == code, err[:2000]
     assert len(lines) == 1 and "Traceback" not in err and "this is a bug" not in err, err[:2000]
     assert expect in lines[0], lines[0][:2000]
@@ -361,3 +362,68 @@ def test_demo_force_never_deletes_a_demo_still_training(tmp_path, monkeypatch, c
     assert (out / "report.html").exists()
     remove_holding_lock(out, out / "run")
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- full disks
+@pytest.mark.parametrize("code,expect", [(errno.ENOSPC, "no space left on the device"),
+                                         (errno.EDQUOT, "disk quota exceeded")])
+def test_a_full_disk_inside_a_checkpoint_is_one_line_naming_it(code, expect, tiny_cfg, tmp_path,
+                                                                monkeypatch, capsys):
+    import gtgan.storage.state_dicts as sd
+
+    def full(tensors, path, metadata=None):  # what safetensors raises on a full disk
+        from safetensors import SafetensorError
+        raise SafetensorError(f"Error while serializing: IoError({os.strerror(code)} "
+                              f"(os error {code}))")
+
+    monkeypatch.setattr(sd, "save_file", full)
+    run = tmp_path / "run"
+    rc, err = run_cli(capsys, ["train", "--config", tiny_cfg, "--out", run, "--quiet",
+                               "--set", "run.checkpoint_every=1"])
+    one_line(rc, err, f"{run / 'checkpoints' / 'step-00000001'}: {expect}")
+    assert not any(p.name.startswith(".tmp-") for p in (run / "checkpoints").iterdir())
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+def test_torch_save_of_the_train_state_on_a_full_disk_names_the_checkpoint(code, tmp_path,
+                                                                          monkeypatch):
+    import gtgan.storage.state_dicts as sd
+    from gtgan.storage.checkpoint import save_checkpoint
+
+    class Full:  # the file torch.save writes through: the disk fills on the first write
+        def __init__(self, path, mode):
+            self.name = str(path)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, data):
+            raise OSError(code, os.strerror(code))
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sd, "open", Full, raising=False)
+    with pytest.raises(OSError) as info:
+        save_checkpoint(tmp_path / "ck", 3, {"G": {"w": torch.zeros(4)}}, {"x": torch.zeros(9)}, {})
+    assert info.value.errno == code and info.value.filename == str(tmp_path / "ck" / "step-00000003")
+    assert [p.name for p in (tmp_path / "ck").iterdir()] == []
+
+
+def test_save_pretrained_on_a_read_only_disk_names_the_folder(model, tmp_path, monkeypatch):
+    import gtgan.storage.state_dicts as sd
+    from gtgan import TextToImage
+
+    pipe = TextToImage.from_pretrained(model)
+
+    def read_only(tensors, path, metadata=None):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(sd, "save_file", read_only)
+    with pytest.raises(OSError) as info:
+        pipe.save_pretrained(tmp_path / "copy")
+    assert info.value.errno == errno.EROFS and info.value.filename == str(tmp_path / "copy")
+    assert list(tmp_path.glob(".copy*")) == []

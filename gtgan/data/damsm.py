@@ -29,7 +29,8 @@ from torch import nn
 
 from ..config import ConfigError, from_dict
 from ..errors import EncoderError
-from ..fileio import FileFormatError, format_version, replace_dir, sha256_file, shown, staging_dir
+from ..fileio import (FileFormatError, format_version, naming, replace_dir, sha256_file, shown,
+                      staging_dir)
 from ..fileio import read_json as bounded_json
 from ..models.damsm import DamsmConfig, DamsmTextNet, build_image_net, inception_backbone
 from .damsm_vocab import Vocabulary, read_json
@@ -192,17 +193,18 @@ def save_damsm(directory: str | Path, damsm: Damsm, image_info: dict, metadata: 
     _check_target(directory)
     tmp = staging_dir(directory)
     try:
-        (tmp / VOCAB_FILE).write_text(damsm.vocab.to_json())
-        save_file(_cpu(damsm.text_net.state_dict()), str(tmp / TEXT_FILE))
-        save_file(_cpu(damsm.image_net.state_dict()), str(tmp / IMAGE_FILE))
-        files = {f: sha256_file(tmp / f) for f in (VOCAB_FILE, TEXT_FILE, IMAGE_FILE)}
-        cfg = asdict(damsm.cfg)
-        info = {"format": DAMSM_FORMAT, "version": DAMSM_VERSION, "config": cfg,
-                "vocab_size": len(damsm.vocab), "parts": ["text", "image"], "image": image_info,
-                "files": files, **_hashes(cfg, files), "metadata": metadata or {}}
-        (tmp / DAMSM_JSON).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-        _check_target(directory)
-        replace_dir(tmp, directory)
+        with naming(directory):  # a full disk: one line naming the folder
+            (tmp / VOCAB_FILE).write_text(damsm.vocab.to_json())
+            save_file(_cpu(damsm.text_net.state_dict()), str(tmp / TEXT_FILE))
+            save_file(_cpu(damsm.image_net.state_dict()), str(tmp / IMAGE_FILE))
+            files = {f: sha256_file(tmp / f) for f in (VOCAB_FILE, TEXT_FILE, IMAGE_FILE)}
+            cfg = asdict(damsm.cfg)
+            info = {"format": DAMSM_FORMAT, "version": DAMSM_VERSION, "config": cfg,
+                    "vocab_size": len(damsm.vocab), "parts": ["text", "image"], "image": image_info,
+                    "files": files, **_hashes(cfg, files), "metadata": metadata or {}}
+            (tmp / DAMSM_JSON).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+            _check_target(directory)
+            replace_dir(tmp, directory)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -20,9 +20,9 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError
-from ..fileio import (FileFormatError, atomic_write_text, format_version, fsync_path, read_json,
-                      replace_dir, sha256_file, shown, sweep_leftovers)
-from .state_dicts import read_safetensors, write_safetensors
+from ..fileio import (FileFormatError, atomic_write_text, format_version, fsync_path, naming,
+                      read_json, replace_dir, sha256_file, shown, sweep_leftovers)
+from .state_dicts import read_safetensors, write_safetensors, write_torch
 
 FORMAT = "gtgan-checkpoint"
 VERSION = 1
@@ -56,15 +56,30 @@ def save_checkpoint(root: Path, step: int, weights: dict[str, dict[str, torch.Te
     name = checkpoint_name(step)
     sweep_checkpoint_leftovers(root)
     tmp = root / f".tmp-{name}-{os.getpid()}"
+    final = root / name
     tmp.mkdir()
     try:
+        _write_checkpoint(tmp, final, step, weights, train_state, loop_state)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    atomic_write_text(root / LATEST, name + "\n", durable=True)
+    prune_checkpoints(root, keep, protect=final)
+    return final
+
+
+def _write_checkpoint(tmp: Path, final: Path, step: int, weights, train_state: dict,
+                      loop_state: dict[str, Any]) -> None:
+    """The files into the staging folder `tmp`, then `tmp` renamed to `final`; an OS error
+    (full disk) names `final`."""
+    with naming(final):
         files = {}
         for key, state in weights.items():
             fname = f"{key}.safetensors"
             tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
             write_safetensors(tensors, tmp / fname, metadata={"format": FORMAT, "step": str(step)})
             files[fname] = None
-        torch.save(train_state, tmp / TRAIN_STATE)
+        write_torch(train_state, tmp / TRAIN_STATE)
         files[TRAIN_STATE] = None
         for fname in files:
             fsync_path(tmp / fname)
@@ -76,18 +91,11 @@ def save_checkpoint(root: Path, step: int, weights: dict[str, dict[str, torch.Te
             f.flush()
             os.fsync(f.fileno())
         fsync_path(tmp)
-        final = root / name
         if final.exists():  # the same step saved again (e.g. final == periodic): swap it
             replace_dir(tmp, final)
         else:
             os.rename(tmp, final)
-        fsync_path(root)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    atomic_write_text(root / LATEST, name + "\n", durable=True)
-    prune_checkpoints(root, keep, protect=final)
-    return final
+        fsync_path(final.parent)
 
 
 def sweep_checkpoint_leftovers(root: Path) -> None:

@@ -25,8 +25,8 @@ import torch
 from ..config import ConfigError, ModelConfig, from_dict, to_dict
 from ..data.encoders import CharCnnRnnEncoder, bundle_encoder_files
 from ..errors import CheckpointError
-from ..fileio import (FileFormatError, format_version, fsync_path, read_json, replace_dir, shown,
-                      staging_dir)
+from ..fileio import (FileFormatError, format_version, fsync_path, naming, read_json, replace_dir,
+                      shown, staging_dir)
 from .state_dicts import read_safetensors, write_safetensors
 
 MODEL_FORMAT = "gtgan-model"
@@ -87,6 +87,19 @@ def save_model(directory: str | Path, model_cfg: ModelConfig, generator_state: d
     check_model_target(directory)
     tmp = staging_dir(directory)
     try:
+        _write_model(tmp, directory, model_cfg, generator_state, encoder_identity, metadata,
+                     discriminator_states)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return directory
+
+
+def _write_model(tmp: Path, directory: Path, model_cfg, generator_state, encoder_identity,
+                 metadata, discriminator_states) -> None:
+    """The folder's files into `tmp`, then swapped in at `directory`; an OS error (a full disk)
+    names `directory`."""
+    with naming(directory):
         write_safetensors(_cpu_tensors(generator_state), tmp / GENERATOR_FILE)
         if discriminator_states:
             d_tensors = {f"d{i}.{k}": v for i, state in enumerate(discriminator_states)
@@ -101,10 +114,6 @@ def save_model(directory: str | Path, model_cfg: ModelConfig, generator_state: d
         fsync_path(tmp)
         check_model_target(directory)  # again: something may have appeared meanwhile
         replace_dir(tmp, directory)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return directory
 
 
 def _cpu_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -35,7 +35,7 @@ import torchvision
 from .. import __version__
 from ..errors import GtganError
 from ..fileio import (STAGING, FileFormatError, atomic_write_text, fsync_path, load_json_text,
-                      read_json, shown)
+                      naming, read_json, shown)
 
 CONFIG = "config.yaml"
 ENCODER = "encoder.json"
@@ -200,10 +200,11 @@ class MetricsLog:
         atomic_write_text(self.path, "".join(k + "\n" for k in kept), durable=True)
 
     def write(self, record: dict) -> None:
-        if self._f is None:
-            self._f = open(self.path, "a")
-        self._f.write(json.dumps(record, sort_keys=True) + "\n")
-        self._f.flush()
+        with naming(self.path):  # a full disk: one line naming the log
+            if self._f is None:
+                self._f = open(self.path, "a")
+            self._f.write(json.dumps(record, sort_keys=True) + "\n")
+            self._f.flush()
 
     def sync(self) -> None:
         if self._f is not None:
