@@ -374,6 +374,7 @@ def config_json(cfg: Any) -> str:
 # text. `_check_fields` runs them before the cross-field checks in the validate() methods;
 # tests/test_config.py fails if a field is added without a rule.
 MAX_SEED = 2**63 - 1  # torch and numpy seeds are 64-bit; offsets (seed + 1, ...) stay in uint64
+MAX_IMAGES = 1024  # images one generate/interpolate call makes unless the caller raises it
 
 
 def _number(kind: type, lo: float | None = None, hi: float | None = None,

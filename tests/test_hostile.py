@@ -427,3 +427,42 @@ def test_save_pretrained_on_a_read_only_disk_names_the_folder(model, tmp_path, m
         pipe.save_pretrained(tmp_path / "copy")
     assert info.value.errno == errno.EROFS and info.value.filename == str(tmp_path / "copy")
     assert list(tmp_path.glob(".copy*")) == []
+
+
+# ---------------------------------------------------------------- caps in the Python API
+@pytest.mark.parametrize("call,expect", [
+    (lambda p: p(["a red bird"], num_images=10**6), "over the cap of 1,024 per call"),
+    (lambda p: p(["a red bird"] * 40, num_images=30), "1,200 images, over the cap of 1,024"),
+    (lambda p: p(["a red bird"], num_images=2.5), "num_images = 2.5: must be a whole number"),
+    (lambda p: p(["a red bird"], num_images="3"), "num_images = '3': must be a whole number"),
+    (lambda p: p(["a red bird"], num_images=0), "num_images = 0: must be from 1 to"),
+    (lambda p: p(["a red bird"], seed=2**64), "seed = 18446744073709551616: must be from 0"),
+    (lambda p: p(["a red bird"], seed=-1), "seed = -1: must be from 0"),
+    (lambda p: p.interpolate_captions("a", "b", steps=10**6), "steps = 1000000: must be from 2"),
+    (lambda p: p.interpolate_captions("a", "b", steps=3.0), "steps = 3.0: must be a whole"),
+    (lambda p: p.interpolate_noise("a", steps=4, seed=2**63 - 1), "seed = 9223372036854775807"),
+    (lambda p: p.generate_grid_tensors(["a"], num_images=True), "num_images = True"),
+])
+def test_the_api_caps_and_types_are_one_line_caption_errors(call, expect, model):
+    from gtgan import TextToImage
+    from gtgan.pipeline import CaptionError
+
+    pipe = TextToImage.from_pretrained(model)
+    with pytest.raises(CaptionError) as info:
+        call(pipe)
+    assert expect in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_api_cap_is_the_clis_and_can_be_raised(model, tmp_path, capsys):
+    import numpy as np
+
+    from gtgan import TextToImage
+    from gtgan.config import MAX_IMAGES
+
+    pipe = TextToImage.from_pretrained(model)
+    assert pipe.max_images == MAX_IMAGES == 1024
+    pipe.max_images = 2
+    assert len(pipe(["a red bird"], num_images=np.int64(2), seed=np.uint32(5))) == 2
+    rc, err = run_cli(capsys, ["generate", model, "a", "b", "c", "-n", "400", "--max-images",
+                               "1199", "-o", tmp_path / "x.png"])
+    one_line(rc, err, "over the cap of 1,199 per call")

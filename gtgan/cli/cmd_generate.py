@@ -1,12 +1,11 @@
 """`gtgan generate` and `gtgan interpolate`: pictures from captions, as PNGs."""
 from __future__ import annotations
 
+from ..config import MAX_IMAGES
 from ._paths import (ArgumentError, check_count, check_seed, make_folder, output_dir,
                      output_file, say as _say)
 from ._shared import DATA_ROOT_HELP
 
-
-MAX_IMAGES = 1024  # default cap on images per call (--max-images raises it)
 _CAP_HELP = (f"cap on images made by one call (default {MAX_IMAGES:,}): a guard against a typo "
              "costing hours; images are written as they are made, so memory does not grow")
 
@@ -73,6 +72,7 @@ def _cmd_generate(args) -> int:
     from ..pipeline import TextToImage
 
     pipe = TextToImage.from_pretrained(args.model, device=args.device, data_root=args.data_root)
+    pipe.max_images = args.max_images
     size = _image_size(pipe, args.scale)
     grid = None
     if out is not None:
@@ -131,6 +131,7 @@ def _cmd_interpolate(args) -> int:
     from ..pipeline import TextToImage
 
     pipe = TextToImage.from_pretrained(args.model, device=args.device, data_root=args.data_root)
+    pipe.max_images = args.max_images
     size = _image_size(pipe, args.scale)
     _grid_fits(out, args.steps * (size + 2) + 2, size + 24, "ask for fewer --steps")
     _say(make_folder(out.parent))
