@@ -49,7 +49,8 @@ def run_cli(capsys, args) -> tuple[int, str]:
 
 def one_line(rc: int, err: str, expect: str, code: int = 2) -> str:
     notes = ("gtgan train: precision",)  # a start's own one-line notes may come first
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(notes)]
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(notes)
+             and "img/s]" not in line]
     assert rc == code, err[:2000]
     assert len(lines) == 1 and "Traceback" not in err and "this is a bug" not in err, err[:2000]
     assert expect in lines[0], lines[0][:2000]
@@ -466,3 +467,64 @@ def test_the_api_cap_is_the_clis_and_can_be_raised(model, tmp_path, capsys):
     rc, err = run_cli(capsys, ["generate", model, "a", "b", "c", "-n", "400", "--max-images",
                                "1199", "-o", tmp_path / "x.png"])
     one_line(rc, err, "over the cap of 1,199 per call")
+
+
+# ---------------------------------------------------------------- data folders
+def _folder(tmp_path):
+    from test_bad_inputs import make_folder
+
+    return make_folder(tmp_path / "f")
+
+
+@pytest.mark.parametrize("content,expect", [
+    ("a bird\n" * 200_000, "b2.txt: larger than 1,048,576 bytes"),
+    ("x" * 5000 + "\n", "b2.txt line 1: 5,000 characters; a caption has at most 1,000: shorten it"),
+    ("".join(f"bird {i}\n" for i in range(1001)), "b2.txt: more than 1,000 different captions"),
+])
+def test_caption_files_are_bounded(content, expect, tmp_path, capsys):
+    root = _folder(tmp_path)
+    (root / "gull" / "b2.txt").write_text(content)
+    rc, err = run_cli(capsys, ["data", "prepare", root])
+    one_line(rc, err, expect)
+
+
+def test_identical_caption_lines_are_encoded_and_cached_once(tmp_path, capsys):
+    from gtgan.data.captions import read_caption_file
+
+    root = _folder(tmp_path)
+    (root / "gull" / "b2.txt").write_text("a red bird\n" * 50_000 + "a blue bird\n")
+    cf = read_caption_file(root / "gull" / "b2.txt")
+    assert cf.captions == ["a red bird", "a blue bird"] and cf.duplicate_lines == 49_999
+    assert main(["data", "prepare", str(root)]) == 0
+    cache = sum(p.stat().st_size for p in (root / "gtgan_cache").rglob("*") if p.is_file())
+    assert cache < 100_000
+
+
+def test_an_image_past_pillows_pixel_limit_is_an_error_naming_it(tmp_path, capsys):
+    import warnings
+
+    from PIL import Image
+    from test_bad_inputs import _png_claiming
+
+    root = _folder(tmp_path)
+    img = root / "gull" / "b2.png"
+    _png_claiming(img, 12_000, 12_000)  # 144 Mpx: past the limit, under twice it (a warning)
+    assert Image.MAX_IMAGE_PIXELS < 144e6 < 2 * Image.MAX_IMAGE_PIXELS
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rc, err = run_cli(capsys, ["data", "prepare", root])
+    one_line(rc, err, f"{img}: more than 89,478,485 pixels")
+
+
+@pytest.mark.parametrize("where", ["/etc/passwd", "../outside.png", "gull/../../outside.png", 5])
+def test_a_manifest_pointing_outside_the_folder_is_refused(where, tmp_path, capsys):
+    from gtgan.data.folder import MANIFEST, check_prepared
+    from gtgan.errors import DataError
+
+    root = _folder(tmp_path)
+    assert main(["data", "prepare", str(root)]) == 0
+    manifest = read_json(root / MANIFEST)
+    manifest["items"][0]["image"] = where
+    (root / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match="item 0 names .*not a file inside"):
+        check_prepared(root, "train")

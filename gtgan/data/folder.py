@@ -210,7 +210,26 @@ def read_manifest(root: Path) -> dict:
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or \
             not isinstance(data.get("items"), list):
         raise DataError(f"{path}: not a gtgan folder manifest; run `gtgan data prepare {root}`")
+    for n, it in enumerate(data["items"]):
+        bad = _outside(root, it)
+        if bad is not None:
+            raise DataError(f"{path}: item {n} names {shown(bad)}, which is not a file inside "
+                            f"{root}; run `gtgan data prepare {root}` again")
     return data
+
+
+def _outside(root: Path, item) -> object | None:
+    """What in a manifest item is not a relative path inside `root` (None when all is)."""
+    if not isinstance(item, dict):
+        return item
+    for key in ("image", "captions"):
+        rel = item.get(key)
+        if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or \
+                ".." in Path(rel).parts or "\0" in rel:
+            return rel
+    if not isinstance(item.get("class"), str) or not isinstance(item.get("split"), str):
+        return item.get("class")
+    return None
 
 
 def check_prepared(root: str | Path, split: str) -> list[dict]:
