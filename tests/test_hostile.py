@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -528,3 +529,60 @@ def test_a_manifest_pointing_outside_the_folder_is_refused(where, tmp_path, caps
     (root / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(DataError, match="item 0 names .*not a file inside"):
         check_prepared(root, "train")
+
+
+# ---------------------------------------------------------------- gtgan serve
+def test_serve_answers_every_rejected_input_with_one_line_and_cleans_up(serve_model, tmp_path,
+                                                                        monkeypatch):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+    from _serve_support import Server
+
+    temp = tmp_path / "gradio-temp"
+    temp.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(temp))
+    server = Server(serve_model)
+    try:
+        client = Client(server.url, verbose=False)
+        size = 128 if "128" in str(client.view_api(return_format="dict")) else 64
+        good = client.predict("a red bird", 2, 5, False, size, api_name="/generate")
+        assert len(good[0]) == 2 and any(temp.rglob("*.png"))
+        cases = [(("a red bird", 9, 0, False, size), "number of images 9: must be a whole number"),
+                 (("a red bird", 2, "abc", False, size), "seed 'abc': must be a whole number"),
+                 (("a red bird", None, 0, False, size), "number of images None"),
+                 (("a red bird", 2, 0, "yes", size), "random seed 'yes': must be true or false"),
+                 (("a red bird", 2, 2**70, False, size), "seed 1180591620717411303424"),
+                 ((None, 2, 0, False, size), "caption 1 is a NoneType"),
+                 (("a red bird", 2, 0, False, 99), "scale 99")]
+        for args, expect in cases:
+            with pytest.raises(AppError, match=re.escape(expect)):
+                client.predict(*args, api_name="/generate")
+        with pytest.raises(AppError, match="steps 500: must be a whole number from 2 to"):
+            client.predict("a", "b", 500, 0, False, size, api_name="/interpolate")
+        assert server.alive()
+    finally:
+        server.stop()
+    console = "\n".join(server.lines)
+    assert "Traceback" not in console and console.count("refused a request") == len(cases) + 1
+    left = [p for p in temp.rglob("*") if p.is_file() or p.name.startswith("gtgan-serve")]
+    assert left == []  # every served file removed with the server (Gradio's own empty folder
+    # vibe_edit_history, made at its import, stays)
+
+
+def test_serve_answers_a_wrong_number_of_values_with_one_line(serve_model, monkeypatch, tmp_path,
+                                                              capsys):
+    """(gradio_client fills left-out values with their defaults: the check is called directly,
+    as Gradio calls it for every request before anything else.)"""
+    import gradio as gr
+
+    from gtgan.serve import ServeOptions, Service
+    from gtgan.serve.app import build_app
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    app = build_app(Service.load(serve_model, ServeOptions(device="cpu")))
+    fn = next(f for f in app.fns.values() if f.api_name == "generate")
+    with pytest.raises(gr.Error, match=r"3 value\(s\) sent, 5 expected \(Caption, Number of "):
+        app.validate_inputs(fn, ["a red bird", 2, 0])
+    app.validate_inputs(fn, ["a red bird", 2, 0, False, 64])
+    assert capsys.readouterr().out.count("refused a request") == 1
+
