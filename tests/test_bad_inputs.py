@@ -209,7 +209,7 @@ def test_missing_output_folder_is_made_and_said(model, tmp_path, capsys):
                                      "--device", "cpu"])
     assert rc == 0 and out.is_file()
     assert f"created folder {out.parent}" in stdout
-    rc, stdout, _ = run_cli(capsys, ["generate", model, "bird", "-n", "2", "-o", out])
+    rc, stdout, _ = run_cli(capsys, ["generate", model, "bird", "-n", "2", "-o", out, "--force"])
     assert rc == 0 and "created folder" not in stdout
 
 

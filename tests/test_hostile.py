@@ -586,3 +586,34 @@ def test_serve_answers_a_wrong_number_of_values_with_one_line(serve_model, monke
     app.validate_inputs(fn, ["a red bird", 2, 0, False, 64])
     assert capsys.readouterr().out.count("refused a request") == 1
 
+
+
+# ---------------------------------------------------------------- what the user put there stays
+def test_save_pretrained_over_a_model_folder_keeps_the_users_files(model, tmp_path):
+    import shutil
+
+    from gtgan import TextToImage
+
+    target = tmp_path / "mine"
+    shutil.copytree(model, target)
+    (target / "notes.txt").write_text("what I tried")
+    (target / "samples").mkdir()
+    (target / "samples" / "a.png").write_bytes(b"png")
+    os.symlink("notes.txt", target / "link")
+    TextToImage.from_pretrained(model).save_pretrained(target)
+    assert (target / "notes.txt").read_text() == "what I tried"
+    assert (target / "samples" / "a.png").read_bytes() == b"png"
+    assert os.readlink(target / "link") == "notes.txt"
+    assert (target / "gtgan_model.json").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_generate_does_not_replace_an_existing_picture_without_force(model, tmp_path, capsys):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"my holiday")
+    for command in (["generate", model, "a bird", "-n", "1"], ["interpolate", model, "a", "b"]):
+        rc, err = run_cli(capsys, [*command, "-o", photo])
+        one_line(rc, err, f"-o {photo}: already exists; add --force to replace it")
+        assert photo.read_bytes() == b"my holiday"
+    assert main(["generate", str(model), "a bird", "-n", "1", "-o", str(photo), "--force"]) == 0
+    assert photo.read_bytes()[:4] == b"\x89PNG"

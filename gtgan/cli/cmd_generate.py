@@ -21,6 +21,7 @@ def add_generate(sub) -> None:
                    "with --each, no grid unless -o is given)")
     p.add_argument("--each", metavar="DIR", help="write every image as its own PNG into DIR, "
                    "batch by batch (memory stays flat for any -n)")
+    p.add_argument("--force", action="store_true", help="replace the -o file if it exists")
     p.add_argument("--max-images", type=int, default=MAX_IMAGES, metavar="N", help=_CAP_HELP)
     p.add_argument("--device", default="auto")
     p.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP)
@@ -64,7 +65,7 @@ def _cmd_generate(args) -> int:
     _check_cap(len(args.captions) * args.num_images,
                f"-n {args.num_images} x {len(args.captions)} caption(s)", args.max_images)
     out = args.out if args.out is not None else (None if args.each else "generated.png")
-    out = output_file(out, "-o") if out is not None else None
+    out = output_file(out, "-o", replace=args.force) if out is not None else None
     each = output_dir(args.each, "--each") if args.each else None
 
     from ..fileio import atomic_save_image
@@ -111,6 +112,7 @@ def add_interpolate(sub) -> None:
     p.add_argument("--seed-b", type=int, default=None, help="end noise seed (noise mode; default seed+1)")
     p.add_argument("--scale", type=int, default=None)
     p.add_argument("-o", "--out", default="interpolation.png")
+    p.add_argument("--force", action="store_true", help="replace the -o file if it exists")
     p.add_argument("--max-images", type=int, default=MAX_IMAGES, metavar="N", help=_CAP_HELP)
     p.add_argument("--device", default="auto")
     p.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP)
@@ -124,7 +126,7 @@ def _cmd_interpolate(args) -> int:
     if args.seed_b is None and args.caption_b is None:
         check_seed(args.seed + 1, "--seed (+1, the default --seed-b)")
     _check_cap(args.steps, f"--steps {args.steps}", args.max_images)
-    out = output_file(args.out, "-o")
+    out = output_file(args.out, "-o", replace=args.force)
 
     from ..fileio import atomic_save_image
     from ..images import image_strip

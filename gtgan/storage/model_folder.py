@@ -15,6 +15,7 @@ folder of anything else is refused, never deleted.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,35 @@ def _write_model(tmp: Path, directory: Path, model_cfg, generator_state, encoder
             fsync_path(f)
         fsync_path(tmp)
         check_model_target(directory)  # again: something may have appeared meanwhile
+        _keep_user_files(directory, tmp)
         replace_dir(tmp, directory)
+
+
+OWN_NAMES = (MODEL_JSON, GENERATOR_FILE, DISCRIMINATORS_FILE, ENCODER_FILES_DIR)
+
+
+def _keep_user_files(directory: Path, tmp: Path) -> None:
+    """What the user added to a model folder being replaced (notes, samples) goes into the new
+    one: hard links (no copy, and the old names stay until the swap), else copies."""
+    if not directory.is_dir():
+        return
+    for item in directory.iterdir():
+        if item.name in OWN_NAMES or (tmp / item.name).exists():
+            continue
+        if item.is_dir() and not item.is_symlink():
+            shutil.copytree(item, tmp / item.name, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(item, tmp / item.name)
+
+
+def _link_or_copy(src, dst) -> None:
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), dst)
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _cpu_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
