@@ -411,3 +411,27 @@ def format_version(data: dict, where: str) -> int:
     if type(version) is not int or version < 0:
         raise FileFormatError(f"{where}: version = {shown(version)}: expected a whole number")
     return version
+
+
+def load_torch_weights(path: str | Path) -> Any:
+    """torch.load(weights_only=True) of a plain weights file: a file holding code or objects is
+    refused, never run, in one FileFormatError line that names it (not PyTorch's paragraph,
+    which suggests loading it again unsafely). OSError passes through."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except pickle.UnpicklingError as exc:
+        why = next((line.split("WeightsUnpickler error:", 1)[1].strip()
+                    for line in str(exc).splitlines() if "WeightsUnpickler error:" in line), "")
+        why = why.split(" was not an allowed global")[0] if why else type(exc).__name__
+        raise FileFormatError(f"{path}: holds Python objects, not only tensors ({cut(why, 160)}); "
+                              "refused: nothing in it was run") from None
+    except Exception as exc:  # not a torch.save file at all (truncated, another format)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise FileFormatError(f"{path}: not a PyTorch weights file ({type(exc).__name__}: "
+                              f"{cut(first, 160)})") from None

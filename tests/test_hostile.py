@@ -617,3 +617,35 @@ def test_generate_does_not_replace_an_existing_picture_without_force(model, tmp_
         assert photo.read_bytes() == b"my holiday"
     assert main(["generate", str(model), "a bird", "-n", "1", "-o", str(photo), "--force"]) == 0
     assert photo.read_bytes()[:4] == b"\x89PNG"
+
+
+# ---------------------------------------------------------------- pickles
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_a_refused_pickle_is_one_line_without_pytorchs_advice(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    evil = tmp_path / "netG.pth"
+    torch.save({"w": torch.zeros(2), "x": _Evil()}, evil)
+    rc, err = run_cli(capsys, ["import-stackgan-v2", evil, "--out", tmp_path / "m"])
+    line = one_line(rc, err, f"{evil}: holds Python objects, not only tensors")
+    assert "nothing in it was run" in line
+    assert "weights_only=False" not in err and "trust" not in err
+    assert not (tmp_path / "PWNED").exists()
+    (tmp_path / "junk.pth").write_bytes(b"not a zip" * 9)
+    rc, err = run_cli(capsys, ["import-stackgan-v2", tmp_path / "junk.pth", "--out", tmp_path / "m"])
+    one_line(rc, err, "junk.pth: not a PyTorch weights file")
+
+
+def test_a_checkpoints_train_state_with_objects_is_refused_in_one_line(tmp_path):
+    from gtgan.errors import CheckpointError
+    from gtgan.storage.checkpoint import TRAIN_STATE, load_checkpoint, save_checkpoint
+
+    ck = save_checkpoint(tmp_path, 1, {"G": {"w": torch.zeros(2)}}, {"x": torch.zeros(1)}, {})
+    torch.save({"x": _Evil()}, ck / TRAIN_STATE)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(ck, verify=False)
+    assert "holds Python objects" in str(info.value) and "\n" not in str(info.value)
+    assert "weights_only=False" not in str(info.value)

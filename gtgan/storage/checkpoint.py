@@ -20,8 +20,9 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError
-from ..fileio import (FileFormatError, atomic_write_text, format_version, fsync_path, naming,
-                      read_json, replace_dir, sha256_file, shown, sweep_leftovers)
+from ..fileio import (FileFormatError, atomic_write_text, format_version, fsync_path,
+                      load_torch_weights, naming, read_json, replace_dir, sha256_file, shown,
+                      sweep_leftovers)
 from .state_dicts import read_safetensors, write_safetensors, write_torch
 
 FORMAT = "gtgan-checkpoint"
@@ -181,8 +182,8 @@ def load_checkpoint(path: Path, verify: bool = True
         _check_file(path, state, fname, verify)
     weights, _ = load_checkpoint_weights(path, verify=False)
     try:
-        train_state = torch.load(path / TRAIN_STATE, map_location="cpu", weights_only=True)
-    except Exception as exc:
+        train_state = load_torch_weights(path / TRAIN_STATE)
+    except (OSError, FileFormatError) as exc:
         raise CheckpointError(f"{path}: cannot read the checkpoint ({exc})") from None
     return weights, train_state, state
 
