@@ -425,13 +425,26 @@ def load_torch_weights(path: str | Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except OSError:
         raise
-    except pickle.UnpicklingError as exc:
-        why = next((line.split("WeightsUnpickler error:", 1)[1].strip()
-                    for line in str(exc).splitlines() if "WeightsUnpickler error:" in line), "")
-        why = why.split(" was not an allowed global")[0] if why else type(exc).__name__
-        raise FileFormatError(f"{path}: holds Python objects, not only tensors ({cut(why, 160)}); "
+    except Exception as exc:
+        text = str(exc)
+        if not (isinstance(exc, pickle.UnpicklingError) and text.startswith("Weights only")):
+            first = (text.strip().splitlines() or [""])[0]  # truncated, another format
+            raise FileFormatError(f"{path}: not a PyTorch weights file ({type(exc).__name__}: "
+                                  f"{cut(first, 160)})") from None
+        why = _refusal_reason(text)
+        if "GLOBAL" in why:  # an object or a callable: what an attack needs
+            raise FileFormatError(f"{path}: holds Python objects, not only tensors "
+                                  f"({cut(why, 160)}); refused: nothing in it was run") from None
+        raise FileFormatError(f"{path}: not a PyTorch weights file ({cut(why, 160)}); "
                               "refused: nothing in it was run") from None
-    except Exception as exc:  # not a torch.save file at all (truncated, another format)
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise FileFormatError(f"{path}: not a PyTorch weights file ({type(exc).__name__}: "
-                              f"{cut(first, 160)})") from None
+
+
+def _refusal_reason(text: str) -> str:
+    """The line of torch's weights-only refusal that says what was refused, without its advice
+    (which is to load the file again unsafely)."""
+    skip = ("Weights only load failed", "Check the documentation", "Please file an issue")
+    for line in text.splitlines():
+        line = line.split("WeightsUnpickler error:", 1)[-1].strip()
+        if line and not line.startswith(skip):
+            return line
+    return "refused by the weights-only reader"

@@ -150,7 +150,8 @@ class TextToImage:
     def noise(self, n: int, seed: int | None = None, generator: torch.Generator | None = None):
         """(z, ca_eps) for n images, drawn on the CPU so every device sees the same noise."""
         if generator is None:
-            generator = torch.Generator().manual_seed(0 if seed is None else whole("seed", seed, 0, MAX_SEED))
+            seed = 0 if seed is None else whole("seed", seed, 0, MAX_SEED)
+            generator = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.model_config.z_dim, generator=generator)
         eps = torch.randn(n, self.model_config.c_dim, generator=generator)
         return z, eps
