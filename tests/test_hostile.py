@@ -105,8 +105,18 @@ def test_readers_refuse_large_files_before_reading_them(tmp_path):
 
 # ---------------------------------------------------------------- configs
 def test_billion_laughs_in_set_is_one_short_line(capsys):
-    rc, err = run_cli(capsys, ["config", "demo", "--set", "name=" + LAUGHS.replace("\n", "\n")])
+    import time
+    import tracemalloc
+
+    tracemalloc.start()
+    t0 = time.monotonic()
+    try:
+        rc, err = run_cli(capsys, ["config", "demo", "--set", "name=" + LAUGHS])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     one_line(rc, err, "YAML aliases")
+    assert peak < 50 << 20 and time.monotonic() - t0 < 10  # was > 3 GB in 20 s
 
 
 def test_billion_laughs_in_config_file_and_run_config(tmp_path, model, capsys):
@@ -421,3 +431,13 @@ def test_a_checkpoints_train_state_with_objects_is_refused_in_one_line(tmp_path)
         load_checkpoint(ck, verify=False)
     assert "holds Python objects" in str(info.value) and "\n" not in str(info.value)
     assert "weights_only=False" not in str(info.value)
+
+
+def test_a_zero_byte_jpeg_is_named_and_skippable(tmp_path, capsys):
+    """One of the audit's cases that held: kept in the corpus."""
+    root = _folder(tmp_path)
+    (root / "gull" / "b2.png").unlink()
+    (root / "gull" / "b2.jpg").write_bytes(b"")
+    rc, err = run_cli(capsys, ["data", "prepare", root])
+    one_line(rc, err, "b2.jpg: cannot decode image")
+    assert main(["data", "prepare", str(root), "--skip-missing"]) == 0
