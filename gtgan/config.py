@@ -18,7 +18,7 @@ import yaml
 
 
 from .errors import GtganError
-from .fileio import atomic_write_text
+from .fileio import FileFormatError, atomic_write_text, cut, load_yaml_text, read_yaml, shown
 
 
 class ConfigError(GtganError, ValueError):
@@ -258,7 +258,7 @@ class RunConfig:
 
 def _check(ok: bool, name: str, value: Any, why: str) -> None:
     if not ok:
-        raise ConfigError(f"{name} = {value!r}: {why}")
+        raise ConfigError(f"{name} = {shown(value)}: {why}")
 
 
 # ---------------------------------------------------------------- (de)serialisation
@@ -273,9 +273,10 @@ def from_dict(cls: type, data: dict, where: str = "") -> Any:
         raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    unknown = sorted((k for k in data if k not in names), key=str)
     if unknown:
-        raise ConfigError(f"unknown config key(s) {', '.join(_join(where, u) for u in unknown)}; "
+        names_shown = cut(", ".join(_join(where, str(u)) for u in unknown[:8]), 300)
+        raise ConfigError(f"unknown config key(s) {names_shown}; "
                           f"known: {', '.join(sorted(names))}")
     kwargs = {}
     for key, value in data.items():
@@ -293,34 +294,34 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         return from_dict(tp, value, where)
     if origin is Literal:  # exact type too: 1 is not True, "true" not "auto"
         if not any(type(value) is type(a) and value == a for a in typing.get_args(tp)):
-            raise ConfigError(f"{where} = {value!r}: must be one of {list(typing.get_args(tp))}")
+            raise ConfigError(f"{where} = {shown(value)}: must be one of {list(typing.get_args(tp))}")
         return value
     if origin is list:
         (item,) = typing.get_args(tp)
         if isinstance(value, str):
             value = [v for v in value.replace(" ", "").split(",") if v]
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where} = {value!r}: expected a list")
+            raise ConfigError(f"{where} = {shown(value)}: expected a list")
         return [_coerce(item, v, where) for v in value]
     if tp is bool:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
             return value.lower() in ("true", "1", "yes", "on")
-        raise ConfigError(f"{where} = {value!r}: expected true or false")
+        raise ConfigError(f"{where} = {shown(value)}: expected true or false")
     if tp in (int, float):
         if isinstance(value, bool):
-            raise ConfigError(f"{where} = {value!r}: expected a number")
+            raise ConfigError(f"{where} = {shown(value)}: expected a number")
         try:
             out = tp(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{where} = {value!r}: expected {tp.__name__}") from None
+            raise ConfigError(f"{where} = {shown(value)}: expected {tp.__name__}") from None
         if tp is int and isinstance(value, float) and value != out:
-            raise ConfigError(f"{where} = {value!r}: expected an integer")
+            raise ConfigError(f"{where} = {shown(value)}: expected an integer")
         return out
     if tp is str:
         if not isinstance(value, (str, int, float)):
-            raise ConfigError(f"{where} = {value!r}: expected a string")
+            raise ConfigError(f"{where} = {shown(value)}: expected a string")
         return str(value)
     return value
 
@@ -332,21 +333,32 @@ def apply_overrides(cfg: Any, overrides: list[str], validate: bool = True) -> An
     data = to_dict(cfg)
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key=value, e.g. optim.batch_size=16")
+            raise ConfigError(f"--set {shown(item)}: expected key=value, e.g. optim.batch_size=16")
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
         node = data
         for i, part in enumerate(parts):
             if not isinstance(node, dict) or part not in node:
-                raise ConfigError(f"--set {item!r}: unknown key {'.'.join(parts[: i + 1])!r}")
+                raise ConfigError(f"--set {shown(item)}: unknown key {shown('.'.join(parts[: i + 1]))}")
             if i == len(parts) - 1:
-                node[part] = yaml.safe_load(raw) if raw.strip() else ""
+                node[part] = _set_value(item, raw)
             else:
                 node = node[part]
     out = from_dict(type(cfg), data)
     if validate:
         out.validate()
     return out
+
+
+def _set_value(item: str, raw: str) -> Any:
+    """A --set value parsed as YAML (bounded like a config file); malformed YAML is the user's
+    one-line error, naming the --set."""
+    if not raw.strip():
+        return ""
+    try:
+        return load_yaml_text(raw, f"--set {shown(item)}")
+    except FileFormatError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def save_yaml(cfg: Any, path: str | Path) -> None:
@@ -372,11 +384,11 @@ def load_run_config(path: str | Path, complete: bool = False) -> RunConfig:
     folder's own config.yaml, written whole: a missing field means the file was damaged)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except FileFormatError as exc:
+        raise ConfigError(str(exc)) from None
     if complete and (data is None or missing_keys(RunConfig, data)):
         gone = missing_keys(RunConfig, data)
         what = "is empty" if data is None else (
@@ -400,6 +412,7 @@ def config_json(cfg: Any) -> str:
 # text. `_check_fields` runs them before the cross-field checks in the validate() methods;
 # tests/test_config.py fails if a field is added without a rule.
 MAX_SEED = 2**63 - 1  # torch and numpy seeds are 64-bit; offsets (seed + 1, ...) stay in uint64
+MAX_IMAGES = 1024  # images one generate/interpolate call makes unless the caller raises it
 
 
 def _number(kind: type, lo: float | None = None, hi: float | None = None,

@@ -210,6 +210,7 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
     from .metrics import EvalOptions, evaluate_run, make_training_eval, write_report
     from .training import train
     from .training.preflight import given_keys
+    from .training.rundir import remove_holding_lock
 
     t0 = time.monotonic()
     out = Path(out_dir)
@@ -249,7 +250,7 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
     cfg.run.max_minutes = plan.train_s / 60
     log(f"      {'cached judge' if judge.get('cached') else 'judge trained'}; {plan.summary()}")
     if out.exists():  # only now, after the plan: a budget too short leaves nothing behind
-        shutil.rmtree(out)
+        remove_holding_lock(out, out / "run")  # never a demo still training
     out.mkdir(parents=True, exist_ok=True)
     spent = {"preparation": time.monotonic() - t0}
 

@@ -1,12 +1,14 @@
 """Atomic writes and file hashes shared by every area: a crash never leaves a half file."""
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import io
 import json
 import os
 import re
+import reprlib
 import shutil
 import tempfile
 import warnings
@@ -86,6 +88,32 @@ def _atomic_write_bytes(path: Path, data: bytes, durable: bool) -> None:
         raise
     if durable:
         fsync_path(path.parent)
+
+
+_OS_ERROR_TEXT = re.compile(r"os error (\d+)")  # how Rust (safetensors) reports an OS error
+
+
+def os_errno(exc: BaseException) -> int | None:
+    """The OS error number behind `exc`: an OSError's, or one a library reports only in its text
+    (safetensors: "... No space left on device (os error 28)")."""
+    if isinstance(exc, OSError):
+        return exc.errno
+    m = _OS_ERROR_TEXT.search(str(exc))
+    return int(m[1]) if m else None
+
+
+@contextlib.contextmanager
+def naming(path: str | Path):
+    """Writes inside this block that fail for an OS reason (full disk, quota, read-only, ...)
+    raise an OSError naming `path` (the file or folder the user knows, not a staging file), so
+    the CLI says one line and exits 2 instead of calling it a bug."""
+    try:
+        yield
+    except Exception as exc:
+        code = os_errno(exc)
+        if code is None or (isinstance(exc, OSError) and exc.filename == str(path)):
+            raise
+        raise OSError(code, os.strerror(code), str(path)) from exc
 
 
 def atomic_write_text(path: str | Path, text: str, durable: bool = False) -> None:
@@ -220,3 +248,203 @@ def replace_dir(src: str | Path, dst: str | Path) -> None:
         if old.exists():
             warnings.warn(f"{old}: the replaced folder could not be deleted; remove it by hand",
                           stacklevel=2)
+
+
+# ---------------------------------------------------------------- bounded reading and showing
+class FileFormatError(GtganError):
+    """A YAML or JSON input is malformed or past a bound (size, nesting, alias expansion)."""
+
+
+MAX_SHOWN = 120          # characters of a user's value an error message shows
+MAX_MESSAGE = 2000       # characters of a whole one-line error
+MAX_TEXT_BYTES = 1 << 20  # a config file, a --set value, a small JSON record
+MAX_DEPTH = 64           # nesting of mappings and lists
+MAX_NODES = 100_000      # YAML nodes counted with every alias expanded ("billion laughs")
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxtuple = 3, 6, 6, 6
+_REPR.maxset = _REPR.maxfrozenset = _REPR.maxdeque = _REPR.maxarray = 6
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = MAX_SHOWN
+
+
+def cut(text: str, limit: int = MAX_SHOWN) -> str:
+    """`text` with its middle replaced by '...' past `limit` characters: both ends stay."""
+    if len(text) <= limit:
+        return text
+    half = max(1, (limit - 5) // 2)
+    return f"{text[:half]} ... {text[-half:]}"
+
+
+def shown(value: Any, limit: int = MAX_SHOWN) -> str:
+    """repr(value) cut to `limit` characters, computed in bounded time and memory whatever the
+    value (a shared-reference structure from YAML aliases has an exponential full repr). The one
+    way a user's value reaches an error message."""
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # a hostile __repr__ must not replace the error being reported
+        text = f"<{type(value).__name__}>"
+    return cut(text, limit)
+
+
+def _read_bounded(path: Path, max_bytes: int) -> str:
+    """The UTF-8 text of `path`, refused past `max_bytes` before it is read whole."""
+    with open(path, "rb") as f:
+        raw = f.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise FileFormatError(f"{path}: larger than {max_bytes:,} bytes; not read")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileFormatError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def _yaml_loader():
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """SafeLoader that refuses nesting past MAX_DEPTH while composing (before Python's
+        recursion limit can be reached)."""
+        depth = 0
+
+        def compose_node(self, parent, index):
+            self.depth += 1
+            try:
+                if self.depth > MAX_DEPTH:
+                    raise FileFormatError(f"nested deeper than {MAX_DEPTH} levels")
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+    return yaml, Loader
+
+
+def _count_expanded(node) -> None:
+    """Count the YAML node graph as its Python value would be walked (aliases expanded), and stop
+    at MAX_NODES: a 400-byte "billion laughs" names 10^9 strings."""
+    count, stack = 0, [node]
+    while stack:
+        n = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise FileFormatError(f"expands to more than {MAX_NODES:,} values (YAML aliases); "
+                                  f"write the values out")
+        if isinstance(n.value, list):
+            for item in n.value:
+                stack.extend(item if isinstance(item, tuple) else (item,))
+
+
+def load_yaml_text(text: str, where: str, max_bytes: int = MAX_TEXT_BYTES) -> Any:
+    """Safe YAML (no code, no arbitrary objects) with bounds on size, nesting and alias
+    expansion; every failure is one FileFormatError naming `where`."""
+    if len(text) > max_bytes:
+        raise FileFormatError(f"{where}: larger than {max_bytes:,} bytes; not read")
+    yaml, Loader = _yaml_loader()
+    loader = Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _count_expanded(node)
+        return loader.construct_document(node)
+    except FileFormatError as exc:
+        raise FileFormatError(f"{where}: {exc}") from None
+    except yaml.YAMLError as exc:
+        first = " ".join(str(exc).split())
+        raise FileFormatError(f"{where}: not valid YAML ({cut(first, 200)})") from None
+    except RecursionError:
+        raise FileFormatError(f"{where}: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise FileFormatError(f"{where}: {cut(str(exc), 200)}") from None
+    finally:
+        loader.dispose()
+
+
+def read_yaml(path: str | Path, max_bytes: int = MAX_TEXT_BYTES) -> Any:
+    """`load_yaml_text` of a file; OSError (missing, unreadable) passes through to the caller."""
+    path = Path(path)
+    return load_yaml_text(_read_bounded(path, max_bytes), str(path), max_bytes)
+
+
+def _json_depth_ok(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if d > MAX_DEPTH:
+            return False
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+    return True
+
+
+def load_json_text(text: str, where: str, max_bytes: int = MAX_TEXT_BYTES) -> Any:
+    """json.loads with bounds on size and nesting; every failure is one FileFormatError naming
+    `where` (never RecursionError)."""
+    if len(text) > max_bytes:
+        raise FileFormatError(f"{where}: larger than {max_bytes:,} bytes; not read")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FileFormatError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno} "
+                              f"column {exc.colno})") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise FileFormatError(f"{where}: {cut(str(exc), 200)}") from None
+    except RecursionError:
+        value = None
+        ok = False
+    else:
+        ok = _json_depth_ok(value)
+    if not ok:
+        raise FileFormatError(f"{where}: nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def read_json(path: str | Path, max_bytes: int = MAX_TEXT_BYTES) -> Any:
+    """`load_json_text` of a file; OSError (missing, unreadable) passes through to the caller."""
+    path = Path(path)
+    return load_json_text(_read_bounded(path, max_bytes), str(path), max_bytes)
+
+
+def format_version(data: dict, where: str) -> int:
+    """The whole number at data["version"] (0 when absent); any other value is one line."""
+    version = data.get("version", 0)
+    if type(version) is not int or version < 0:
+        raise FileFormatError(f"{where}: version = {shown(version)}: expected a whole number")
+    return version
+
+
+def load_torch_weights(path: str | Path) -> Any:
+    """torch.load(weights_only=True) of a plain weights file: a file holding code or objects is
+    refused, never run, in one FileFormatError line that names it (not PyTorch's paragraph,
+    which suggests loading it again unsafely). OSError passes through."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as exc:
+        text = str(exc)
+        if not (isinstance(exc, pickle.UnpicklingError) and text.startswith("Weights only")):
+            first = (text.strip().splitlines() or [""])[0]  # truncated, another format
+            raise FileFormatError(f"{path}: not a PyTorch weights file ({type(exc).__name__}: "
+                                  f"{cut(first, 160)})") from None
+        why = _refusal_reason(text)
+        if "GLOBAL" in why:  # an object or a callable: what an attack needs
+            raise FileFormatError(f"{path}: holds Python objects, not only tensors "
+                                  f"({cut(why, 160)}); refused: nothing in it was run") from None
+        raise FileFormatError(f"{path}: not a PyTorch weights file ({cut(why, 160)}); "
+                              "refused: nothing in it was run") from None
+
+
+def _refusal_reason(text: str) -> str:
+    """The line of torch's weights-only refusal that says what was refused, without its advice
+    (which is to load the file again unsafely)."""
+    skip = ("Weights only load failed", "Check the documentation", "Please file an issue")
+    for line in text.splitlines():
+        line = line.split("WeightsUnpickler error:", 1)[-1].strip()
+        if line and not line.startswith(skip):
+            return line
+    return "refused by the weights-only reader"

@@ -9,6 +9,7 @@ and the API alike. Column j of every caption uses the same noise, so rows differ
 """
 from __future__ import annotations
 
+import numbers
 import unicodedata
 import warnings
 from pathlib import Path
@@ -17,10 +18,11 @@ from typing import Iterator, Sequence
 import torch
 from PIL import Image
 
-from .config import ModelConfig, RunConfig
+from .config import MAX_IMAGES, MAX_SEED, ModelConfig, RunConfig
 from .data.encoders import CharCnnRnnEncoder, TextEncoder, encoder_from_identity
 from .device import autocast, inference_execution, resolve_device
 from .errors import CheckpointError, GtganError, UnknownWordsWarning
+from .fileio import shown
 from .images import tensor_to_pil
 from .models import TextFeatures
 from .storage import LoadedGenerator, load_generator, save_model
@@ -98,6 +100,8 @@ class TextToImage:
     Generation runs in `precision` (default: the run's `run.precision`, else auto), decided by
     the rule training uses (`gtgan.device.inference_execution`); `execution` says what it chose."""
 
+    max_images: int = MAX_IMAGES  # images per call at most; the CLI's --max-images sets it
+
     def __init__(self, generator: torch.nn.Module, encoder, model_config: ModelConfig,
                  run_config: RunConfig | None = None, metadata: dict | None = None,
                  device: str | torch.device = "cpu", source: str = "", precision: str | None = None):
@@ -171,7 +175,8 @@ class TextToImage:
     def noise(self, n: int, seed: int | None = None, generator: torch.Generator | None = None):
         """(z, ca_eps) for n images, drawn on the CPU so every device sees the same noise."""
         if generator is None:
-            generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
+            seed = 0 if seed is None else whole("seed", seed, 0, MAX_SEED)
+            generator = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.model_config.z_dim, generator=generator)
         eps = torch.randn(n, self.model_config.c_dim, generator=generator)
         return z, eps
@@ -203,8 +208,7 @@ class TextToImage:
     def generate_grid_tensors(self, captions: Sequence[str] | str, num_images: int = 1,
                               seed: int = 0, scale: int | None = None) -> torch.Tensor:
         """(len(captions), num_images, 3, S, S): row i = caption i, column j = noise j."""
-        if num_images < 1:
-            raise CaptionError(f"num_images = {num_images}: must be at least 1")
+        num_images = self._check_count(captions, num_images)
         features = self.encode(captions)
         k = self._scale_index(scale)
         z, eps = self.noise(num_images, seed)
@@ -219,8 +223,7 @@ class TextToImage:
         """(row, column, PIL image) of `generate_grid_tensors`'s grid, bit-identical to it, made
         MAX_BATCH at a time: memory stays flat however many images are asked for (only the
         noise, 0.9 KB an image at the paper's sizes, is held for all of them)."""
-        if num_images < 1:
-            raise CaptionError(f"num_images = {num_images}: must be at least 1")
+        num_images = self._check_count(captions, num_images)
         features = self.encode(captions)
         k = self._scale_index(scale)
         z, eps = self.noise(num_images, seed)
@@ -238,6 +241,17 @@ class TextToImage:
         a time: only the PIL images are kept)."""
         return [im for _, _, im in self.iter_images(captions, num_images, seed, scale)]
 
+    def _check_count(self, captions, num_images) -> int:
+        """num_images a whole number, and captions x num_images within `max_images` (the CLI's
+        --max-images, the page's own cap), before any work."""
+        num_images = whole("num_images", num_images, 1, MAX_SEED)
+        n_cap = 1 if isinstance(captions, str) else len(captions)
+        if n_cap * num_images > self.max_images:
+            raise CaptionError(f"num_images = {num_images:,} x {n_cap:,} caption(s) = "
+                               f"{n_cap * num_images:,} images, over the cap of {self.max_images:,} "
+                               f"per call (raise it with TextToImage.max_images)")
+        return num_images
+
     def _scale_index(self, scale: int | None) -> int:
         sizes = self.image_sizes
         if scale is None:
@@ -253,12 +267,13 @@ class TextToImage:
         """Same noise, the condition code moving linearly from caption a to caption b (in CA
         space: the generator's `condition`, then its `synthesise`; word features, where the
         model reads them, switch from a's to b's halfway)."""
+        steps = _check_steps(steps, self.max_images)
         features = self.encode([caption_a, caption_b]).to(self.device)
         z, eps = self.noise(1, seed)
         with autocast(self.device, self.execution.amp_dtype):
             c, _, _ = self.generator.condition(features, eps.expand(2, -1).to(self.device))
         c = c.float()
-        t = torch.linspace(0, 1, _check_steps(steps), device=self.device)[:, None]
+        t = torch.linspace(0, 1, steps, device=self.device)[:, None]
         codes = (1 - t) * c[0] + t * c[1]
         words = features.select((t[:, 0] >= 0.5).long())
         return self._synthesise_pil(z.to(self.device).expand(len(codes), -1), codes, words, scale)
@@ -267,13 +282,15 @@ class TextToImage:
     def interpolate_noise(self, caption: str, steps: int = 8, seed: int = 0, seed_b: int | None = None,
                           scale: int | None = None) -> list[Image.Image]:
         """Same caption and condition code, the noise moving along a great circle (slerp)."""
+        steps = _check_steps(steps, self.max_images)
+        seed = whole("seed", seed, 0, MAX_SEED - 1 if seed_b is None else MAX_SEED)
         features = self.encode([caption]).to(self.device)
         z0, eps = self.noise(1, seed)
         z1, _ = self.noise(1, seed + 1 if seed_b is None else seed_b)
         with autocast(self.device, self.execution.amp_dtype):
             c, _, _ = self.generator.condition(features, eps.to(self.device))
         c = c.float()
-        t = torch.linspace(0, 1, _check_steps(steps))[:, None]
+        t = torch.linspace(0, 1, steps)[:, None]
         omega = torch.arccos((z0 / z0.norm() * z1 / z1.norm()).sum().clamp(-1, 1))
         if float(omega) < 1e-4:
             zs = (1 - t) * z0 + t * z1
@@ -295,8 +312,17 @@ class TextToImage:
         return out
 
 
-def _check_steps(steps: int) -> int:
-    """Interpolation steps: both ends at least, so never fewer than 2."""
-    if int(steps) < 2:
-        raise CaptionError(f"steps = {steps}: must be at least 2 (the two ends)")
-    return int(steps)
+def _check_steps(steps, cap: int) -> int:
+    """Interpolation steps: both ends at least, so never fewer than 2; at most `cap`."""
+    return whole("steps", steps, 2, cap)
+
+
+def whole(name: str, value, lo: int, hi: int) -> int:
+    """`value` as an int in [lo, hi] (an int, not 2.5, '3' or True), or a one-line CaptionError
+    naming the argument, before torch sees it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise CaptionError(f"{name} = {shown(value)}: must be a whole number, not a "
+                           f"{type(value).__name__}")
+    if not lo <= value <= hi:
+        raise CaptionError(f"{name} = {shown(value)}: must be from {lo:,} to {hi:,}")
+    return int(value)

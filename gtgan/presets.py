@@ -8,6 +8,7 @@ import copy
 from .config import (ConfigError, DataConfig, EncoderConfig, LossConfig, ModelConfig,
                      OptimConfig, RunConfig, RunSettings, load_run_config)
 from .data import build_run_encoder, settle_conditioning
+from .fileio import shown
 
 
 def paper() -> RunConfig:
@@ -98,7 +99,7 @@ def _finalise(cfg: RunConfig) -> RunConfig:
 
 def get_preset(name: str) -> RunConfig:
     if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {shown(name)}; available: {', '.join(PRESETS)}")
     return _finalise(PRESETS[name]())
 
 
@@ -122,6 +123,6 @@ def resolve_config(preset_or_file: str) -> RunConfig:
     if path.is_dir():
         path = path / "config.yaml"
     if not path.exists():
-        raise ConfigError(f"{preset_or_file!r} is neither a preset ({', '.join(PRESETS)}) "
+        raise ConfigError(f"{shown(preset_or_file)} is neither a preset ({', '.join(PRESETS)}) "
                           f"nor an existing config file")
     return load_run_config(path)

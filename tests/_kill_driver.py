@@ -1,10 +1,13 @@
 """`gtgan train` that SIGKILLs itself inside a write (tests/test_run_safety.py).
 
     python tests/_kill_driver.py POINT N -- TRAIN_ARGS...
+    python tests/_kill_driver.py POINT N -- encoder train ENCODER_TRAIN_ARGS...
 
 POINT names where the N-th write of that kind dies: inside a checkpoint's files, just before
 its rename into place, half-way through writing `checkpoints/latest`, inside a model folder's
-staging, or between the two renames of the model folder swap. The writers are wrapped here,
+staging, or between the two renames of the model folder swap; or at a new run's start: just
+after its folder is made and locked, inside the write of its config.yaml, just after the
+encoder run's vocab.json. The writers are wrapped here,
 in the child process only: the library has no fault-injection code.
 """
 from __future__ import annotations
@@ -17,8 +20,11 @@ from pathlib import Path
 
 import torch
 
+import gtgan.config as config
+import gtgan.data.damsm_vocab as damsm_vocab
 import gtgan.storage.checkpoint as ck
 import gtgan.storage.model_folder as mf
+import gtgan.training.rundir as rundir
 from gtgan.cli import main
 
 
@@ -61,8 +67,8 @@ def model_moved_aside(src, dst):
 
 def install(point: str, n: int) -> None:
     if point == "checkpoint-files":  # weights written, train_state.pt written, no state.json
-        ck.torch.save = nth(n, torch.save, after=True,
-                            when=lambda obj, f, *a, **k: Path(f).name == ck.TRAIN_STATE)
+        ck.write_torch = nth(n, ck.write_torch, after=True,
+                             when=lambda obj, f, *a, **k: Path(f).name == ck.TRAIN_STATE)
     elif point == "checkpoint-rename":  # the staging folder complete, not renamed into place
         ck.os.rename = nth(n, os.rename, before=lambda *a: None,
                            when=lambda src, dst: Path(dst).name.startswith(ck.PREFIX))
@@ -72,6 +78,12 @@ def install(point: str, n: int) -> None:
         mf.write_safetensors = nth(n, mf.write_safetensors, after=True)
     elif point == "model-swap":
         mf.replace_dir = nth(n, mf.replace_dir, before=model_moved_aside)
+    elif point == "after-lock":  # the run folder made and locked, nothing written yet
+        rundir.RunLock.__enter__ = nth(n, rundir.RunLock.__enter__, after=True)
+    elif point == "config-write":  # config.yaml half written in its temporary file
+        config.atomic_write_text = nth(n, config.atomic_write_text, before=half_written_latest)
+    elif point == "after-vocab":  # an encoder run's vocab.json written, no config.yaml yet
+        damsm_vocab.Vocabulary.save = nth(n, damsm_vocab.Vocabulary.save, after=True)
     else:
         raise SystemExit(f"unknown kill point {point!r}")
 
@@ -81,4 +93,4 @@ if __name__ == "__main__":
     assert sep == "--"
     torch.set_num_threads(1)
     install(point, int(n))
-    sys.exit(main(["train", *train_args]))
+    sys.exit(main(train_args if train_args[0] == "encoder" else ["train", *train_args]))

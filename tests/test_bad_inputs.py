@@ -209,7 +209,7 @@ def test_missing_output_folder_is_made_and_said(model, tmp_path, capsys):
                                      "--device", "cpu"])
     assert rc == 0 and out.is_file()
     assert f"created folder {out.parent}" in stdout
-    rc, stdout, _ = run_cli(capsys, ["generate", model, "bird", "-n", "2", "-o", out])
+    rc, stdout, _ = run_cli(capsys, ["generate", model, "bird", "-n", "2", "-o", out, "--force"])
     assert rc == 0 and "created folder" not in stdout
 
 
@@ -276,7 +276,7 @@ def _bad(root: Path, case: str) -> tuple[Path, str]:
         return img, "b2.png: cannot decode image"
     if case == "huge image":
         _png_claiming(img, 40_000, 40_000)
-        return img, "could be decompression bomb"
+        return img, "could be a decompression bomb"
     if case == "Latin-1 captions":
         txt.write_bytes("caf\xe9 bird\n".encode("latin-1"))
         return txt, "b2.txt line 1: not UTF-8 text (byte 0xe9)"

@@ -306,7 +306,7 @@ def test_import_refuses_foreign_and_unsafe_files(tmp_path, reference_shapes, cap
     torch.save({"x": Evil()}, tmp_path / "evil.pth")
     assert main(["import-stackgan-v2", str(tmp_path / "evil.pth"), "--out", str(tmp_path / "o")]) == 2
     captured = capsys.readouterr()
-    assert "EXECUTED" not in captured.out and "nothing in the file was executed" in captured.err
+    assert "EXECUTED" not in captured.out and "nothing in it was run" in captured.err
     assert not (tmp_path / "o").exists()
 
 

@@ -55,11 +55,13 @@ def main(argv: list[str] | None = None) -> int:
 def _one_line(exc: GtganError) -> str:
     """The message; raised in a DataLoader worker, torch re-raises it with the worker's
     traceback appended, whose last line is the original message."""
+    from ..fileio import MAX_MESSAGE, cut
+
     text = str(exc)
-    if "\nOriginal Traceback" not in text:
-        return text
-    last = [line for line in text.splitlines() if line.strip()][-1]
-    return last.split(": ", 1)[1] if last.startswith(("gtgan.", type(exc).__name__)) else last
+    if "\nOriginal Traceback" in text:
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        text = last.split(": ", 1)[1] if last.startswith(("gtgan.", type(exc).__name__)) else last
+    return cut(text, MAX_MESSAGE)  # bounded, whatever it quotes
 
 
 def _last_resort(command: str, exc: Exception) -> int:

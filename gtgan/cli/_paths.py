@@ -79,10 +79,11 @@ def say(note: str | None) -> None:
         print(note)
 
 
-def output_file(path: str, flag: str = "-o", image: bool = True) -> Path:
+def output_file(path: str, flag: str = "-o", image: bool = True, replace: bool = True) -> Path:
     """Check an output file before the work that fills it: not a folder, a known image
-    extension (`image`), parents that are (or can be made) folders, writable. Returns the
-    path; nothing is created (`make_folder(path.parent)` when writing)."""
+    extension (`image`), parents that are (or can be made) folders, writable; an existing file
+    only with `replace` (the command's --force). Returns the path; nothing is created
+    (`make_folder(path.parent)` when writing)."""
     p = Path(path).expanduser()
     if not str(path).strip():
         raise OutputPathError(f"{flag}: empty path; give a file name")
@@ -92,6 +93,9 @@ def output_file(path: str, flag: str = "-o", image: bool = True) -> Path:
                               f"{p / ('out.png' if image else 'report.json')}")
     if image:
         image_format(p)
+    if p.exists() and not replace:
+        raise OutputPathError(f"{flag} {path}: already exists; add --force to replace it, or "
+                              "choose another name")
     if p.exists() and not os.access(p, os.W_OK):
         raise OutputPathError(f"{flag} {path}: no permission to replace this file")
     _check_parent(p.parent, flag, p)

@@ -38,6 +38,7 @@ def data_overrides(spec: str) -> tuple[str, list[str]]:
     from pathlib import Path
 
     from ..config import ConfigError
+    from ..fileio import shown
     from ..data.checks import detect_kind
 
     kind, sep, rest = spec.partition(":")
@@ -48,7 +49,7 @@ def data_overrides(spec: str) -> tuple[str, list[str]]:
             return "synthetic-small", ["data.kind=synthetic", f"data.synthetic_count={rest}"]
         return "attngan", [f"data.kind={kind}", f"data.root={rest}"]
     if not Path(spec).expanduser().is_dir():
-        raise ConfigError(f"DATA_SPEC {spec!r}: not 'synthetic' and not an existing folder ({DATA_SPEC_HELP})")
+        raise ConfigError(f"DATA_SPEC {shown(spec)}: not 'synthetic' and not an existing folder ({DATA_SPEC_HELP})")
     return "attngan", [f"data.kind={detect_kind(spec)}", f"data.root={spec}"]
 
 

@@ -1,12 +1,11 @@
 """`gtgan generate` and `gtgan interpolate`: pictures from captions, as PNGs."""
 from __future__ import annotations
 
+from ..config import MAX_IMAGES
 from ._paths import (ArgumentError, check_count, check_seed, make_folder, output_dir,
                      output_file, say as _say)
 from ._shared import DATA_ROOT_HELP
 
-
-MAX_IMAGES = 1024  # default cap on images per call (--max-images raises it)
 _CAP_HELP = (f"cap on images made by one call (default {MAX_IMAGES:,}): a guard against a typo "
              "costing hours; images are written as they are made, so memory does not grow")
 
@@ -22,6 +21,7 @@ def add_generate(sub) -> None:
                    "with --each, no grid unless -o is given)")
     p.add_argument("--each", metavar="DIR", help="write every image as its own PNG into DIR, "
                    "batch by batch (memory stays flat for any -n)")
+    p.add_argument("--force", action="store_true", help="replace the -o file if it exists")
     p.add_argument("--max-images", type=int, default=MAX_IMAGES, metavar="N", help=_CAP_HELP)
     p.add_argument("--device", default="auto")
     p.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP)
@@ -65,7 +65,7 @@ def _cmd_generate(args) -> int:
     _check_cap(len(args.captions) * args.num_images,
                f"-n {args.num_images} x {len(args.captions)} caption(s)", args.max_images)
     out = args.out if args.out is not None else (None if args.each else "generated.png")
-    out = output_file(out, "-o") if out is not None else None
+    out = output_file(out, "-o", replace=args.force) if out is not None else None
     each = output_dir(args.each, "--each") if args.each else None
 
     from ..fileio import atomic_save_image
@@ -73,6 +73,7 @@ def _cmd_generate(args) -> int:
     from ..pipeline import TextToImage
 
     pipe = TextToImage.from_pretrained(args.model, device=args.device, data_root=args.data_root)
+    pipe.max_images = args.max_images
     size = _image_size(pipe, args.scale)
     grid = None
     if out is not None:
@@ -111,6 +112,7 @@ def add_interpolate(sub) -> None:
     p.add_argument("--seed-b", type=int, default=None, help="end noise seed (noise mode; default seed+1)")
     p.add_argument("--scale", type=int, default=None)
     p.add_argument("-o", "--out", default="interpolation.png")
+    p.add_argument("--force", action="store_true", help="replace the -o file if it exists")
     p.add_argument("--max-images", type=int, default=MAX_IMAGES, metavar="N", help=_CAP_HELP)
     p.add_argument("--device", default="auto")
     p.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP)
@@ -124,13 +126,14 @@ def _cmd_interpolate(args) -> int:
     if args.seed_b is None and args.caption_b is None:
         check_seed(args.seed + 1, "--seed (+1, the default --seed-b)")
     _check_cap(args.steps, f"--steps {args.steps}", args.max_images)
-    out = output_file(args.out, "-o")
+    out = output_file(args.out, "-o", replace=args.force)
 
     from ..fileio import atomic_save_image
     from ..images import image_strip
     from ..pipeline import TextToImage
 
     pipe = TextToImage.from_pretrained(args.model, device=args.device, data_root=args.data_root)
+    pipe.max_images = args.max_images
     size = _image_size(pipe, args.scale)
     _grid_fits(out, args.steps * (size + 2) + 2, size + 24, "ask for fewer --steps")
     _say(make_folder(out.parent))

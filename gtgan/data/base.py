@@ -3,6 +3,7 @@ crop, guaranteed different-class negatives, and skipping of broken items on requ
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import torch
@@ -105,36 +106,48 @@ def open_image(path, min_side: int | None = None,
     given. With `min_side`, big JPEGs decode at a reduced scale (Image.draft) as long as the
     cropped region keeps at least `min_side` pixels on its shorter side: several times faster.
     Grayscale, CMYK, palette and alpha images are converted to RGB. Undecodable files raise
-    ImageDecodeError naming the file."""
+    ImageDecodeError naming the file, and so do images past Pillow's pixel limit (its warning
+    made an error: a small compressed file may decode to gigabytes)."""
     try:
-        with Image.open(path) as img:
-            full_w, full_h = img.size
-            box = stackgan_box(bbox, full_w, full_h) if bbox is not None else None
-            if box is not None and (box[2] <= box[0] or box[3] <= box[1]):
-                raise DataError(f"{path}: bounding box {bbox} lies outside the "
-                                f"{full_w}x{full_h} image; check bounding_boxes.txt")
-            if min_side and img.format == "JPEG":
-                bw, bh = ((box[2] - box[0], box[3] - box[1]) if box else (full_w, full_h))
-                factor = min(bw, bh) / min_side
-                if factor >= 2:
-                    img.draft(img.mode if img.mode in ("RGB", "L") else None,
-                              (int(full_w / factor) + 1, int(full_h / factor) + 1))
-            img.load()
-            sx, sy = img.size[0] / full_w, img.size[1] / full_h
-            out = to_rgb(img)
-            if box is not None:
-                out = out.crop((round(box[0] * sx), round(box[1] * sy),
-                                round(box[2] * sx), round(box[3] * sy)))
-            return out
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return _open_image(path, min_side, bbox)
     except FileNotFoundError:
         raise ImageMissingError(
             f"{path}: image file not found; restore it, or skip unusable items with "
             f"data.skip_missing=true (CLI --skip-missing)") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ImageDecodeError(
+            f"{path}: more than {Image.MAX_IMAGE_PIXELS:,} pixels, Pillow's limit (it could be a "
+            f"decompression bomb); resize it, or skip such items with data.skip_missing=true "
+            f"(CLI --skip-missing)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise ImageDecodeError(
             f"{path}: cannot decode image ({type(exc).__name__}: {exc}); replace the file, or "
             f"skip broken items with data.skip_missing=true (CLI --skip-missing); "
             f"`gtgan data inspect` lists every broken file") from None
+
+
+def _open_image(path, min_side: int | None, bbox) -> Image.Image:
+    with Image.open(path) as img:
+        full_w, full_h = img.size
+        box = stackgan_box(bbox, full_w, full_h) if bbox is not None else None
+        if box is not None and (box[2] <= box[0] or box[3] <= box[1]):
+            raise DataError(f"{path}: bounding box {bbox} lies outside the "
+                            f"{full_w}x{full_h} image; check bounding_boxes.txt")
+        if min_side and img.format == "JPEG":
+            bw, bh = ((box[2] - box[0], box[3] - box[1]) if box else (full_w, full_h))
+            factor = min(bw, bh) / min_side
+            if factor >= 2:
+                img.draft(img.mode if img.mode in ("RGB", "L") else None,
+                          (int(full_w / factor) + 1, int(full_h / factor) + 1))
+        img.load()
+        sx, sy = img.size[0] / full_w, img.size[1] / full_h
+        out = to_rgb(img)
+        if box is not None:
+            out = out.crop((round(box[0] * sx), round(box[1] * sy),
+                            round(box[2] * sx), round(box[3] * sy)))
+        return out
 
 
 class CaptionedImageDataset(Dataset):

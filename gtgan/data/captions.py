@@ -9,6 +9,10 @@ from pathlib import Path
 from ..errors import DataError
 
 _FFFD_RUN = re.compile("\ufffd+")
+# Bounds on one caption file, so a hostile or mistaken file costs bounded memory and cache:
+MAX_FILE_BYTES = 1 << 20  # CUB's are about 1 kB
+MAX_CAPTIONS = 1000  # distinct captions per image (CUB has 10)
+MAX_CHARS = 1000  # characters per caption, as TextToImage accepts
 _SPACES = re.compile(r"\s+")
 
 
@@ -28,6 +32,7 @@ class CaptionFile:
     captions: list[str]
     fffd_lines: int = 0  # lines where U+FFFD runs (a broken space in CUB) became spaces
     empty_lines: int = 0  # empty lines dropped (own folders only)
+    duplicate_lines: int = 0  # repeats of an earlier line dropped (own folders only)
 
 
 def read_caption_file(path: str | Path, need: int | None = None, strict_empty: bool = False,
@@ -38,7 +43,8 @@ def read_caption_file(path: str | Path, need: int | None = None, strict_empty: b
     path = Path(path)
     hint = skip_hint or ("or skip this image with data.skip_missing=true (CLI --skip-missing)")
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise CaptionFileError(f"{path}: caption file not found; add it, {hint}") from None
     except OSError as exc:
@@ -49,13 +55,19 @@ def read_caption_file(path: str | Path, need: int | None = None, strict_empty: b
         line = raw[: exc.start].count(b"\n") + 1
         raise CaptionFileError(f"{path} line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
                                f"save the file as UTF-8, {hint}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise CaptionFileError(f"{path}: larger than {MAX_FILE_BYTES:,} bytes; a caption file holds "
+                               f"a few captions of one image, one a line, {hint}")
     lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
-    out = CaptionFile([])
+    out, seen = CaptionFile([]), set()
     for n, line in enumerate(lines, 1):
         if "\ufffd" in line:
             out.fffd_lines += 1
+        if len(line) > MAX_CHARS:
+            raise CaptionFileError(f"{path} line {n}: {len(line):,} characters; a caption has at "
+                                   f"most {MAX_CHARS:,}: shorten it, {hint}")
         cap = clean_caption(line)
         if not cap:
             if strict_empty:
@@ -65,6 +77,14 @@ def read_caption_file(path: str | Path, need: int | None = None, strict_empty: b
                     f"{hint}")
             out.empty_lines += 1
             continue
+        if need is None:  # own folders: a repeated line adds nothing but cache rows
+            if cap in seen:
+                out.duplicate_lines += 1
+                continue
+            seen.add(cap)
+            if len(seen) > MAX_CAPTIONS:
+                raise CaptionFileError(f"{path}: more than {MAX_CAPTIONS:,} different captions; "
+                                       f"keep the ones that describe this image, {hint}")
         out.captions.append(cap)
     if need is not None:
         if len(out.captions) < need:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, EncoderError
+from ..fileio import shown
 from ._io import load_data_pickle
 from .captions import CaptionFileError, read_caption_file
 
@@ -47,7 +48,7 @@ def _read_table(path: Path) -> dict[int, list[str]]:
             try:
                 out[int(parts[0])] = parts[1:]
             except (ValueError, IndexError):
-                raise DataError(f"{path} line {n}: expected '<image id> ...', got {line!r}") from None
+                raise DataError(f"{path} line {n}: expected '<image id> ...', got {shown(line)}") from None
     return out
 
 

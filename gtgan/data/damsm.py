@@ -31,7 +31,9 @@ from torch import nn
 
 from ..config import ConfigError, from_dict
 from ..errors import EncoderError
-from ..fileio import replace_dir, sha256_file, staging_dir
+from ..fileio import (FileFormatError, format_version, naming, replace_dir, sha256_file, shown,
+                      staging_dir)
+from ..fileio import read_json as bounded_json
 from ..models.conditioning import TextFeatures
 from ..models.damsm import (DamsmConfig, DamsmTextNet, build_image_net, inception_backbone,
                             lite0_backbone)
@@ -155,7 +157,7 @@ def initial_image_net(cfg: DamsmConfig, weights: str, seed: int = 0) -> tuple[nn
     else:
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise EncoderError(f"image_weights = {weights!r}: not 'imagenet', 'random' or an "
+            raise EncoderError(f"image_weights = {shown(weights)}: not 'imagenet', 'random' or an "
                                "existing state-dict file")
         try:
             state = (load_file(str(path)) if path.suffix == ".safetensors"
@@ -236,8 +238,8 @@ def _hashes(cfg: dict, files: dict[str, str]) -> dict[str, str]:
 
 def is_damsm_folder(path: str | Path) -> bool:
     try:
-        return json.loads((Path(path) / DAMSM_JSON).read_text()).get("format") == DAMSM_FORMAT
-    except (OSError, ValueError, AttributeError):
+        return bounded_json(Path(path) / DAMSM_JSON).get("format") == DAMSM_FORMAT
+    except (OSError, FileFormatError, AttributeError):
         return False
 
 
@@ -249,17 +251,18 @@ def save_damsm(directory: str | Path, damsm: Damsm, image_info: dict, metadata: 
     _check_target(directory)
     tmp = staging_dir(directory)
     try:
-        (tmp / VOCAB_FILE).write_text(damsm.vocab.to_json())
-        save_file(_cpu(damsm.text_net.state_dict()), str(tmp / TEXT_FILE))
-        save_file(_cpu(damsm.image_net.state_dict()), str(tmp / IMAGE_FILE))
-        files = {f: sha256_file(tmp / f) for f in (VOCAB_FILE, TEXT_FILE, IMAGE_FILE)}
-        cfg = asdict(damsm.cfg)
-        info = {"format": DAMSM_FORMAT, "version": DAMSM_VERSION, "config": cfg,
-                "vocab_size": len(damsm.vocab), "parts": ["text", "image"], "image": image_info,
-                "files": files, **_hashes(cfg, files), "metadata": metadata or {}}
-        (tmp / DAMSM_JSON).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-        _check_target(directory)
-        replace_dir(tmp, directory)
+        with naming(directory):  # a full disk: one line naming the folder
+            (tmp / VOCAB_FILE).write_text(damsm.vocab.to_json())
+            save_file(_cpu(damsm.text_net.state_dict()), str(tmp / TEXT_FILE))
+            save_file(_cpu(damsm.image_net.state_dict()), str(tmp / IMAGE_FILE))
+            files = {f: sha256_file(tmp / f) for f in (VOCAB_FILE, TEXT_FILE, IMAGE_FILE)}
+            cfg = asdict(damsm.cfg)
+            info = {"format": DAMSM_FORMAT, "version": DAMSM_VERSION, "config": cfg,
+                    "vocab_size": len(damsm.vocab), "parts": ["text", "image"], "image": image_info,
+                    "files": files, **_hashes(cfg, files), "metadata": metadata or {}}
+            (tmp / DAMSM_JSON).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+            _check_target(directory)
+            replace_dir(tmp, directory)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -320,7 +323,11 @@ def _read_info(directory: Path) -> dict:
     info = read_json(path, "DAMSM description")
     if not isinstance(info, dict) or info.get("format") != DAMSM_FORMAT:
         raise EncoderError(f"{path}: not a gtgan DAMSM encoder (format {DAMSM_FORMAT!r})")
-    if int(info.get("version", 0)) > DAMSM_VERSION:
+    try:
+        version = format_version(info, str(path))
+    except FileFormatError as exc:
+        raise EncoderError(str(exc)) from None
+    if version > DAMSM_VERSION:
         raise EncoderError(f"{path}: written by a newer gtgan; upgrade gtgan")
     return info
 
@@ -453,7 +460,7 @@ def _bundle(identity: dict, target: Path) -> None:
                       or is_damsm_folder(Path(where) / RUN_ENCODER_DIR)):
             copy_text_part(where, target)
             return
-    raise EncoderError(f"the DAMSM encoder {identity.get('name')!r} is not on this machine, so "
+    raise EncoderError(f"the DAMSM encoder {shown(identity.get('name'))} is not on this machine, so "
                        "its text part cannot be stored with the model")
 
 

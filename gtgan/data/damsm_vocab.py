@@ -25,22 +25,24 @@ import numpy as np
 import torch
 
 from ..errors import EncoderError
-from ..fileio import atomic_write_text
+from ..fileio import FileFormatError, atomic_write_text
+from ..fileio import read_json as bounded_json
 from .bow_synonyms import SYNONYMS
 
 PAD, UNK = "<end>", "<unk>"
 VOCAB_FORMAT = "gtgan-damsm-vocab"
+MAX_VOCAB_BYTES = 64 << 20  # a vocabulary of a million words fits
 _TOKEN = re.compile(r"[A-Za-z0-9_]+")
 
 
 def read_json(path: Path, what: str):
     """A JSON file of a DAMSM folder, or an EncoderError naming the file."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return bounded_json(path, max_bytes=MAX_VOCAB_BYTES)
     except FileNotFoundError:
         raise EncoderError(f"{path}: {what} not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EncoderError(f"{path}: not valid JSON ({exc})") from None
+    except FileFormatError as exc:
+        raise EncoderError(str(exc)) from None
 
 
 def tokenize(caption: str) -> list[str]:

@@ -13,7 +13,6 @@ sub-folder when there are several; otherwise every image is its own class.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..errors import DataError
-from ..fileio import atomic_write_json
+from ..fileio import FileFormatError, atomic_write_json, read_json, shown
 from .base import CaptionedImageDataset, load_size, open_image
 from .captions import CaptionFileError, read_caption_file
 from .embcache import cached_embeddings, captions_key
@@ -37,6 +36,7 @@ MANIFEST = "gtgan_manifest.json"
 CACHE_DIR = "gtgan_cache"
 MANIFEST_FORMAT = "gtgan-folder-manifest"
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+MAX_LIST_BYTES = 1 << 30  # a manifest or split file: about 5 million items
 _SKIP_HINT = "or leave such items out with --skip-missing (data.skip_missing=true)"
 
 
@@ -77,11 +77,11 @@ def read_split_file(path: str | Path, root: Path, images: set[str]) -> dict[str,
     """image path (relative, '/') -> split name, from a JSON {"split": [paths]} file."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path, MAX_LIST_BYTES)
     except FileNotFoundError:
         raise DataError(f"{path}: split file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc}); expected "
+    except FileFormatError as exc:
+        raise DataError(f"{exc}; expected "
                         f'{{"train": ["a.jpg", ...], "test": [...]}}') from None
     if not isinstance(data, dict) or not all(
             isinstance(v, list) and all(isinstance(p, str) for p in v) for v in data.values()):
@@ -92,9 +92,9 @@ def read_split_file(path: str | Path, root: Path, images: set[str]) -> dict[str,
         for p in paths:
             rel = Path(p).as_posix()
             if rel not in images:
-                raise DataError(f"{path}: {p!r} (split {split!r}) is not an image under {root}")
+                raise DataError(f"{path}: {shown(p)} (split {shown(split)}) is not an image under {root}")
             if rel in out and out[rel] != split:
-                raise DataError(f"{path}: {p!r} is in both {out[rel]!r} and {split!r}")
+                raise DataError(f"{path}: {shown(p)} is in both {shown(out[rel])} and {shown(split)}")
             out[rel] = split
     return out
 
@@ -201,15 +201,34 @@ def prepare_folder(root: str | Path, encoder: TextEncoder, split_file: str | Pat
 def read_manifest(root: Path) -> dict:
     path = root / MANIFEST
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path, MAX_LIST_BYTES)
     except FileNotFoundError:
         raise DataError(f"{root}: no {MANIFEST}; run `gtgan data prepare {root}` first") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: damaged ({exc}); run `gtgan data prepare {root}` again") from None
+    except FileFormatError as exc:
+        raise DataError(f"{exc}; run `gtgan data prepare {root}` again") from None
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or \
             not isinstance(data.get("items"), list):
         raise DataError(f"{path}: not a gtgan folder manifest; run `gtgan data prepare {root}`")
+    for n, it in enumerate(data["items"]):
+        bad = _outside(root, it)
+        if bad is not None:
+            raise DataError(f"{path}: item {n} names {shown(bad)}, which is not a file inside "
+                            f"{root}; run `gtgan data prepare {root}` again")
     return data
+
+
+def _outside(root: Path, item) -> object | None:
+    """What in a manifest item is not a relative path inside `root` (None when all is)."""
+    if not isinstance(item, dict):
+        return item
+    for key in ("image", "captions"):
+        rel = item.get(key)
+        if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or \
+                ".." in Path(rel).parts or "\0" in rel:
+            return rel
+    if not isinstance(item.get("class"), str) or not isinstance(item.get("split"), str):
+        return item.get("class")
+    return None
 
 
 def check_prepared(root: str | Path, split: str) -> list[dict]:

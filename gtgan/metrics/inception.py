@@ -34,8 +34,9 @@ from safetensors.torch import load_file
 from torch import nn
 from torchvision.models import Inception_V3_Weights, inception_v3
 
-from ..models.fidelity import IMAGENET_MEAN, IMAGENET_STD, WeightsError
+from ..fileio import FileFormatError, cut, load_torch_weights
 from ..fileio import sha256_file  # noqa: F401 (part of this module's API)
+from ..models.fidelity import IMAGENET_MEAN, IMAGENET_STD, WeightsError
 
 INPUT_SIZE = 299
 RESIZE = {"mode": "bilinear", "size": INPUT_SIZE, "align_corners": False, "antialias": False}
@@ -99,10 +100,14 @@ def _read_state_file(path: Path) -> dict[str, torch.Tensor]:
         if path.suffix == ".safetensors":
             state = load_file(str(path))
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_torch_weights(path)
+    except FileFormatError as exc:
+        raise WeightsError(f"{exc}; give Inception weights saved with "
+                           "torch.save(model.state_dict()) or safetensors") from None
     except Exception as exc:
-        raise WeightsError(f"{path}: cannot read Inception weights ({exc}); give a state dict "
-                           "saved with torch.save(model.state_dict()) or safetensors") from None
+        raise WeightsError(f"{path}: cannot read Inception weights ({cut(str(exc), 200)}); give a "
+                           "state dict saved with torch.save(model.state_dict()) or safetensors"
+                           ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -14,7 +14,7 @@ import torch
 
 from .. import __version__
 from ..errors import GtganError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, shown
 from .frechet import FeatureStats
 from .inception import RESIZE, InceptionNet, sha256_file
 from .options import EvalOptions
@@ -56,7 +56,7 @@ def load_reference_stats(path: str | Path, expected_stamp: dict[str, Any] | None
         raise ReferenceStatsError(f"{path}: not a gtgan reference statistics file ({exc}); "
                                   "delete it to have it recomputed") from None
     if meta.get("format") != STATS_FORMAT:
-        raise ReferenceStatsError(f"{path}: format {meta.get('format')!r}, expected {STATS_FORMAT!r}")
+        raise ReferenceStatsError(f"{path}: format {shown(meta.get('format'))}, expected {STATS_FORMAT!r}")
     stamp = meta.get("stamp", {})
     if expected_stamp is not None:
         diff = stamp_differences(stamp, expected_stamp)

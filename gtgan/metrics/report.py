@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GtganError
-from ..fileio import atomic_write_text
+from ..fileio import FileFormatError, atomic_write_text, read_json
 from .registry import metric_classes
 
 
@@ -77,9 +77,9 @@ def _is_report(path: Path) -> bool:
     try:
         if path.suffix == ".md":
             return path.read_text(encoding="utf-8").startswith("# gtgan evaluation:")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path)
         return isinstance(data, dict) and "results" in data
-    except (OSError, ValueError):
+    except (OSError, FileFormatError):
         return False
 
 

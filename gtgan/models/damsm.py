@@ -34,6 +34,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torchvision.models import inception_v3
 
 from ..config import ConfigError
+from ..fileio import shown
 
 INCEPTION_SIZE = 299
 LITE0_SIZE = 224  # EfficientNet-Lite0's ImageNet size
@@ -68,7 +69,7 @@ class DamsmConfig:
                   (self.cnn_width > 0, "cnn_width", "must be > 0")]
         for ok, name, why in checks:
             if not ok:
-                raise ConfigError(f"damsm.{name} = {getattr(self, name)!r}: {why}")
+                raise ConfigError(f"damsm.{name} = {shown(getattr(self, name))}: {why}")
 
 
 class DamsmTextNet(nn.Module):

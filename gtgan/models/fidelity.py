@@ -11,7 +11,7 @@ from torch import nn
 from torchvision.models import VGG19_Weights, vgg19
 
 from ..errors import GtganError
-from ..fileio import follow_umask
+from ..fileio import FileFormatError, cut, follow_umask, load_torch_weights
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -116,9 +116,11 @@ def _load_vgg_file(model: nn.Module, path: Path) -> None:
         if path.suffix == ".safetensors":
             state = load_file(str(path))
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_torch_weights(path)
+    except FileFormatError as exc:
+        raise WeightsError(f"{exc}; give VGG19 weights saved as a state dict") from None
     except Exception as exc:
-        raise WeightsError(f"{path}: cannot read VGG19 weights ({exc})") from None
+        raise WeightsError(f"{path}: cannot read VGG19 weights ({cut(str(exc), 200)})") from None
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: expected a state dict, found {type(state).__name__}")
     if not any(k.startswith("features.") for k in state):

@@ -16,8 +16,8 @@ import uuid
 from pathlib import Path
 
 from ..errors import GtganError
-from ..fileio import atomic_write_bytes
-from .service import Result, Service
+from ..fileio import atomic_write_bytes, cut
+from .service import Result, Service, flag
 
 NEEDS_EXTRA = "gtgan serve needs the serve extra: pip install 'gtgan[serve]'"
 API_GENERATE = "generate"  # gradio_client: Client(url).predict(..., api_name="/generate")
@@ -35,8 +35,8 @@ class PngStage:
     renames, which is safe; ours are written the same way (gtgan.fileio) and swept after
     STAGING_KEEP_S, and their folder is removed when the server stops."""
 
-    def __init__(self):
-        self.dir = Path(tempfile.mkdtemp(prefix="gtgan-serve-"))
+    def __init__(self, folder: Path | None = None):
+        self.dir = Path(tempfile.mkdtemp(prefix="gtgan-serve-", dir=folder))
         atexit.register(shutil.rmtree, self.dir, True)
 
     def __call__(self, res: Result) -> list[tuple[str, str]]:
@@ -66,31 +66,67 @@ def import_gradio():
     return gradio
 
 
+_BASE_TEMP = os.environ.get("GRADIO_TEMP_DIR")  # the user's choice, if any, before ours
+
+
+def own_gradio_cache() -> Path:
+    """A folder of this server's own for every file Gradio serves (its cache, our PNGs), removed
+    when the server stops: Gradio's own clean-up keeps an hour of files, and leaves them behind
+    at exit in the shared temporary folder."""
+    folder = Path(tempfile.mkdtemp(prefix="gtgan-serve-cache-", dir=_BASE_TEMP))
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)  # read by Gradio's components as they are made
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+def _refusal(gr, text: str):
+    """The page's error box and the API's error with the CLI's one line; the console gets one
+    line too, never a traceback."""
+    text = cut(" ".join(str(text).split()), 500)
+    print(f"gtgan serve: refused a request: {text}", flush=True)
+    return gr.Error(text, duration=20, print_exception=False)
+
+
 def _shown(gr, fn):
-    """Run a request; a GtganError becomes the page's error box with the CLI's one-line text
-    (the server logs one line and goes on serving)."""
+    """Run a request on the raw values sent (Gradio's own checks are off, `preprocess=False`:
+    they printed tracebacks and told API clients nothing); a GtganError becomes the page's
+    error box with the CLI's one-line text, anything else one line too (the server goes on)."""
     def wrapped(*args):
         try:
             return fn(*args)
         except GtganError as exc:
-            print(f"gtgan serve: refused a request: {exc}", flush=True)
-            raise gr.Error(str(exc), duration=20, print_exception=False) from None
+            raise _refusal(gr, str(exc)) from None
+        except Exception as exc:  # a bug of ours: still one line, and the server goes on
+            raise _refusal(gr, f"{type(exc).__name__}: {exc} (this is a bug)") from None
     wrapped.__name__ = fn.__name__
     return wrapped
 
 
+def _check_arity(gr, app) -> None:
+    """Requests with the wrong number of values: one line, as for any other bad input
+    (Gradio's own check raises a ValueError with a traceback)."""
+    def validate_inputs(block_fn, inputs):
+        want = len(block_fn.inputs)
+        if len(inputs) != want:
+            raise _refusal(gr, f"{len(inputs)} value(s) sent, {want} expected ("
+                           + ", ".join(getattr(b, "label", None) or type(b).__name__
+                                       for b in block_fn.inputs) + ")")
+    app.validate_inputs = validate_inputs
+
+
 def build_app(service: Service):
     """The page; call `.queue(...)` and `.launch(...)` on it (see `serve`)."""
+    stage = PngStage(own_gradio_cache())
     gr = import_gradio()
     card, sizes, opts = service.card, service.sizes, service.options
-    stage = PngStage()
 
     def generate(caption, num_images, seed, random_seed, scale):
-        res = service.generate(caption, num_images, None if random_seed else seed, scale)
+        res = service.generate(caption, num_images, None if flag(random_seed) else seed, scale)
         return stage(res), res.line
 
     def interpolate(caption_a, caption_b, steps, seed, random_seed, scale):
-        res = service.interpolate(caption_a, caption_b, steps, None if random_seed else seed, scale)
+        res = service.interpolate(caption_a, caption_b, steps, None if flag(random_seed) else seed,
+                                  scale)
         return stage(res), res.line
 
     # System fonts: the default theme would fetch its font from a third-party server.
@@ -120,9 +156,9 @@ def build_app(service: Service):
                 line = gr.Markdown(elem_id="result_line")
                 inputs = [caption, n, seed, rnd, scale]
                 go.click(_shown(gr, generate), inputs, [gallery, line], api_name=API_GENERATE,
-                         concurrency_id=ONE_MODEL)
+                         concurrency_id=ONE_MODEL, preprocess=False)
                 caption.submit(_shown(gr, generate), inputs, [gallery, line], api_visibility="private",
-                               concurrency_id=ONE_MODEL)
+                               concurrency_id=ONE_MODEL, preprocess=False)
             with gr.Tab("Interpolate"):
                 with gr.Row():
                     cap_a = gr.Textbox(label="Caption a", elem_id="caption_a",
@@ -139,9 +175,11 @@ def build_app(service: Service):
                                    height="fit-content", format="png", object_fit="contain")
                 line_i = gr.Markdown()
                 go_i.click(_shown(gr, interpolate), [cap_a, cap_b, steps, seed_i, rnd_i, scale_i],
-                           [strip, line_i], api_name=API_INTERPOLATE, concurrency_id=ONE_MODEL)
+                           [strip, line_i], api_name=API_INTERPOLATE, concurrency_id=ONE_MODEL,
+                           preprocess=False)
         with gr.Accordion("About this model", open=True, elem_id="model_card"):
             gr.Markdown(card.markdown())
+    _check_arity(gr, app)
     return app
 
 

@@ -4,7 +4,6 @@ config switches in which it differs from the `paper` preset, and example caption
 own data set with the held-out ones marked."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from ..config import RunConfig, to_dict
 from ..data import build_dataset
 from ..errors import GtganError
-from ..fileio import sha256_file
+from ..fileio import FileFormatError, read_json, sha256_file
 from ..metrics.comparability import training_labels
 from ..presets import get_preset
 
@@ -163,8 +162,8 @@ def evaluation_lines(pipe, source: str | Path) -> list[str]:
     lines = []
     for path in _candidate_reports(Path(str(source)), Path(weights)):
         try:
-            report = json.loads(path.read_text())
-        except (OSError, ValueError):
+            report = read_json(path, MAX_REPORT_BYTES)
+        except (OSError, FileFormatError):
             continue
         if not (isinstance(report, dict) and report.get("format") == "gtgan-eval"
                 and report.get("model", {}).get("generator_sha256") == digest):

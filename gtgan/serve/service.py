@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from ..errors import GtganError, unknown_words_line
+from ..fileio import shown
 from ..pipeline import MAX_CAPTION_CHARS, TextToImage
 from .model_card import ModelCard, model_card
 
@@ -56,12 +57,20 @@ def whole_number(name: str, value, lo: int, hi: int, hint: str = "") -> int:
     """`value` as an int in [lo, hi], or a one-line error naming the field."""
     try:
         number = int(value)
-        ok = number == float(value)
+        ok = number == float(value) and not isinstance(value, bool)
     except (TypeError, ValueError, OverflowError):
         ok = False
     if not ok or not lo <= number <= hi:
-        raise GtganError(f"{name} {value!r}: must be a whole number from {lo} to {hi}{hint}")
+        raise GtganError(f"{name} {shown(value)}: must be a whole number from {lo} to {hi}{hint}")
     return number
+
+
+def flag(value) -> bool:
+    """A checkbox's value as sent: true or false (None, as from an API call leaving it out,
+    is false); anything else is a one-line error."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    raise GtganError(f"random seed {shown(value)}: must be true or false")
 
 
 class Service:

@@ -20,8 +20,10 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError
-from ..fileio import atomic_write_text, fsync_path, replace_dir, sha256_file, sweep_leftovers
-from .state_dicts import read_safetensors, write_safetensors
+from ..fileio import (FileFormatError, atomic_write_text, format_version, fsync_path,
+                      load_torch_weights, naming, read_json, replace_dir, sha256_file, shown,
+                      sweep_leftovers)
+from .state_dicts import read_safetensors, write_safetensors, write_torch
 
 FORMAT = "gtgan-checkpoint"
 VERSION = 1
@@ -55,15 +57,30 @@ def save_checkpoint(root: Path, step: int, weights: dict[str, dict[str, torch.Te
     name = checkpoint_name(step)
     sweep_checkpoint_leftovers(root)
     tmp = root / f".tmp-{name}-{os.getpid()}"
+    final = root / name
     tmp.mkdir()
     try:
+        _write_checkpoint(tmp, final, step, weights, train_state, loop_state)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    atomic_write_text(root / LATEST, name + "\n", durable=True)
+    prune_checkpoints(root, keep, protect=final)
+    return final
+
+
+def _write_checkpoint(tmp: Path, final: Path, step: int, weights, train_state: dict,
+                      loop_state: dict[str, Any]) -> None:
+    """The files into the staging folder `tmp`, then `tmp` renamed to `final`; an OS error
+    (full disk) names `final`."""
+    with naming(final):
         files = {}
         for key, state in weights.items():
             fname = f"{key}.safetensors"
             tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
             write_safetensors(tensors, tmp / fname, metadata={"format": FORMAT, "step": str(step)})
             files[fname] = None
-        torch.save(train_state, tmp / TRAIN_STATE)
+        write_torch(train_state, tmp / TRAIN_STATE)
         files[TRAIN_STATE] = None
         for fname in files:
             fsync_path(tmp / fname)
@@ -75,18 +92,11 @@ def save_checkpoint(root: Path, step: int, weights: dict[str, dict[str, torch.Te
             f.flush()
             os.fsync(f.fileno())
         fsync_path(tmp)
-        final = root / name
         if final.exists():  # the same step saved again (e.g. final == periodic): swap it
             replace_dir(tmp, final)
         else:
             os.rename(tmp, final)
-        fsync_path(root)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    atomic_write_text(root / LATEST, name + "\n", durable=True)
-    prune_checkpoints(root, keep, protect=final)
-    return final
+        fsync_path(final.parent)
 
 
 def sweep_checkpoint_leftovers(root: Path) -> None:
@@ -117,7 +127,7 @@ def latest_checkpoint(root: Path) -> Path | None:
         cand = root / name
         if name.startswith(PREFIX) and (cand / STATE_JSON).exists():
             return cand
-        warnings.warn(f"{pointer} names {name!r}, which is not a complete checkpoint; "
+        warnings.warn(f"{pointer} names {shown(name)}, which is not a complete checkpoint; "
                       "using the newest complete one", stacklevel=2)
     ckpts = [p for p in list_checkpoints(root) if (p / STATE_JSON).exists()]
     return ckpts[-1] if ckpts else None
@@ -126,16 +136,18 @@ def latest_checkpoint(root: Path) -> Path | None:
 def read_state(path: Path) -> dict:
     path = Path(path)
     try:
-        state = json.loads((path / STATE_JSON).read_text())
+        state = read_json(path / STATE_JSON)
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            got = state.get("format") if isinstance(state, dict) else type(state).__name__
+            raise CheckpointError(f"{path / STATE_JSON}: format {shown(got)}, expected {FORMAT!r}")
+        version = format_version(state, str(path / STATE_JSON))
     except FileNotFoundError:
         raise CheckpointError(f"{path}: not a checkpoint ({STATE_JSON} missing)") from None
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path / STATE_JSON}: not valid JSON ({exc})") from None
-    if state.get("format") != FORMAT:
-        raise CheckpointError(f"{path / STATE_JSON}: format {state.get('format')!r}, expected {FORMAT!r}")
-    if int(state.get("version", 0)) > VERSION:
+    except FileFormatError as exc:
+        raise CheckpointError(str(exc)) from None
+    if version > VERSION:
         raise CheckpointError(f"{path}: written by a newer gtgan (checkpoint version "
-                              f"{state['version']}); upgrade gtgan")
+                              f"{version}); upgrade gtgan")
     return state
 
 
@@ -170,8 +182,8 @@ def load_checkpoint(path: Path, verify: bool = True
         _check_file(path, state, fname, verify)
     weights, _ = load_checkpoint_weights(path, verify=False)
     try:
-        train_state = torch.load(path / TRAIN_STATE, map_location="cpu", weights_only=True)
-    except Exception as exc:
+        train_state = load_torch_weights(path / TRAIN_STATE)
+    except (OSError, FileFormatError) as exc:
         raise CheckpointError(f"{path}: cannot read the checkpoint ({exc})") from None
     return weights, train_state, state
 

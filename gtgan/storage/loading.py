@@ -6,7 +6,6 @@ or imported) or a training checkpoint into weights in a network.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from torch import nn
 
 from ..config import ModelConfig, RunConfig, load_run_config, to_dict
 from ..errors import CheckpointError
+from ..fileio import FileFormatError, read_json, shown
 from ..models import build_discriminators, build_generator
 from .checkpoint import STATE_JSON, latest_checkpoint, load_checkpoint_weights
 from .model_folder import MODEL_JSON, load_discriminator_states, read_model_info
@@ -95,7 +95,7 @@ def _load_checkpoint_generator(ckpt: Path, run_dir: Path) -> LoadedGenerator:
         info = read_model_info(run_dir / RUN_MODEL)
         encoder, metadata = info.encoder_identity, dict(info.metadata)
     elif (run_dir / RUN_ENCODER).exists():
-        encoder, metadata = json.loads((run_dir / RUN_ENCODER).read_text()), {}
+        encoder, metadata = _read_encoder_json(run_dir / RUN_ENCODER), {}
     else:
         raise CheckpointError(f"{run_dir}: no {RUN_ENCODER}, so the text encoder of {ckpt} is unknown")
     weights, state = load_checkpoint_weights(ckpt, ["G_ema"])
@@ -179,5 +179,12 @@ def _config_diff(source: ModelConfig | None, target: ModelConfig) -> str:
     if source is None:
         return "the weights' own config is unknown"
     a, b = to_dict(source), to_dict(target)
-    diffs = [f"model.{k} {a[k]!r} there vs {b[k]!r} here" for k in a if a.get(k) != b.get(k)]
+    diffs = [f"model.{k} {shown(a[k])} there vs {shown(b[k])} here" for k in a if a.get(k) != b.get(k)]
     return ", ".join(diffs[:6]) or "no config field differs"
+
+
+def _read_encoder_json(path: Path) -> dict:
+    try:
+        return read_json(path)
+    except FileFormatError as exc:
+        raise CheckpointError(str(exc)) from None

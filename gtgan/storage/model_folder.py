@@ -15,6 +15,7 @@ folder of anything else is refused, never deleted.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,8 @@ import torch
 from ..config import ConfigError, ModelConfig, from_dict, to_dict
 from ..data.encoders import CharCnnRnnEncoder, bundle_encoder_files
 from ..errors import CheckpointError
-from ..fileio import fsync_path, replace_dir, staging_dir
+from ..fileio import (FileFormatError, format_version, fsync_path, naming, read_json, replace_dir,
+                      shown, staging_dir)
 from .state_dicts import read_safetensors, write_safetensors
 
 MODEL_FORMAT = "gtgan-model"
@@ -57,8 +59,8 @@ class ModelInfo:
 def is_model_folder(path: str | Path) -> bool:
     """A folder whose gtgan_model.json says it is a gtgan model (what may be replaced)."""
     try:
-        return json.loads((Path(path) / MODEL_JSON).read_text()).get("format") == MODEL_FORMAT
-    except (OSError, ValueError, AttributeError):
+        return read_json(Path(path) / MODEL_JSON).get("format") == MODEL_FORMAT
+    except (OSError, FileFormatError, AttributeError):
         return False
 
 
@@ -74,7 +76,7 @@ def check_model_target(directory: str | Path) -> None:
     if held:
         raise CheckpointError(
             f"{directory}: exists and is not a gtgan model folder (it holds {len(held)} other "
-            f"item(s), e.g. {held[0]!r}); nothing was written or deleted: choose a new or empty "
+            f"item(s), e.g. {shown(held[0])}); nothing was written or deleted: choose a new or empty "
             "folder")
 
 
@@ -86,6 +88,19 @@ def save_model(directory: str | Path, model_cfg: ModelConfig, generator_state: d
     check_model_target(directory)
     tmp = staging_dir(directory)
     try:
+        _write_model(tmp, directory, model_cfg, generator_state, encoder_identity, metadata,
+                     discriminator_states)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return directory
+
+
+def _write_model(tmp: Path, directory: Path, model_cfg, generator_state, encoder_identity,
+                 metadata, discriminator_states) -> None:
+    """The folder's files into `tmp`, then swapped in at `directory`; an OS error (a full disk)
+    names `directory`."""
+    with naming(directory):
         write_safetensors(_cpu_tensors(generator_state), tmp / GENERATOR_FILE)
         if discriminator_states:
             d_tensors = {f"d{i}.{k}": v for i, state in enumerate(discriminator_states)
@@ -99,11 +114,35 @@ def save_model(directory: str | Path, model_cfg: ModelConfig, generator_state: d
             fsync_path(f)
         fsync_path(tmp)
         check_model_target(directory)  # again: something may have appeared meanwhile
+        _keep_user_files(directory, tmp)
         replace_dir(tmp, directory)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return directory
+
+
+OWN_NAMES = (MODEL_JSON, GENERATOR_FILE, DISCRIMINATORS_FILE, ENCODER_FILES_DIR)
+
+
+def _keep_user_files(directory: Path, tmp: Path) -> None:
+    """What the user added to a model folder being replaced (notes, samples) goes into the new
+    one: hard links (no copy, and the old names stay until the swap), else copies."""
+    if not directory.is_dir():
+        return
+    for item in directory.iterdir():
+        if item.name in OWN_NAMES or (tmp / item.name).exists():
+            continue
+        if item.is_dir() and not item.is_symlink():
+            shutil.copytree(item, tmp / item.name, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(item, tmp / item.name)
+
+
+def _link_or_copy(src, dst) -> None:
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), dst)
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _cpu_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -119,15 +158,19 @@ def read_model_info(directory: str | Path) -> ModelInfo:
                               "folder written by save_pretrained, by training (RUN_DIR/model), or by "
                               "`gtgan import-stackgan-v2`")
     try:
-        info = json.loads(info_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{info_path}: not valid JSON ({exc})") from None
+        info = read_json(info_path)
+    except FileFormatError as exc:
+        raise CheckpointError(str(exc)) from None
     if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT:
         got = info.get("format") if isinstance(info, dict) else type(info).__name__
-        raise CheckpointError(f"{info_path}: format is {got!r}, expected {MODEL_FORMAT!r}")
-    if info.get("version", 0) > MODEL_FORMAT_VERSION:
+        raise CheckpointError(f"{info_path}: format is {shown(got)}, expected {MODEL_FORMAT!r}")
+    try:
+        version = format_version(info, str(info_path))
+    except FileFormatError as exc:
+        raise CheckpointError(str(exc)) from None
+    if version > MODEL_FORMAT_VERSION:
         raise CheckpointError(f"{info_path}: written by a newer gtgan (format version "
-                              f"{info['version']}); upgrade gtgan")
+                              f"{version}); upgrade gtgan")
     try:
         cfg = from_dict(ModelConfig, info["model"], "model")
         cfg.validate()
@@ -161,7 +204,7 @@ def load_discriminator_states(info: ModelInfo) -> list[dict[str, torch.Tensor]] 
     for key, value in read_safetensors(info.discriminators_file).items():
         head, _, rest = key.partition(".")
         if not (head.startswith("d") and head[1:].isdigit() and rest):
-            raise CheckpointError(f"{info.discriminators_file}: unexpected key {key!r} "
+            raise CheckpointError(f"{info.discriminators_file}: unexpected key {shown(key)} "
                                   "(expected d<scale>.<parameter>)")
         states.setdefault(int(head[1:]), {})[rest] = value
     if sorted(states) != list(range(len(states))):

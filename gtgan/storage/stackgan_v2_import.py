@@ -18,7 +18,7 @@ from ..config import ModelConfig
 from ..data.cub_files import find_birds_dir
 from ..data.encoders import CharCnnRnnEncoder
 from ..errors import CheckpointError, DataError
-from ..fileio import sha256_file
+from ..fileio import FileFormatError, load_torch_weights, sha256_file, shown
 from ..models import build_discriminators, build_generator
 from .model_folder import check_model_target, save_model
 from .state_dicts import load_state_checked
@@ -30,12 +30,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"{path}: file not found")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(
-            f"{path}: cannot be read as a plain PyTorch state dict ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}). Only weights saved with "
-            "torch.save(model.state_dict()) are accepted; nothing in the file was executed") from None
+        obj = load_torch_weights(path)
+    except FileFormatError as exc:
+        raise CheckpointError(f"{exc}. Only weights saved with torch.save(model.state_dict()) "
+                              "are accepted") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -50,7 +48,7 @@ def infer_model_config(state: dict[str, torch.Tensor], source: str) -> ModelConf
         h1 = state["h_net1.fc.0.weight"]  # (ngf16 * 32, c_dim + z_dim)
         img1 = state["img_net1.img.0.weight"]  # (3, ngf, 3, 3)
     except KeyError as exc:
-        raise CheckpointError(f"{source}: not a StackGAN-v2 generator state dict (no {exc.args[0]!r})") from None
+        raise CheckpointError(f"{source}: not a StackGAN-v2 generator state dict (no {shown(exc.args[0])})") from None
     c_dim = fc.shape[0] // 4
     ngf = img1.shape[1]
     stages = 1 + sum(f"img_net{i}.img.0.weight" in state for i in (2, 3))

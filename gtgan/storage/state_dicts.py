@@ -12,15 +12,23 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import CheckpointError
-from ..fileio import follow_umask
+from ..fileio import follow_umask, naming
 
 
 def write_safetensors(tensors: dict[str, torch.Tensor], path: str | Path,
                       metadata: dict[str, str] | None = None) -> None:
     """safetensors' save_file, with the file's mode following the umask (it makes 0600, which
     would leave a model one user trained unreadable to the next)."""
-    save_file(tensors, str(path), metadata=metadata)
+    with naming(path):  # safetensors reports a full disk as a SafetensorError
+        save_file(tensors, str(path), metadata=metadata)
     follow_umask(path)
+
+
+def write_torch(obj, path: str | Path) -> None:
+    """torch.save (for weights_only loading) through a Python file: an OS error (a full disk)
+    arrives as that OSError, not as torch's "unexpected pos" RuntimeError."""
+    with naming(path), open(path, "wb") as f:
+        torch.save(obj, f)
 
 
 def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:

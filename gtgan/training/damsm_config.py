@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config import ConfigError, DataConfig, EncoderConfig
+from ..fileio import shown
 from ..models.damsm import FROZEN_BACKBONES, LITE0_SIZE, DamsmConfig
 from .damsm_losses import Gammas
 
@@ -97,7 +98,7 @@ class EncoderTrainConfig:
                 (self.data.kind in ("cub", "folder", "synthetic"), "data.kind", self.data.kind,
                  "cub|folder|synthetic")):
             if not ok:
-                raise ConfigError(f"{name} = {value!r}: {why}")
+                raise ConfigError(f"{name} = {shown(value)}: {why}")
 
 
 def attngan() -> EncoderTrainConfig:
@@ -154,7 +155,7 @@ def offline_choice(preset: str, overrides) -> tuple[str, str | None]:
 
 def encoder_preset(name: str) -> EncoderTrainConfig:
     if name not in ENCODER_PRESETS:
-        raise ConfigError(f"unknown encoder preset {name!r}; available: {', '.join(ENCODER_PRESETS)}")
+        raise ConfigError(f"unknown encoder preset {shown(name)}; available: {', '.join(ENCODER_PRESETS)}")
     cfg = ENCODER_PRESETS[name]()
     cfg.validate()
     return cfg

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import yaml
 
 from ..config import ConfigError, apply_overrides, from_dict, save_yaml
 from ..data import EpochSampler, build_dataset
@@ -30,16 +29,20 @@ from ..data.damsm_vocab import Vocabulary
 from ..data.encoders import TextEncoder
 from ..device import resolve_device, rng_state, seed_everything, set_rng_state
 from ..errors import DataError
+from ..fileio import FileFormatError, read_yaml
 from ..models.damsm import DamsmTextNet
 from ..storage.checkpoint import latest_good_checkpoint, save_checkpoint
 from .damsm_config import EncoderTrainConfig
 from .damsm_losses import damsm_losses
 from .plots import write_plots
+from .guard import StartRecord, sweep_run
 from .progress import StopBar, StopRule
-from .rundir import (CONFIG, METRICS, MetricsLog, RunDirError, RunLock, append_env, env_record)
+from .rundir import (CONFIG, METRICS, MetricsLog, RunDirError, RunLock, append_env, check_new_run_dir,
+                     env_record)
 from .stop_signals import StopSignals
 
 VOCAB = "vocab.json"
+COMMAND = "gtgan encoder train"
 CURVES = (("loss", "DAMSM loss (w0 + w1 + s0 + s1)"), ("s_loss", "sentence-level loss (s0 + s1)"),
           ("w_loss", "word-level loss (w0 + w1)"))
 EvalFn = Callable[[Damsm, Any], dict]  # (damsm, real test split) -> {"r_precision": ...}
@@ -102,16 +105,14 @@ def train_encoder(cfg: EncoderTrainConfig | None, out: str | Path, *, resume: bo
     out = Path(out)
     if resume:
         if not (out / CONFIG).exists() or not (out / VOCAB).exists():
-            raise RunDirError(f"{out}: not a `gtgan encoder train` run ({CONFIG} or {VOCAB} missing)")
+            raise RunDirError(f"{out}: not a `{COMMAND}` run ({CONFIG} or {VOCAB} missing)")
         bad = [o for o in overrides if not o.split("=", 1)[0].strip().startswith("run.")]
         if bad:
             raise ConfigError(f"--set {', '.join(bad)}: only run.* may change on --resume (the "
                               "rest would change what the run computes)")
         cfg = apply_overrides(load_encoder_config(out / CONFIG), list(overrides))
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
-        hint = (f"it holds an encoder run: continue it with `gtgan encoder train --resume {out}`"
-                if (out / CONFIG).exists() else "it is not empty")
-        raise RunDirError(f"{out}: {hint}, or give a new --out directory")
+    else:  # a quick look; the decisive one is made holding the lock (StartRecord.open)
+        check_new_run_dir(out, (VOCAB,), command=COMMAND)
     cfg.validate()
     if cfg.run.threads > 0:
         torch.set_num_threads(cfg.run.threads)
@@ -126,18 +127,31 @@ def train_encoder(cfg: EncoderTrainConfig | None, out: str | Path, *, resume: bo
     check_cache_memory(cfg, len(train_set))
     image_net, image_info = initial_image_net(cfg.damsm, cfg.image_weights, cfg.run.seed)
     text_net = DamsmTextNet(len(vocab), cfg.damsm)
-    out.mkdir(parents=True, exist_ok=True)
     eval_fn = make_eval_fn(cfg) if make_eval_fn is not None else None
-    with RunLock(out):
+    lock = _resume_lock(out) if resume else StartRecord(out).open((VOCAB,), COMMAND)
+    try:
         if not resume:
-            vocab.save(out / VOCAB)
+            vocab.save(out / VOCAB)  # before CONFIG, whose presence makes the folder a run
         if not resume or overrides:
             save_yaml(cfg, out / CONFIG)  # the record follows what runs now
         job = _EncoderRun(cfg, out, Damsm(cfg.damsm, vocab, text_net, image_net, {"image": image_info}),
                           image_info,
                           train_set, test_set, device, eval_fn, progress)
-        append_env(out, env_record(device, 1, command, "resume" if resume else "start", 0))
-        return job.run(resume)
+        return job.run(resume, lambda step: append_env(out, env_record(
+            device, 1, command, "resume" if resume else "start", step)))
+    finally:
+        lock.__exit__()
+
+
+def _resume_lock(out: Path) -> RunLock:
+    """The lock of a run to resume, then the look at it (another process may have changed it
+    between the caller's first look and now)."""
+    lock = RunLock(out).__enter__()
+    sweep_run(out)
+    if not (out / CONFIG).exists() or not (out / VOCAB).exists():
+        lock.__exit__()
+        raise RunDirError(f"{out}: not a `{COMMAND}` run ({CONFIG} or {VOCAB} missing)")
+    return lock
 
 
 class _EncoderRun:
@@ -162,7 +176,8 @@ class _EncoderRun:
     # ------------------------------------------------------------ resume
     def _resume(self) -> None:
         ckpt, loaded = latest_good_checkpoint(self.out / "checkpoints")
-        if ckpt is None:
+        if ckpt is None:  # killed before its first checkpoint: it starts again from step 0
+            self.metrics.truncate_after(0)
             return
         weights, tstate, lstate = loaded
         self.damsm.text_net.load_state_dict(weights["text"])
@@ -212,10 +227,12 @@ class _EncoderRun:
         return torch.stack([f[0] for f in feats]), torch.stack([f[1] for f in feats])
 
     # ------------------------------------------------------------ loop
-    def run(self, resume: bool) -> EncoderTrainResult:
+    def run(self, resume: bool, started: Callable[[int], None]) -> EncoderTrainResult:
+        """`started(step)`: told the step this start or resume begins at, once it is known."""
         t0 = time.monotonic()
         if resume:
             self._resume()
+        started(self.step)
         cfg, d = self.cfg, self.damsm
         sampler = EpochSampler(len(self.train_set), cfg.optim.batch_size, cfg.run.seed)
         total = cfg.optim.epochs * sampler.steps_per_epoch
@@ -226,7 +243,8 @@ class _EncoderRun:
         bar = StopBar(rule, self.step, f"DAMSM {cfg.name}") if self.progress else None
         window: dict[str, float] = {}
         window_n, window_t, fields = 0, time.monotonic(), None
-        status = None if self.step < total else "finished"
+        full = cfg.optim.epochs * sampler.steps_per_epoch
+        status = None if self.step < total else ("max_steps" if self.step < full else "finished")
         signals = StopSignals(True)
         with signals:
             while status is None:
@@ -284,8 +302,7 @@ class _EncoderRun:
                 elif rule.time_up():
                     status = "max_minutes"
                 elif self.step >= total:
-                    status = "max_steps" if self.step < cfg.optim.epochs * sampler.steps_per_epoch \
-                        else "finished"
+                    status = "max_steps" if self.step < full else "finished"
         if bar is not None:
             bar.close()
         if (self.last_eval or {}).get("step") != self.step:  # unless this step was just measured
@@ -373,10 +390,12 @@ def load_encoder_config(path: str | Path) -> EncoderTrainConfig:
     """An EncoderTrainConfig from YAML (a run's config.yaml, or one written by hand)."""
     path = Path(path)
     try:
-        cfg = from_dict(EncoderTrainConfig, yaml.safe_load(path.read_text()) or {})
+        cfg = from_dict(EncoderTrainConfig, read_yaml(path) or {})
         cfg.validate()
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except (yaml.YAMLError, ConfigError) as exc:
+    except FileFormatError as exc:
+        raise ConfigError(str(exc)) from None
+    except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return cfg

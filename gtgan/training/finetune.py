@@ -8,13 +8,13 @@ first checkpoint starts from the same weights again.
 """
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
 from ..fileio import atomic_write_json
 from ..storage.checkpoint import latest_checkpoint
 from ..storage.loading import load_init_weights
+from .rundir import read_recorded_json
 from .step import Trainer
 
 INIT_RECORD = "init_from.json"
@@ -28,7 +28,7 @@ def apply_init_weights(gan: Trainer, run_dir: Path, init_from: str | Path | None
     if resuming:
         if latest_checkpoint(Path(run_dir) / "checkpoints") is not None or not record.exists():
             return
-        init_from = json.loads(record.read_text())["path"]
+        init_from = read_recorded_json(record)["path"]
     if init_from is None:
         return
     init = load_init_weights(init_from, gan.cfg.model)

@@ -19,9 +19,9 @@ from typing import Any
 
 from ..config import ConfigError, RunConfig, apply_overrides, load_run_config, to_dict
 from ..errors import CheckpointError
-from ..fileio import sweep_leftovers, sweep_staging_leftovers
+from ..fileio import shown, sweep_leftovers, sweep_staging_leftovers
 from ..storage.checkpoint import latest_checkpoint, read_state, sweep_checkpoint_leftovers
-from .rundir import CONFIG, ENCODER, ENV, LOCK, METRICS
+from .rundir import CONFIG, ENCODER, ENV, LOCK, METRICS, RunLock, check_new_run_dir
 
 # What `resume` may change: how the run executes, never what it computes on the same data.
 RESUME_OVERRIDABLE = ("run.max_steps", "run.max_minutes", "run.device", "run.checkpoint_every",
@@ -66,15 +66,15 @@ def check_resume_config(cfg: RunConfig, state: dict | None, where: Path) -> list
     diffs = sorted(k for k in set(now) | set(then) if now.get(k, "<absent>") != then.get(k, "<absent>"))
     fixed = [k for k in diffs if k not in RESUME_OVERRIDABLE]
     if fixed:
-        shown = "; ".join(f"{k} = {now.get(k, '<absent>')!r} in {CONFIG}, "
-                          f"{then.get(k, '<absent>')!r} in {where.name}" for k in fixed[:5])
+        listed = "; ".join(f"{k} = {shown(now.get(k, '<absent>'))} in {CONFIG}, "
+                          f"{shown(then.get(k, '<absent>'))} in {where.name}" for k in fixed[:5])
         more = f" (and {len(fixed) - 5} more)" if len(fixed) > 5 else ""
         raise ConfigError(
             f"{where.parent.parent / CONFIG}: differs from the config checkpoint {where} was "
-            f"trained with: {shown}{more}. These fields change what the run computes and cannot "
+            f"trained with: {listed}{more}. These fields change what the run computes and cannot "
             f"change on --resume; put them back (state.json in the checkpoint holds the recorded "
             f"config), or start a new run")
-    return [f"{k} = {now[k]!r} (was {then.get(k)!r} at {where.name})" for k in diffs]
+    return [f"{k} = {shown(now[k])} (was {shown(then.get(k))} at {where.name})" for k in diffs]
 
 
 def resume_config(run_dir: Path, overrides: list[str]) -> tuple[RunConfig, list[str]]:
@@ -107,28 +107,50 @@ def sweep_run(run_dir: Path) -> None:
 
 
 class StartRecord:
-    """What a new run's start created, so that a start that fails removes exactly that: the
-    run folder when it made it, else only the run files it wrote into the empty folder."""
+    """A new run's start: the folder is made, then locked, then checked (holding the lock, so no
+    other start can come between the check and the writes). A start that fails removes what it
+    made, only while it holds the lock, and never a folder whose lock it could not take."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
         self.made = self.made_dir = False
+        self.made_parents: list[Path] = []
+        self.lock: RunLock | None = None
 
-    def make_dir(self) -> None:
+    def open(self, ours: tuple[str, ...] = (), command: str = "gtgan train") -> RunLock:
+        """Make, lock, sweep and check the folder; returns the held lock. `ours`: files a start
+        of this command writes before its CONFIG (a start killed before CONFIG left them)."""
         parents = [p for p in [self.run_dir, *self.run_dir.parents] if not p.exists()]
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.made_dir = bool(parents)
-        self.made_parents = parents[1:]  # innermost first
-        self.made = True
+        self.made_dir, self.made_parents = bool(parents), parents[1:]  # innermost first
+        lock = RunLock(self.run_dir).__enter__()  # refused: another start's folder, left alone
+        try:
+            sweep_run(self.run_dir)
+            check_new_run_dir(self.run_dir, ours, locked=True, command=command)
+        except BaseException:
+            lock.give_up()
+            self._remove_dirs()
+            raise
+        self.lock, self.made = lock, True
+        return lock
 
     def undo(self) -> None:
+        """Remove what this start wrote (RUN_LAYOUT), then the folders it made; call holding
+        the lock, which this releases."""
         for name in RUN_LAYOUT:
             p = self.run_dir / name
+            if name == LOCK:
+                continue
             if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p, ignore_errors=True)
             elif p.exists() or p.is_symlink():
                 p.unlink(missing_ok=True)
         sweep_leftovers(self.run_dir)
+        if self.lock is not None:
+            self.lock.give_up()
+        self._remove_dirs()
+
+    def _remove_dirs(self) -> None:
         if self.made_dir:
             for d in [self.run_dir, *self.made_parents]:
                 try:

@@ -7,7 +7,6 @@ about argparse. Under torchrun the same calls train with DistributedDataParallel
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import os
@@ -38,7 +37,8 @@ from .outputs import RunOutputs, divergence_message, plots, progress_fields, tb_
 from .preflight import check_inputs, check_output
 from .progress import StopRule, TrainResult
 from .rundir import (CONFIG, ENCODER, METRICS, MetricsLog, RunDirError, RunLock, append_env,
-                     check_new_run_dir, check_run_dir, env_record, write_json_atomic)
+                     check_run_dir, env_record, read_recorded_json,
+                     write_json_atomic)
 from .step import Trainer, nonfinite
 from .stop_signals import StopSignals
 from .warmup import resumed_warmup_end, warmup_over
@@ -147,8 +147,6 @@ class _Run:
                 raise _rebuild_error(error)
             return self._train()
         except BaseException:
-            if self.lock is not None:
-                self.lock.__exit__()
             if self.info.is_main and not self.resuming and not self.stepping and self.start.made:
                 self.start.undo()  # this start made the folder's contents: nothing may block a retry
             raise
@@ -159,11 +157,12 @@ class _Run:
             distributed.teardown_distributed(self.info)
 
     def _prepare_dir(self) -> None:
-        if not self.resuming:  # resume() has checked the directory already
-            check_new_run_dir(self.run_dir)  # again: train() checked before the slow set-up
-            self.start.make_dir()
-        self.lock = RunLock(self.run_dir).__enter__()
-        sweep_run(self.run_dir)  # what killed writers left (we hold the lock: no other writer)
+        if self.resuming:
+            self.lock = RunLock(self.run_dir).__enter__()
+            sweep_run(self.run_dir)  # what killed writers left (we hold the lock: no other writer)
+            check_run_dir(self.run_dir)
+        else:  # made, locked, then checked: train()'s look before the slow set-up was a courtesy
+            self.lock = self.start.open()
         for note in self.notes:
             print(f"gtgan train: {note}", file=sys.stderr, flush=True)
         if not self.resuming:
@@ -186,7 +185,7 @@ class _Run:
         identity = dict(train_set.encoder_identity)
         enc_path = self.run_dir / ENCODER
         if self.resuming and enc_path.exists():
-            check_encoder_compatible(json.loads(enc_path.read_text()), identity)
+            check_encoder_compatible(read_recorded_json(enc_path), identity)
         test_set = None
         if self.info.is_main and (cfg.run.sample_every > 0 or cfg.run.eval_every_epochs > 0):
             try:

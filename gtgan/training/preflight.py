@@ -13,11 +13,11 @@ import tempfile
 from pathlib import Path
 
 import torch
-import yaml
 
 from ..config import ConfigError, RunConfig
 from ..data import TextEncoder, build_run_encoder, check_data_available, check_widths
 from ..errors import GtganError
+from ..fileio import FileFormatError, read_yaml
 from ..models import build_discriminators, build_generator, count_parameters
 from ..models.fidelity import ensure_vgg19_weights
 from ..models.lite0 import resolve_lite0_weights
@@ -38,8 +38,8 @@ def given_keys(config_arg: str | None, overrides: list[str]) -> set[str]:
         path = path / "config.yaml"
     if path is not None and path.is_file():
         try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError, UnicodeDecodeError):
+            data = read_yaml(path)
+        except (OSError, FileFormatError):
             data = None  # resolve_config has said what is wrong with it
         if isinstance(data, dict):
             keys |= set(flat(data))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import socket
 import sys
 import time
@@ -33,7 +34,8 @@ import torchvision
 
 from .. import __version__
 from ..errors import GtganError
-from ..fileio import atomic_write_text, fsync_path
+from ..fileio import (STAGING, FileFormatError, atomic_write_text, fsync_path, load_json_text,
+                      naming, read_json, shown)
 
 CONFIG = "config.yaml"
 ENCODER = "encoder.json"
@@ -46,15 +48,34 @@ class RunDirError(GtganError):
     """The run directory cannot be used as asked (not empty, not a run, locked)."""
 
 
-def check_new_run_dir(run_dir: Path) -> None:
-    """A new run needs a missing or empty directory, so nothing is ever silently mixed."""
+def read_recorded_json(path: Path) -> Any:
+    """A JSON record of the run folder (encoder.json, init_from.json), bounded; damage is one
+    line naming the file."""
+    try:
+        return read_json(path)
+    except FileFormatError as exc:
+        raise RunDirError(f"{exc}; the run folder is damaged") from None
+
+
+def check_new_run_dir(run_dir: Path, ours: tuple[str, ...] = (), locked: bool = False,
+                      command: str = "gtgan train") -> None:
+    """A new run needs a missing or empty directory, so nothing is ever silently mixed. Empty
+    means: nothing but the lock file, and `ours` (files a start of the same command writes before
+    the run's CONFIG, left by one killed then). Without the lock (`locked` False: a quick look
+    before the slow set-up) leftovers of any writer are not counted either; the decisive look is
+    the one made holding the lock, after the leftovers of dead writers were swept."""
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: exists and is not a directory; choose another --out")
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        hint = ("it holds a run: continue it with `gtgan train --resume {0}`" if (run_dir / CONFIG).exists()
-                else "it is not empty")
-        raise RunDirError(f"{run_dir}: {hint.format(run_dir)}, or give a new --out directory")
+    if not run_dir.is_dir():
+        return
+    ignored = {LOCK, *ours}
+    held = [p for p in run_dir.iterdir() if p.name not in ignored
+            and (locked or not STAGING.match(p.name))]
+    if held:
+        hint = (f"it holds a run: continue it with `{command} --resume {run_dir}`"
+                if (run_dir / CONFIG).exists() else f"it is not empty (e.g. {shown(held[0].name)})")
+        raise RunDirError(f"{run_dir}: {hint}, or give a new --out directory")
 
 
 def check_run_dir(run_dir: Path) -> None:
@@ -64,17 +85,28 @@ def check_run_dir(run_dir: Path) -> None:
 
 
 class RunLock:
-    """An exclusive advisory lock (flock) so two trainings never write one RUN_DIR at once."""
+    """An exclusive advisory lock (flock) so two trainings never write one RUN_DIR at once.
+    `created`: this process made the lock file (a start that then finds the folder is not its
+    own removes it again)."""
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / LOCK
         self.fd: int | None = None
+        self.created = False
 
     def __enter__(self) -> "RunLock":
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            self.created = True
+        except FileExistsError:
+            self.fd = os.open(self.path, os.O_RDWR)
         try:
             if fcntl is not None:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # The file may have been removed (by a start giving the folder up) between our open
+            # and our lock: then this lock guards nothing.
+            if os.fstat(self.fd).st_ino != os.stat(self.path).st_ino:
+                raise OSError("lock file replaced")
         except OSError:
             os.close(self.fd)
             self.fd = None
@@ -84,10 +116,30 @@ class RunLock:
         os.write(self.fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
         return self
 
+    def give_up(self) -> None:
+        """Release, removing the lock file first when this process made it (still held then,
+        so no other process can have locked it meanwhile)."""
+        if self.fd is not None and self.created:
+            self.path.unlink(missing_ok=True)
+        self.__exit__()
+
     def __exit__(self, *exc) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def remove_holding_lock(folder: Path, run_dir: Path) -> None:
+    """Delete `folder` (which holds the run `run_dir`) holding the run's lock: never while
+    another process trains there (e.g. `gtgan demo --force` over a demo still training)."""
+    if not Path(run_dir).is_dir():
+        shutil.rmtree(folder)
+        return
+    lock = RunLock(run_dir).__enter__()
+    try:
+        shutil.rmtree(folder)
+    finally:
+        lock.__exit__()
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
@@ -116,10 +168,12 @@ def append_env(run_dir: Path, record: dict) -> None:
     data = {"runs": []}
     if path.exists():
         try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError:
+            data = read_json(path, 64 << 20)
+        except FileFormatError:
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
             data = {"runs": [], "note": "previous env.json was unreadable and was replaced"}
-    data.setdefault("runs", []).append(record)
+    data["runs"].append(record)
     write_json_atomic(path, data)
 
 
@@ -137,18 +191,20 @@ class MetricsLog:
         kept = []
         for line in self.path.read_text().splitlines():
             try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
+                rec = load_json_text(line, str(self.path))
+            except FileFormatError:
                 continue  # a line cut short by a kill
-            if int(rec.get("step", 0)) <= step:
+            if isinstance(rec, dict) and isinstance(rec.get("step", 0), int) \
+                    and rec.get("step", 0) <= step:
                 kept.append(line)
         atomic_write_text(self.path, "".join(k + "\n" for k in kept), durable=True)
 
     def write(self, record: dict) -> None:
-        if self._f is None:
-            self._f = open(self.path, "a")
-        self._f.write(json.dumps(record, sort_keys=True) + "\n")
-        self._f.flush()
+        with naming(self.path):  # a full disk: one line naming the log
+            if self._f is None:
+                self._f = open(self.path, "a")
+            self._f.write(json.dumps(record, sort_keys=True) + "\n")
+            self._f.flush()
 
     def sync(self) -> None:
         if self._f is not None:
