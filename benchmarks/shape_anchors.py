@@ -20,16 +20,9 @@ import gtgan.metrics.lite0_fd as M
 from gtgan.config import EncoderConfig
 from gtgan.data import BOW_DIM, build_encoder
 from gtgan.data.synthetic import SyntheticBirds
-from gtgan.metrics.frechet import FeatureStats, frechet_distance
+from gtgan.metrics.frechet import frechet_distance_from_samples as _fd
 from gtgan.metrics.judge_fid import blur
 from gtgan.models.lite0 import Lite0Features
-
-
-def _fd(a: torch.Tensor, b: torch.Tensor) -> float:
-    sa, sb = FeatureStats(), FeatureStats()
-    sa.update(a)
-    sb.update(b)
-    return frechet_distance(sa.mean, sa.cov, sb.mean, sb.cov)
 
 
 def main() -> None:

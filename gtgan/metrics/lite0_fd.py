@@ -33,7 +33,7 @@ from torchmetrics.image.kid import poly_mmd
 
 from ..models.lite0 import Lite0Features
 from ..models.fidelity import WeightsError
-from .frechet import FeatureStats, frechet_distance_details
+from .frechet import FeatureStats, frechet_distance_details, frechet_distance_from_samples
 from .judge_fid import BLUR_SIGMA_PER_WIDTH, blur
 from .registry import EvalError, Metric, register_metric
 from .report import fmt, table_row
@@ -104,6 +104,9 @@ class _Set:
 
 
 def _fd(a: _Set, b: _Set) -> tuple[float, str]:
+    """From the features when both sets are kept whole (exact, fast), else from the statistics."""
+    if a.stats.n <= KID_KEEP and b.stats.n <= KID_KEEP:
+        return frechet_distance_from_samples(a.features(), b.features()), "singular values of X_a X_b^T"
     return frechet_distance_details(a.stats.mean, a.stats.cov, b.stats.mean, b.stats.cov)
 
 
@@ -135,6 +138,7 @@ class Lite0FDMetric(Metric):
                         "blurred_real": self._real_set(anchor_idx, lambda x: blur(x, self.sigma)),
                         "blobs": self._real_set(anchor_idx, blob_pictures)}
         self.generated = {s: _Set() for s in ctx.sizes}
+        self._anchor_values = None
 
     def _real_set(self, indices: list[int], change) -> _Set:
         out, bs, ds = _Set(), self.ctx.opts.batch_size, self.ctx.dataset
@@ -150,8 +154,10 @@ class Lite0FDMetric(Metric):
     def result(self, size: int) -> dict[str, Any]:
         gen, ref = self.generated[size], self.reference.features()
         value, method = _fd(gen, self.reference)
-        anchors = {k: _fd(v, self.reference)[0] for k, v in self.anchors.items()}
-        kids = {k: kid(v.features(), ref)[0] for k, v in self.anchors.items()}
+        if self._anchor_values is None:  # the same for every scale
+            self._anchor_values = ({k: _fd(v, self.reference)[0] for k, v in self.anchors.items()},
+                                   {k: kid(v.features(), ref)[0] for k, v in self.anchors.items()})
+        anchors, kids = self._anchor_values
         kid_mean, kid_std = kid(gen.features(), ref)
         real, blurred = anchors["real"], anchors["blurred_real"]
         k_real, k_blur = kids["real"], kids["blurred_real"]
@@ -174,7 +180,9 @@ class Lite0FDMetric(Metric):
                                 f"{self.reference_size} px (width / {round(1 / BLUR_SIGMA_PER_WIDTH)})",
                 "blobs": f"each picture of B as one centred ellipse (semi-axes {BLOB_AXES[0]:g} W, "
                          f"{BLOB_AXES[1]:g} H) in its inside's mean colour on its outside's mean colour",
-                "distance": "FD: float64 mean / unbiased covariance (FID's formula); KID: "
+                "distance": "FD: float64 mean / unbiased covariance (FID's formula; Tr((S_a S_b)^(1/2)) "
+                            f"from the singular values of X_a X_b^T when both sets are at most "
+                            f"{KID_KEEP}); KID: "
                             f"torchmetrics poly_mmd (cubic kernel), {KID_SUBSETS} seeded subsets of "
                             f"min(n, {KID_SUBSET_MAX})",
                 "position": "(value - real) / (blurred_real - real): 0 = as real, 1 = as blurred"}
