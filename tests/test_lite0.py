@@ -88,6 +88,8 @@ def test_fidelity_features_default_to_stride_16_and_pass_gradients():
     assert tuple(y.shape) == (2, 112, 4, 4)
     y.abs().mean().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+    small = Lite0FidelityFeatures(size=64)  # 128 px pictures read at 64 px
+    assert tuple(small(torch.zeros(1, 3, 128, 128)).shape) == (1, 112, 4, 4)
 
 
 def test_training_with_lite0_fidelity_runs_end_to_end(tmp_path):

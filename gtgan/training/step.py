@@ -65,7 +65,8 @@ class Trainer:
             if lc.fidelity_features == "pixels":
                 vgg = PixelFeatures(lc.fidelity_pixel_size)
             elif lc.fidelity_features == "efficientnet-lite0":
-                vgg = Lite0FidelityFeatures(lc.lite0_weights, lc.fidelity_lite0_stride)
+                vgg = Lite0FidelityFeatures(lc.lite0_weights, lc.fidelity_lite0_stride,
+                                            lc.fidelity_lite0_size)
             elif vgg is None:
                 vgg = VGGFeatures(lc.vgg_weights)
             self.vgg = vgg.to(self.device, memory_format=self.memory_format)
