@@ -57,6 +57,8 @@ def test_anchors_are_in_order_and_pictures_are_placed_between_them(measured):
         assert r["kid_anchors"]["real"] < r["kid_anchors"]["blurred_real"] < r["kid_anchors"]["blobs"]
     assert r64["real"] == r128["real"]  # one reference and one set of anchors for every scale
     assert r64["position"] < 0.5  # real birds drawn at 64 px are near the real anchor
+    assert r64["value"] == pytest.approx(r64["real_at_size"], rel=0.3)  # the 64 px floor
+    assert r128["real_at_size"] == r128["real"] and r64["real"] < r64["real_at_size"]
     assert r128["position"] > 1 and r128["value"] == pytest.approx(r128["blobs"], rel=0.3)
 
 

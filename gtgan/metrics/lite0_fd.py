@@ -15,6 +15,8 @@ it. Half B gives the anchors, each against A:
   the picture) in the mean colour of what lies inside it, on the mean colour of what lies
   outside: colour and rough place, no shape at all.
 `position` = (value - real) / (blurred_real - real): 0 = as real, 1 = as the blurred birds.
+At a smaller scale (64 px) real pictures drawn at that size are not at 0 (upsampled, they lose
+detail): `real_at_size` is their distance and `position_at_size` the position counted from it.
 Every scale's pictures are resized to FEED_SIZE before the network, the reference at the
 largest scale, so 64 px and 128 px numbers are on one footing. KID (torchmetrics' unbiased
 polynomial-kernel MMD, seeded subsets) beside FD: it does not depend on the sample count in
@@ -137,13 +139,16 @@ class Lite0FDMetric(Metric):
         self.anchors = {"real": self._real_set(anchor_idx, lambda x: x),
                         "blurred_real": self._real_set(anchor_idx, lambda x: blur(x, self.sigma)),
                         "blobs": self._real_set(anchor_idx, blob_pictures)}
+        # The floor of each smaller scale: B's real pictures at that size (FD only).
+        self.real_at = {s: _fd(self._real_set(anchor_idx, lambda x: x, s), self.reference)[0]
+                        for s in ctx.sizes if s != self.reference_size}
         self.generated = {s: _Set() for s in ctx.sizes}
         self._anchor_values = None
 
-    def _real_set(self, indices: list[int], change) -> _Set:
+    def _real_set(self, indices: list[int], change, size: int | None = None) -> _Set:
         out, bs, ds = _Set(), self.ctx.opts.batch_size, self.ctx.dataset
         for start in range(0, len(indices), bs):
-            reals = torch.stack([ds.real_image(i, self.reference_size)
+            reals = torch.stack([ds.real_image(i, size or self.reference_size)
                                  for i in indices[start:start + bs]])
             out.update(pooled_features(self.net, change(reals).to(self.ctx.device)))
         return out
@@ -161,8 +166,10 @@ class Lite0FDMetric(Metric):
         kid_mean, kid_std = kid(gen.features(), ref)
         real, blurred = anchors["real"], anchors["blurred_real"]
         k_real, k_blur = kids["real"], kids["blurred_real"]
+        floor = self.real_at.get(size, real)
         return {"value": value, **anchors, "position": (value - real) / (blurred - real)
-                if blurred > real else None,
+                if blurred > real else None, "real_at_size": floor,
+                "position_at_size": (value - floor) / (blurred - floor) if blurred > floor else None,
                 "kid": kid_mean, "kid_std": kid_std, "kid_anchors": kids,
                 "kid_position": (kid_mean - k_real) / (k_blur - k_real) if k_blur > k_real else None,
                 "n": gen.stats.n, "n_reference": self.reference.stats.n,
@@ -185,19 +192,23 @@ class Lite0FDMetric(Metric):
                             f"{KID_KEEP}); KID: "
                             f"torchmetrics poly_mmd (cubic kernel), {KID_SUBSETS} seeded subsets of "
                             f"min(n, {KID_SUBSET_MAX})",
-                "position": "(value - real) / (blurred_real - real): 0 = as real, 1 = as blurred"}
+                "position": "(value - real) / (blurred_real - real): 0 = as real, 1 = as blurred",
+                "position_at_size": "the same from real_at_size, B's real pictures drawn at the "
+                                    "evaluated size (below the largest, they lose detail too)"}
 
     @classmethod
     def report_rows(cls, size, result, report) -> list[str]:
         r = result
+        note = (f"real {fmt(r['real'], 1)}, blurred {fmt(r['blurred_real'], 1)}, one-colour blobs "
+                f"{fmt(r['blobs'], 1)}: position {fmt(r['position'], 2)} (0 real, 1 blurred)")
+        if r.get("real_at_size") is not None and r["real_at_size"] != r["real"]:
+            note += (f"; real pictures drawn at {size} px {fmt(r['real_at_size'], 1)}, position "
+                     f"counted from there {fmt(r['position_at_size'], 2)}")
+        note += f"; vs {r['n_reference']} real, anchors {r['n_anchor']} each; {NOT_COMPARABLE}"
         k = {name: fmt(1000 * r["kid_anchors"][name], 2) for name in ("real", "blurred_real", "blobs")}
         kid_note = (f"real {k['real']}, blurred {k['blurred_real']}, blobs {k['blobs']}: position "
                     f"{fmt(r['kid_position'], 2)} (std over {KID_SUBSETS} subsets)")
-        return [table_row("shape FD, Lite0 (lower is better)", size, fmt(r["value"], 1), "-", r["n"],
-                          f"real {fmt(r['real'], 1)}, blurred {fmt(r['blurred_real'], 1)}, one-colour "
-                          f"blobs {fmt(r['blobs'], 1)}: position {fmt(r['position'], 2)} (0 real, 1 "
-                          f"blurred); vs {r['n_reference']} real, anchors {r['n_anchor']} each; "
-                          f"{NOT_COMPARABLE}"),
+        return [table_row("shape FD, Lite0 (lower is better)", size, fmt(r["value"], 1), "-", r["n"], note),
                 table_row("shape KID x1000, Lite0", size, fmt(1000 * r["kid"], 2),
                           fmt(1000 * r["kid_std"], 2), r["n"], kid_note)]
 
