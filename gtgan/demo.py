@@ -40,7 +40,7 @@ EVAL_METRICS = ("attr", "own_words", "ssim", "diversity", "lite0_fd")  # what th
 # benchmarks/demo_budget.py measured 8.9 on a loaded machine; three full demo runs took 13.4
 # (native bf16), 13.8 (AVX2, 2 threads) and 24 (AVX2, 1 thread, the other core busy).
 EVAL_COST_PER_SAMPLE = 14.0
-# Data sets, judge loading, the shape measure's reference and anchors (1,000 pictures through
+# Data sets, judge loading, the shape measure's reference and anchors (1,250 pictures through
 # Lite0; judge_fid's reference, which they replace, took 38.6 s). Not yet refitted for lite0_fd.
 EVAL_FIXED_S = 40.0
 EVAL_FIXED_PASSES = 500  # own_words: 40 captions x 8 pictures, judged
