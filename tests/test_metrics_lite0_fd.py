@@ -35,7 +35,6 @@ class OneCaptionEach:
 def measured():
     """One evaluation of 50 samples on 100 held-out birds: the 64 px 'generated' pictures are
     the real ones, the 128 px ones their one-colour blobs."""
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     enc = build_encoder(EncoderConfig(kind="bow", dim=BOW_DIM))
     data = OneCaptionEach(SyntheticBirds("test", 600, 0, enc, [64, 128], train=False, seed=0))
     order = iter(range(len(data)))
