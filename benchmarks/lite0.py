@@ -5,6 +5,9 @@ as the generator's update needs) per batch, and the shape measure's pooled-featu
     PYTHONPATH=. python benchmarks/lite0.py --reps 5 --batch 32
 
 Median of --reps timed repetitions after one warm-up, in this process, torch's default threads.
+On a machine other work shares, `--threads 1 --cpu-time` gives the work itself: one thread's
+CPU seconds, which preemption does not inflate (wall seconds on an idle 2-core machine are
+about half of them, less the threads' imperfect scaling).
 """
 from __future__ import annotations
 
@@ -19,13 +22,16 @@ import torch.nn.functional as F
 from gtgan.models.lite0 import Lite0Features
 
 
+CLOCK = time.perf_counter  # --cpu-time: this process's CPU time instead (see the docstring)
+
+
 def _time(fn, reps: int) -> float:
     fn()
     times = []
     for _ in range(reps):
-        t = time.perf_counter()
+        t = CLOCK()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(CLOCK() - t)
     return statistics.median(times)
 
 
@@ -66,11 +72,19 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--cpu-time", action="store_true", help="time with process CPU time")
     args = p.parse_args()
+    global CLOCK
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.cpu_time:
+        CLOCK = time.process_time
     net = Lite0Features()
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, load average {open('/proc/loadavg').read().split()[:3]}")
-    print(f"\nfidelity: forward (fake + real, no grad for real) + backward, batch {args.batch}, seconds")
+          f"{torch.get_num_threads()} threads, {'CPU' if args.cpu_time else 'wall'} seconds, "
+          f"load average {open('/proc/loadavg').read().split()[:3]}")
+    print(f"\nfidelity: forward (fake + real, no grad for real) + backward, batch {args.batch}")
     print("| image | fed at | stride | fp32 s | bf16 s |\n|---|---|---|---|---|")
     for size, feed, stride in [(64, 64, 16), (64, 128, 16), (128, 128, 16), (128, 128, 8),
                                (128, 224, 16)]:

@@ -136,6 +136,9 @@ class LossConfig:
     # a path to a state dict: the Lite0 of the fidelity term and of model.projected_d_stages.
     lite0_weights: str = "imagenet"
     fidelity_lite0_stride: int = 16
+    # Pictures resized to this size before Lite0 (0: each stage's own size). Cost follows the
+    # pixel count: 64 makes the 128 px stage's term about 4 times cheaper (docs/benchmarks.md).
+    fidelity_lite0_size: int = 0
     # Compare each generated image with the real one or its left-right mirror, whichever is
     # closer (per sample). Off in the paper; the demo's synthetic birds face either way.
     fidelity_mirror: bool = False
@@ -475,6 +478,7 @@ FIELD_RULES: dict[type, dict[str, tuple]] = {
         "fidelity_features": _one_of("vgg19", "pixels", "efficientnet-lite0"),
         "fidelity_pixel_size": _number(int, 1, 64), "fidelity_mirror": _BOOL,
         "lite0_weights": _NAME, "fidelity_lite0_stride": _one_of(4, 8, 16, 32),
+        "fidelity_lite0_size": _number(int, 0, 512),
         "color_weight": _WEIGHT, "text_regression_weight": _WEIGHT,
         "mode_seeking_weight": _WEIGHT, "projected_weight": _WEIGHT,
         "mode_seeking_weight": _WEIGHT, "damsm_match": _BOOL, "damsm_weight": _WEIGHT,

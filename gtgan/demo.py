@@ -40,7 +40,9 @@ EVAL_METRICS = ("attr", "own_words", "ssim", "diversity", "lite0_fd")  # what th
 # benchmarks/demo_budget.py measured 8.9 on a loaded machine; three full demo runs took 13.4
 # (native bf16), 13.8 (AVX2, 2 threads) and 24 (AVX2, 1 thread, the other core busy).
 EVAL_COST_PER_SAMPLE = 14.0
-EVAL_FIXED_S = 40.0  # data sets, judge loading, judge_fid's real reference (38.6 s measured)
+# Data sets, judge loading, the shape measure's reference and anchors (1,250 pictures through
+# Lite0; judge_fid's reference, which they replace, took 38.6 s). Not yet refitted for lite0_fd.
+EVAL_FIXED_S = 40.0
 EVAL_FIXED_PASSES = 500  # own_words: 40 captions x 8 pictures, judged
 FIGURE_IMAGES = 120  # sample grids at both scales, interpolation strip, real pictures
 MIN_EVAL_SAMPLES = 100

@@ -53,3 +53,11 @@ def test_words_of_the_background_phrase_reach_the_sentence_vector():
     assert len(re.findall(r"\w+", head)) > 18
     v = enc.encode([head + " on a sandy background", head + " in the dark"])
     assert not torch.allclose(v[0], v[1], atol=1e-4)
+
+
+def test_a_derived_text_scale_outside_a_run_uses_the_recorded_norm():
+    from gtgan.presets import get_preset, settled_config
+
+    cfg = settled_config(get_preset("demo"))  # no captions at hand
+    assert cfg.model.text_dim == 128
+    assert cfg.model.text_scale == pytest.approx(128 ** 0.5 / 2.941, rel=1e-3)

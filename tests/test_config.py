@@ -117,6 +117,7 @@ _BAD = {"model.text_dim": -1, "model.c_dim": -1, "model.z_dim": 0, "model.ngf": 
         "loss.fidelity_weight": float("inf"), "loss.vgg_weights": "", "loss.fidelity_features": "x",
         "loss.fidelity_pixel_size": 0, "loss.fidelity_mirror": None, "loss.color_weight": -1.0,
         "loss.lite0_weights": "", "loss.fidelity_lite0_stride": 12,
+        "loss.fidelity_lite0_size": -1,
         "loss.text_regression_weight": -1.0, "loss.mode_seeking_weight": -1.0,
         "optim.lr_g": -1.0, "optim.lr_d": 0.0, "optim.beta1": 1.0, "optim.beta2": -0.1,
         "optim.batch_size": 0, "optim.epochs": 0, "optim.ema_decay": 2.0,

@@ -88,10 +88,20 @@ def test_fidelity_features_default_to_stride_16_and_pass_gradients():
     assert tuple(y.shape) == (2, 112, 4, 4)
     y.abs().mean().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+    small = Lite0FidelityFeatures(size=64)  # 128 px pictures read at 64 px
+    assert tuple(small(torch.zeros(1, 3, 128, 128)).shape) == (1, 112, 4, 4)
 
 
-def test_training_with_lite0_fidelity_runs_end_to_end(tmp_path):
+@pytest.fixture
+def one_thread():
+    """One intra-op thread, as in test_training.py (tiny steps on a shared 2-core machine)."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_training_with_lite0_fidelity_runs_end_to_end(tmp_path, one_thread):
     cfg = apply_overrides(get_preset("demo"), [
         "model.ngf=4", "model.ndf=4", "model.c_dim=8", "model.z_dim=8", "optim.batch_size=2",
         "run.log_every=1", "run.sample_every=0", "run.checkpoint_every=3",

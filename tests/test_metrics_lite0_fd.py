@@ -9,7 +9,8 @@ from gtgan.config import EncoderConfig
 from gtgan.data import BOW_DIM, build_encoder
 from gtgan.data.synthetic import SyntheticBirds
 from gtgan.fileio import sha256_file
-from gtgan.metrics import EvalOptions, evaluate_generator, report_markdown
+from gtgan.metrics import EvalOptions, evaluate_generator, fid_from_features, report_markdown
+from gtgan.metrics.frechet import frechet_distance_from_samples
 from gtgan.metrics.lite0_fd import blob_pictures, halves
 from gtgan.models.lite0 import wheel_weights_path
 
@@ -34,7 +35,6 @@ class OneCaptionEach:
 def measured():
     """One evaluation of 50 samples on 100 held-out birds: the 64 px 'generated' pictures are
     the real ones, the 128 px ones their one-colour blobs."""
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     enc = build_encoder(EncoderConfig(kind="bow", dim=BOW_DIM))
     data = OneCaptionEach(SyntheticBirds("test", 600, 0, enc, [64, 128], train=False, seed=0))
     order = iter(range(len(data)))
@@ -53,9 +53,11 @@ def test_anchors_are_in_order_and_pictures_are_placed_between_them(measured):
     assert r128["n"] == 50 and r128["n_reference"] == 50 and r128["n_anchor"] == 50
     for r in (r64, r128):
         assert 0 < r["real"] < r["blurred_real"] < r["blobs"]
-        assert 0 < r["kid_anchors"]["real"] < r["kid_anchors"]["blurred_real"] < r["kid_anchors"]["blobs"]
+        assert r["kid_anchors"]["real"] < r["kid_anchors"]["blurred_real"] < r["kid_anchors"]["blobs"]
     assert r64["real"] == r128["real"]  # one reference and one set of anchors for every scale
     assert r64["position"] < 0.5  # real birds drawn at 64 px are near the real anchor
+    assert r64["value"] == pytest.approx(r64["real_at_size"], rel=0.3)  # the 64 px floor
+    assert r128["real_at_size"] == r128["real"] and r64["real"] < r64["real_at_size"]
     assert r128["position"] > 1 and r128["value"] == pytest.approx(r128["blobs"], rel=0.3)
 
 
@@ -83,3 +85,12 @@ def test_blobs_keep_the_mean_colours_and_nothing_else():
     y = blob_pictures(x)
     assert len(torch.unique(y[0, 0])) == 2  # an ellipse and its ground, one colour each
     assert torch.allclose(y.mean((2, 3)), x.mean((2, 3)), atol=1e-5)
+
+
+def test_frechet_from_samples_equals_the_covariance_formula():
+    g = torch.Generator().manual_seed(0)
+    for n_a, n_b, d in ((30, 40, 50), (80, 60, 20)):  # fewer and more samples than dimensions
+        a = torch.randn(n_a, d, generator=g, dtype=torch.float64) @ torch.randn(d, d, generator=g,
+                                                                                dtype=torch.float64)
+        b = 2 * torch.randn(n_b, d, generator=g, dtype=torch.float64) + 0.3
+        assert frechet_distance_from_samples(a, b) == pytest.approx(fid_from_features(a, b), rel=1e-6)

@@ -195,9 +195,13 @@ def test_demo_end_to_end_writes_its_report(tmp_path, monkeypatch, tiny_damsm_dir
         res = report["results"][size]
         assert res["attr"]["n"] == 16 and res["diversity"]["n"] == 16 and res["ssim"]["n"] == 16
         assert res["r_precision"]["n"] == 16 and res["r_precision"]["real"]["mean"] is not None
+        shape = res["lite0_fd"]  # the shape measure with its anchors (halves of 16 pictures)
+        assert shape["n"] == 16 and shape["n_anchor"] == 16 and shape["real"] < shape["blurred_real"]
+    assert report["weights"]["lite0_features"]["sha256"] == shape["weights_sha256"]
     html = page.read_text()
     assert "diversity" in html and "held-out" in html and "image_skip" in html
     assert "captions in other words" in html.lower() and "blurred" in html  # explained even when unmeasured
+    assert "shape FD" in html and "not comparable with published FID" in html
     # the Reproduce line names what was measured, R-precision's DAMSM with it
     assert f"--metrics attr,own_words,ssim,diversity,lite0_fd,r_precision --rp-encoder {tiny_damsm_dir}" in html
     damsm_hash = report["weights"]["r_precision_damsm"]["hash"]

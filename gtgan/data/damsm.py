@@ -386,6 +386,8 @@ class DamsmTextEncoder(TextEncoder):
 
     def __init__(self, damsm: Damsm, name: str = "", full_hash: str | None = None):
         self.damsm = damsm
+        norm = (damsm.info.get("metadata") or {}).get("sentence_norm")
+        self.recorded_norm = float(norm) if isinstance(norm, (int, float)) and norm > 0 else None
         self.name = name or str(damsm.path)
         self.full_hash = full_hash or damsm.info.get("hash") or damsm.info.get("full_hash")
 

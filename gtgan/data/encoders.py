@@ -48,6 +48,9 @@ class TextEncoder:
     kind: str = ""
     # Every sentence vector has L2 norm 1, so model.text_scale=0's rule needs no captions.
     unit_norm: bool = False
+    # The mean norm of its own training captions' vectors, where recorded (a DAMSM's
+    # damsm.json): what text_scale=0 uses outside a run, where no captions are at hand.
+    recorded_norm: float | None = None
     # `features` give word features too (TextFeatures.words): what model.word_attention reads.
     has_word_features: bool = False
 

@@ -87,6 +87,8 @@ def settle_conditioning(cfg: RunConfig, encoder: TextEncoder, stated: set[str] |
     if cfg.model.text_scale == 0:
         if encoder.unit_norm:
             norm, source = 1.0, "unit-norm vectors"
+        elif sentences is None and encoder.recorded_norm:
+            norm, source = encoder.recorded_norm, "the norm recorded with the encoder"
         else:
             if sentences is None:
                 raise ConfigError("model.text_scale = 0 (derive it) needs the training captions' "

@@ -150,19 +150,26 @@ class Lite0Features(nn.Module):
 
 class Lite0FidelityFeatures(nn.Module):
     """The fidelity loss's view of Lite0: one feature map at `stride` (default 16, the stride of
-    the paper's VGG19 conv5_4), as VGGFeatures returns conv5_4."""
+    the paper's VGG19 conv5_4), as VGGFeatures returns conv5_4. `size` > 0 resizes every
+    picture to size x size first (bilinear, antialiased when shrinking): the cost follows the
+    pixel count, so 64 makes the 128 px stage's term as cheap as the 64 px one's."""
 
-    def __init__(self, weights: str = "imagenet", stride: int = 16):
+    def __init__(self, weights: str = "imagenet", stride: int = 16, size: int = 0):
         super().__init__()
         if stride not in TAPS:
             raise ValueError(f"stride {stride}: choose from {sorted(TAPS)}")
         self.lite0 = Lite0Features(weights)
-        self.stride = stride
+        self.stride, self.size = stride, size
         self.is_random = self.lite0.is_random
-        self.weights_source = f"efficientnet-lite0:{weights}@stride{stride}"
+        self.weights_source = (f"efficientnet-lite0:{weights}@stride{stride}"
+                               + (f",{size}px" if size else ""))
 
     def train(self, mode: bool = True) -> "Lite0FidelityFeatures":
         return super().train(False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.size and images.shape[-1] != self.size:
+            images = nn.functional.interpolate(images, size=(self.size, self.size), mode="bilinear",
+                                               antialias=images.shape[-1] > self.size,
+                                               align_corners=False)
         return self.lite0(images, (self.stride,))[self.stride]

@@ -74,7 +74,8 @@ class Trainer:
             if lc.fidelity_features == "pixels":
                 fidelity_net = PixelFeatures(lc.fidelity_pixel_size)
             elif lc.fidelity_features == "efficientnet-lite0":
-                fidelity_net = Lite0FidelityFeatures(lc.lite0_weights, lc.fidelity_lite0_stride)
+                fidelity_net = Lite0FidelityFeatures(lc.lite0_weights, lc.fidelity_lite0_stride,
+                                                     lc.fidelity_lite0_size)
             elif fidelity_net is None:
                 fidelity_net = VGGFeatures(lc.vgg_weights)
             self.fidelity_net = fidelity_net.to(self.device, memory_format=self.memory_format)
