@@ -49,13 +49,17 @@ def demo() -> RunConfig:
     4x4-pooled keys (model.pam_kv_pool: 4x cheaper two-stage steps), stage 1 trained alone for
     the first half of the time (optim.stage_warmup_fraction) and stage 2 drawing on top of its
     upsampled image (model.image_skip), MSGAN's mode-seeking term so that the noise matters,
-    batch 32; precision and channels_last as the hardware suits (run.precision=auto).
+    batch 32; precision and channels_last as the hardware suits (run.precision=auto); and a
+    second, projected discriminator per stage on the frozen ImageNet EfficientNet-Lite0's
+    features of the 64 px picture (model.projected_d_stages: the shape signal that pixel
+    discriminators do not learn in minutes).
     """
     return RunConfig(
         name="demo",
         model=ModelConfig(text_dim=0, c_dim=32, z_dim=32, ngf=8, ndf=16, stages=2,
                           ca_noise_scale=0.1, text_scale=0.0, d_text_regression=True,
-                          d_condition="projection", image_skip=True, pam_kv_pool=4),
+                          d_condition="projection", image_skip=True, pam_kv_pool=4,
+                          projected_d_stages=[1, 2], projected_d_size=64),
         loss=LossConfig(kl_weight=1.0, fidelity=True, fidelity_features="pixels",
                         fidelity_pixel_size=16, fidelity_weight=10.0, fidelity_mirror=True,
                         text_regression_weight=1.0,
