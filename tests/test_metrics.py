@@ -242,7 +242,9 @@ def test_imagenet_weights_missing_is_refused(offline):
 def test_random_inception_is_labelled_and_deterministic(offline):
     with pytest.warns(UserWarning, match="RANDOM"):
         a = load_inception("imagenet", allow_random_weights=True)
-    assert "no network (test)" in a.identity["fallback_reason"]
+    # no download is tried when random weights are allowed: the hub cache is looked at only
+    assert "no inception_v3_google" in a.identity["fallback_reason"]
+    assert "no network (test)" not in a.identity["fallback_reason"]
     b = load_inception("random", allow_random_weights=True)
     assert a.is_random and a.identity["label"] == RANDOM_LABEL
     assert a.identity["requested"] == "imagenet"

@@ -9,24 +9,7 @@ from gtgan.models import TextFeatures
 from gtgan.metrics import EvalOptions, evaluate_generator, report_markdown
 from gtgan.metrics.judge_fid import blur
 
-
-class OneCaptionEach:
-    """The synthetic test split with one caption per picture, so N samples are its N pictures."""
-
-    def __init__(self, dataset):
-        self.dataset, self.image_sizes = dataset, dataset.image_sizes
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def embeddings(self, i):
-        return self.dataset.embeddings(i)[:1]
-
-    def text_features(self, i, k):
-        return self.dataset.text_features(i, k)
-
-    def real_image(self, i, size):
-        return self.dataset.real_image(i, size)
+from _datasets import OneCaptionEach
 
 
 @pytest.fixture(scope="module")

@@ -14,21 +14,7 @@ from gtgan.metrics.frechet import frechet_distance_from_samples
 from gtgan.metrics.lite0_fd import blob_pictures, halves
 from gtgan.models.lite0 import wheel_weights_path
 
-
-class OneCaptionEach:
-    """The synthetic test split with one caption per picture, so N samples are its N pictures."""
-
-    def __init__(self, dataset):
-        self.dataset, self.image_sizes = dataset, dataset.image_sizes
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def embeddings(self, i):
-        return self.dataset.embeddings(i)[:1]
-
-    def real_image(self, i, size):
-        return self.dataset.real_image(i, size)
+from _datasets import OneCaptionEach
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +25,8 @@ def measured():
     data = OneCaptionEach(SyntheticBirds("test", 600, 0, enc, [64, 128], train=False, seed=0))
     order = iter(range(len(data)))
 
-    def generate(text, z, eps):
-        index = [next(order) for _ in range(text.shape[0])]
+    def generate(features, z, eps):
+        index = [next(order) for _ in range(len(z))]
         return [torch.stack([data.real_image(i, 64) for i in index]),
                 blob_pictures(torch.stack([data.real_image(i, 128) for i in index]))]
 

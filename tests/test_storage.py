@@ -31,7 +31,9 @@ FINETUNE_SET = ["model.ngf=8", "model.ndf=8", "model.c_dim=8", "model.z_dim=8",
                 "model.text_scale=1.0", "model.ca_noise_scale=1.0", "data.synthetic_count=64",
                 "optim.batch_size=8", "optim.stage_warmup_steps=0", "run.max_steps=1",
                 "run.sample_every=0", "run.checkpoint_every=0", "run.eval_every_epochs=0",
-                "run.device=cpu"]
+                "run.device=cpu", "model.projected_d_stages=[]",
+                # StackGAN-v2's 1024-d text input: the bag of words, not the demo's 128-d DAMSM
+                "data.encoder.kind=bow", "data.encoder.name=synonyms"]
 
 
 def pytorch03_state(keys_shapes: dict, seed: int, prefix: str = "") -> dict[str, torch.Tensor]:

@@ -49,10 +49,11 @@ def test_the_generator_reads_word_features_in_stage_two():
 
 
 def test_word_attention_and_damsm_loss_need_a_damsm():
-    cfg = apply_overrides(get_preset("demo"), ["model.word_attention=true"])
+    bow = ["data.encoder.kind=bow", "data.encoder.name=synonyms"]
+    cfg = apply_overrides(get_preset("demo"), bow + ["model.word_attention=true"])
     with pytest.raises(ConfigError, match="model.word_attention = true needs a text encoder with word"):
         settled_config(cfg)
-    cfg = apply_overrides(get_preset("demo"), ["loss.damsm_match=true"])
+    cfg = apply_overrides(get_preset("demo"), bow + ["loss.damsm_match=true"])
     with pytest.raises(ConfigError, match="loss.damsm_match = true needs a DAMSM"):
         settled_config(cfg)
 
