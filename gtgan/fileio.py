@@ -413,6 +413,19 @@ def format_version(data: dict, where: str) -> int:
     return version
 
 
+def checked_format(data: Any, where: str, fmt: str, newest: int, what: str) -> int:
+    """The version of a gtgan JSON description whose "format" must be `fmt` and whose version
+    this gtgan reads (at most `newest`); anything else is one FileFormatError line."""
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        got = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise FileFormatError(f"{where}: not a {what} (format is {shown(got)}, expected {fmt!r})")
+    version = format_version(data, where)
+    if version > newest:
+        raise FileFormatError(f"{where}: written by a newer gtgan (format version {version}); "
+                              "upgrade gtgan")
+    return version
+
+
 def load_torch_weights(path: str | Path) -> Any:
     """torch.load(weights_only=True) of a plain weights file: a file holding code or objects is
     refused, never run, in one FileFormatError line that names it (not PyTorch's paragraph,

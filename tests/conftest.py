@@ -12,6 +12,29 @@ REFERENCE = SHARED / "reference" / "stackgan-v2-state-dicts.json"
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture(scope="module")
+def bow_model(tmp_path_factory) -> Path:
+    """A tiny untrained model folder on the bag of words (tests of what bad input does to it)."""
+    from gtgan.config import ModelConfig
+    from gtgan.data.encoders import BowEncoder
+    from gtgan.models import build_generator
+    from gtgan.storage import save_model
+
+    enc = BowEncoder()
+    cfg = ModelConfig(text_dim=enc.dim, c_dim=8, z_dim=8, ngf=8, ndf=8)
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("bow-model") / "model"
+    save_model(out, cfg, build_generator(cfg).state_dict(), enc.identity, {})
+    return out
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch):
+    """A cache folder of the test's own, and no GTGAN_DEBUG from the caller's shell."""
+    monkeypatch.setenv("GTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GTGAN_DEBUG", raising=False)
+
+
 @pytest.fixture
 def one_thread():
     """One intra-op thread for tiny training runs (a shared 2-core machine: OpenMP barriers

@@ -18,35 +18,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from gtgan.cli import main
-from gtgan.config import DataConfig, EncoderConfig, ModelConfig
+from gtgan.config import DataConfig, EncoderConfig
 from gtgan.data import build_dataset
-from gtgan.data.encoders import BowEncoder
 from gtgan.errors import DataError
-from gtgan.models import build_generator
-from gtgan.storage import save_model
 
 REPO = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "isolated_cache")
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    enc = BowEncoder()
-    cfg = ModelConfig(text_dim=enc.dim, c_dim=8, z_dim=8, ngf=8, ndf=8)
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("bad") / "model"
-    save_model(out, cfg, build_generator(cfg).state_dict(), enc.identity, {})
-    return out
+def model(bow_model) -> Path:
+    return bow_model
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("GTGAN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("GTGAN_DEBUG", raising=False)
 
 
 def run_cli(capsys, args: list[str]) -> tuple[int, str, str]:

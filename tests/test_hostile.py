@@ -15,33 +15,20 @@ import pytest
 import torch
 
 from gtgan.cli import main
-from gtgan.config import ModelConfig
-from gtgan.data.encoders import BowEncoder
 from gtgan.fileio import MAX_DEPTH, MAX_MESSAGE, MAX_SHOWN, FileFormatError, load_json_text, \
     load_yaml_text, read_json, read_yaml, shown
-from gtgan.models import build_generator
-from gtgan.storage import save_model
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "isolated_cache")
 
 LAUGHS = "a: &a [" + ",".join(['"lol"'] * 9) + "]\n" + "".join(
     f"{b}: &{b} [" + ",".join([f"*{a}"] * 9) + "]\n" for a, b in zip("abcdefgh", "bcdefghi"))
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    enc = BowEncoder()
-    cfg = ModelConfig(text_dim=enc.dim, c_dim=8, z_dim=8, ngf=8, ndf=8)
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("hostile") / "model"
-    save_model(out, cfg, build_generator(cfg).state_dict(), enc.identity, {})
-    return out
+def model(bow_model) -> Path:
+    return bow_model
 
 
-@pytest.fixture(autouse=True)
-def _env(tmp_path, monkeypatch):
-    monkeypatch.setenv("GTGAN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("GTGAN_DEBUG", raising=False)
 
 
 def run_cli(capsys, args) -> tuple[int, str]:

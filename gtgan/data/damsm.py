@@ -31,7 +31,7 @@ from torch import nn
 
 from ..config import ConfigError, from_dict
 from ..errors import EncoderError
-from ..fileio import (FileFormatError, format_version, naming, replace_dir, sha256_file, shown,
+from ..fileio import (FileFormatError, checked_format, naming, replace_dir, sha256_file, shown,
                       staging_dir)
 from ..fileio import read_json as bounded_json
 from ..models.conditioning import TextFeatures
@@ -321,14 +321,10 @@ def resolve_damsm_dir(path: str | Path) -> Path:
 def _read_info(directory: Path) -> dict:
     path = directory / DAMSM_JSON
     info = read_json(path, "DAMSM description")
-    if not isinstance(info, dict) or info.get("format") != DAMSM_FORMAT:
-        raise EncoderError(f"{path}: not a gtgan DAMSM encoder (format {DAMSM_FORMAT!r})")
     try:
-        version = format_version(info, str(path))
+        checked_format(info, str(path), DAMSM_FORMAT, DAMSM_VERSION, "gtgan DAMSM encoder")
     except FileFormatError as exc:
         raise EncoderError(str(exc)) from None
-    if version > DAMSM_VERSION:
-        raise EncoderError(f"{path}: written by a newer gtgan; upgrade gtgan")
     return info
 
 

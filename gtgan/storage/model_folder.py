@@ -26,7 +26,7 @@ import torch
 from ..config import ConfigError, ModelConfig, from_dict, to_dict
 from ..data.encoders import CharCnnRnnEncoder, bundle_encoder_files
 from ..errors import CheckpointError
-from ..fileio import (FileFormatError, format_version, fsync_path, naming, read_json, replace_dir,
+from ..fileio import (FileFormatError, checked_format, fsync_path, naming, read_json, replace_dir,
                       shown, staging_dir)
 from .state_dicts import read_safetensors, write_safetensors
 
@@ -161,16 +161,10 @@ def read_model_info(directory: str | Path) -> ModelInfo:
         info = read_json(info_path)
     except FileFormatError as exc:
         raise CheckpointError(str(exc)) from None
-    if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT:
-        got = info.get("format") if isinstance(info, dict) else type(info).__name__
-        raise CheckpointError(f"{info_path}: format is {shown(got)}, expected {MODEL_FORMAT!r}")
     try:
-        version = format_version(info, str(info_path))
+        checked_format(info, str(info_path), MODEL_FORMAT, MODEL_FORMAT_VERSION, "gtgan model folder")
     except FileFormatError as exc:
         raise CheckpointError(str(exc)) from None
-    if version > MODEL_FORMAT_VERSION:
-        raise CheckpointError(f"{info_path}: written by a newer gtgan (format version "
-                              f"{version}); upgrade gtgan")
     try:
         cfg = from_dict(ModelConfig, info["model"], "model")
         cfg.validate()
