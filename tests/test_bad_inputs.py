@@ -430,7 +430,7 @@ def test_training_names_skipped_images_in_its_log(tmp_path, capsys):
     (root / "finch" / "b1.png").write_bytes(b"broken after prepare")  # found while training
     cfg = apply_overrides(get_preset("demo"), [
         "model.ngf=4", "model.ndf=4", "model.c_dim=8", "model.z_dim=8", "model.stages=1",
-        "model.attention_stages=[]", "optim.batch_size=2", "run.max_steps=8",
+        "model.attention_stages=[]", "model.projected_d_stages=[1]", "optim.batch_size=2", "run.max_steps=8",
         "run.sample_every=0", "run.checkpoint_every=0", "run.log_every=4", "data.num_workers=0",
         "data.kind=folder", f"data.root={root}", "data.skip_missing=true",
         "optim.stage_warmup_steps=0", "optim.stage_warmup_fraction=0", "run.max_minutes=0",

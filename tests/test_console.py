@@ -47,7 +47,8 @@ def test_bar_total_and_time_left_follow_the_time_cap(capsys):
 TINY = ["model.ngf=4", "model.ndf=4", "model.c_dim=8", "model.z_dim=8", "optim.batch_size=8",
         "run.log_every=1", "run.sample_every=2", "run.num_sample_captions=2", "run.checkpoint_every=2",
         "data.synthetic_count=24", "data.num_workers=0", "run.precision=fp32", "model.stages=1",
-        "model.attention_stages=[]", "optim.epochs=1000", "run.eval_every_epochs=1",
+        "model.attention_stages=[]", "model.projected_d_stages=[1]", "optim.epochs=1000",
+        "run.eval_every_epochs=1",
         "optim.stage_warmup_fraction=0"]
 
 

@@ -187,7 +187,7 @@ def test_encoder_train_resume_then_gan_training_and_generation(tmp_path, capsys)
             f"data.encoder.name={enc_run}", "data.encoder.dim=16", "model.text_dim=16",
             "run.max_steps=2", "run.sample_every=0", "run.checkpoint_every=2", "optim.batch_size=4",
             "run.max_minutes=0", "optim.stage_warmup_fraction=0", "model.stages=1",
-            "model.attention_stages=[]"]
+            "model.attention_stages=[]", "model.projected_d_stages=[1]"]
     assert main(["train", "--config", "demo", "--out", str(gan), "--quiet",
                  *[a for s in sets for a in ("--set", s)]]) == 0
     assert (gan / "model" / "text_encoder" / TEXT_FILE).exists()

@@ -15,9 +15,9 @@ import torch
 from gtgan.cli import main
 from gtgan.fileio import read_json, read_yaml
 
-from test_hostile import _env, model, one_line, run_cli  # noqa: F401 (fixtures, helpers)
+from test_hostile import model, one_line, run_cli  # noqa: F401 (fixtures, helpers)
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "isolated_cache")
 
 # ---------------------------------------------------------------- two writers, kills at the start
 DRIVER = Path(__file__).with_name("_kill_driver.py")
@@ -64,6 +64,23 @@ def test_a_start_refused_the_lock_removes_nothing(tiny_cfg, tmp_path, monkeypatc
         os.close(held[0])
     one_line(rc, err, "another training process is using this run directory")
     assert (run / "config.yaml").read_text() == "the winner's" and (run / ".lock").exists()
+
+
+def test_a_resume_locks_before_it_reads_the_run(tiny_cfg, tmp_path, capsys):
+    """While another process holds the run, a resume neither reads nor writes it: it is refused
+    on the lock, not on what it would have read (here a damaged config.yaml)."""
+    from gtgan.training.rundir import RunLock
+
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(tiny_cfg), "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    (run / "config.yaml").write_text("name: x\n")  # what a reader before the lock would reject
+    holder = RunLock(run).__enter__()
+    try:
+        rc, err = run_cli(capsys, ["train", "--resume", run])
+    finally:
+        holder.__exit__()
+    one_line(rc, err, "another training process is using this run directory")
 
 
 def test_two_trains_into_one_folder_never_mix(tiny_cfg, tmp_path, monkeypatch, capsys):

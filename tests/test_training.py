@@ -217,7 +217,8 @@ def test_presets_train_a_few_steps(tmp_path, preset):
     assert all(r["vgg_random"] is (preset == "paper") for r in train_recs)
     assert ("fidelity" in train_recs[0]) is (preset in ("paper", "demo"))  # demo: pixel fidelity
     weights, _, state = load_checkpoint(latest_checkpoint(run / "checkpoints"))
-    assert state["step"] == 2 and set(weights) == {"G", "G_ema", "D0", "D1"}
+    projected = {"P1", "P2"} if preset == "demo" else set()  # the demo's projected discriminators
+    assert state["step"] == 2 and set(weights) == {"G", "G_ema", "D0", "D1"} | projected
     model = load_file(str(run / "model" / "generator.safetensors"))
     assert all(torch.equal(model[k], weights["G_ema"][k]) for k in model)  # model/ is the EMA
     assert any(not torch.equal(weights["G"][k], weights["G_ema"][k]) for k in model)

@@ -86,11 +86,21 @@ def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), *,
     """Continue the run in `run_dir` from its latest checkpoint (or from the start if it died
     before the first one). `overrides` may change only RESUME_OVERRIDABLE keys."""
     run_dir = Path(run_dir)
-    check_run_dir(run_dir)
-    cfg, notes = resume_config(run_dir, list(overrides))
-    encoder = check_inputs(cfg)
+    # Locked, then checked and read: no other writer can change the run between what this
+    # resume reads and what it writes. Only the main process writes (and locks) under torchrun.
+    lock = None
+    if os.environ.get("RANK", "0") == "0" and (run_dir / CONFIG).is_file():
+        lock = RunLock(run_dir).__enter__()
+    try:
+        check_run_dir(run_dir)
+        cfg, notes = resume_config(run_dir, list(overrides))
+        encoder = check_inputs(cfg)
+    except BaseException:
+        if lock is not None:
+            lock.__exit__()
+        raise
     run = _Run(cfg, run_dir, True, eval_fn, command, progress, on_step, list(overrides))
-    run.encoder, run.notes = encoder, notes
+    run.encoder, run.notes, run.lock = encoder, notes, lock
     run.make_eval_fn = make_eval_fn
     return run.run()
 
@@ -158,7 +168,8 @@ class _Run:
 
     def _prepare_dir(self) -> None:
         if self.resuming:
-            self.lock = RunLock(self.run_dir).__enter__()
+            if self.lock is None:  # resume() took it before reading the run
+                self.lock = RunLock(self.run_dir).__enter__()
             sweep_run(self.run_dir)  # what killed writers left (we hold the lock: no other writer)
             check_run_dir(self.run_dir)
         else:  # made, locked, then checked: train()'s look before the slow set-up was a courtesy
