@@ -123,7 +123,7 @@ class Trainer:
         self.opt_p = [torch.optim.Adam(p.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
                       for p in self.Ps]
 
-    def _projected_features(self, images: torch.Tensor, stage: int) -> list[torch.Tensor]:
+    def _projected_features(self, images: torch.Tensor) -> list[torch.Tensor]:
         size = self.cfg.model.projected_d_size or images.size(-1)
         feats = self.lite0(feature_input(images, size), PROJECTED_STRIDES)
         return [feats[k] for k in PROJECTED_STRIDES]
@@ -199,6 +199,7 @@ class Trainer:
         d_total = torch.zeros((), device=self.device)
         stats_sum: dict[str, torch.Tensor] = {}
         text_d = torch.zeros((), device=self.device)
+        fake_feats: dict[int, list[torch.Tensor]] = {}  # stage index -> projected features
         for i, (d, opt) in enumerate(zip(self.D_train[:n_stages], self.opt_d)):
             with autocast(self.device, self.amp_dtype):
                 real_o = d(reals[i], mu_d)
@@ -223,10 +224,15 @@ class Trainer:
                 p, opt_p = self.P_train[j], self.opt_p[j]
                 with autocast(self.device, self.amp_dtype):
                     with torch.no_grad():
-                        feats = [self._projected_features(x, i + 1)
-                                 for x in (reals[i], wrongs[i], fakes[i].detach())]
-                    err_p, _ = L.d_stage_loss(p(feats[0], mu_d), p(feats[1], mu_d),
-                                              p(feats[2], mu_d), lc.uncond_weight)
+                        real_f = self._projected_features(reals[i])
+                        wrong_f = self._projected_features(wrongs[i])
+                    # The fakes' features once, with their graph: D reads them detached, and the
+                    # generator's step below backpropagates through these same features (the
+                    # Lite0 is frozen, so they are what a second forward would give).
+                    fake_feats[i] = self._projected_features(fakes[i])
+                    err_p, _ = L.d_stage_loss(p(real_f, mu_d), p(wrong_f, mu_d),
+                                              p([f.detach() for f in fake_feats[i]], mu_d),
+                                              lc.uncond_weight)
                 opt_p.zero_grad(set_to_none=True)
                 self.scaler_d.scale(err_p).backward()
                 self.scaler_d.step(opt_p)
@@ -251,7 +257,7 @@ class Trainer:
                         text_g = text_g + L.text_regression_loss(fo.text, text)
                     if i + 1 in self.projected_stages:  # raw module, as the Ds above
                         p = self.Ps[self.projected_stages.index(i + 1)]
-                        po = p(self._projected_features(fakes[i], i + 1), mu)
+                        po = p(fake_feats[i], mu)
                         g_adv = g_adv + lc.projected_weight * L.g_stage_loss(po, lc.uncond_weight)
                 kl = kl_divergence(mu.float(), logvar.float())
                 err_g = g_adv + lc.kl_weight * kl
