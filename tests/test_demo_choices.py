@@ -12,7 +12,7 @@ from gtgan.demo import MIN_EVAL_SAMPLES, MIN_TRAIN_SHARE, plan_budget
 from gtgan.errors import GtganError
 from gtgan.models.attention import PositionAttention
 from gtgan.presets import get_preset
-from gtgan.training import losses as L
+from gtgan.training import loss as L
 from gtgan.training import resume, train
 from gtgan.training.warmup import warmup_over as _warmup_over
 

@@ -49,12 +49,12 @@ def test_one_lite0_serves_fidelity_and_projection_and_only_the_heads_learn():
         "model.projected_d_stages=[1, 2]", "loss.fidelity_features=efficientnet-lite0",
         "loss.lite0_weights=random", "model.text_dim=16", "model.text_scale=1"])
     t = Trainer(cfg, "cpu")
-    assert t.lite0 is t.fidelity_net.lite0 and len(t.Ps) == 2
-    before = {k: v.clone() for k, v in t.lite0.state_dict().items()}
+    assert t.loss.lite0 is t.loss.fidelity_net.lite0 and len(t.Ps) == 2
+    before = {k: v.clone() for k, v in t.loss.lite0.state_dict().items()}
     heads = [p.detach().clone() for p in t.Ps.parameters()]
     losses = t(make_fake_batch(cfg, 2))
     assert "p_loss_64" in losses and "p_loss_128" in losses
-    assert all(torch.equal(v, t.lite0.state_dict()[k]) for k, v in before.items())
+    assert all(torch.equal(v, t.loss.lite0.state_dict()[k]) for k, v in before.items())
     assert any(not torch.equal(a, b) for a, b in zip(heads, t.Ps.parameters()))
     assert {"P1", "P2"} <= set(t.weights())
 

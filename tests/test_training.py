@@ -19,7 +19,7 @@ from gtgan.models import DiscriminatorOutput
 from gtgan.presets import get_preset, settled_config
 from gtgan.storage import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from gtgan.training import EMA, Trainer, make_fake_batch, resume, train
-from gtgan.training import losses as L
+from gtgan.training import loss as L
 from gtgan.data import EpochSampler
 
 TINY = ["model.ngf=4", "model.ndf=4", "model.c_dim=8", "model.z_dim=8", "optim.batch_size=2",
@@ -82,28 +82,25 @@ def test_colour_consistency_zero_for_consistent_scales_and_positive_otherwise():
     assert small.grad is None and shifted.grad.abs().sum() > 0
 
 
-def test_fidelity_term_is_minimised_by_the_generator():
+def test_fidelity_term_is_minimised_by_the_generator(monkeypatch):
     """Eq. 4's sign reading: with only mu * L1 active, a G step lowers the VGG L1."""
     cfg = tiny("paper", *ONE_STAGE, "optim.lr_g=0.01", "loss.fidelity_weight=1.0", "loss.kl_weight=0")
     step = Trainer(cfg, torch.device("cpu"))
-    assert step.fidelity_net is not None and step.vgg_random
+    assert step.loss.fidelity_net is not None and step.vgg_random
     batch = make_fake_batch(cfg, 2)
     # Switch off the adversarial part of G's loss for this check.
-    step_module = __import__("gtgan.training.step", fromlist=["L"])
-    real_g = step_module.L.g_stage_loss
-    step_module.L.g_stage_loss = lambda fo, w: fo.uncond.float().sum() * 0
-    try:
-        def fidelity():
-            z, eps = step.noise(2, step=0)
-            with torch.no_grad():
-                fake = step.G(batch["text"], z, eps).images[0]
-                return L.fidelity_loss(step.fidelity_net(fake), step.fidelity_net(batch["images"][0])).item()
+    monkeypatch.setattr(L, "g_stage_loss", lambda fo, w: fo.uncond.float().sum() * 0)
+    net = step.loss.fidelity_net
 
-        before = fidelity()
-        losses = step(batch)
-        after = fidelity()
-    finally:
-        step_module.L.g_stage_loss = real_g
+    def fidelity():
+        z, eps = step.noise(2, step=0)
+        with torch.no_grad():
+            fake = step.G(batch["text"], z, eps).images[0]
+            return L.fidelity_loss(net(fake), net(batch["images"][0])).item()
+
+    before = fidelity()
+    losses = step(batch)
+    after = fidelity()
     assert losses["fidelity"] == pytest.approx(before, rel=1e-4)
     assert after < before
 
@@ -290,9 +287,7 @@ def test_sigterm_finishes_the_step_and_checkpoints(tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, capsys):
-    import gtgan.training.step as step_module
-
-    real_kl = step_module.kl_divergence
+    real_kl = L.kl_divergence
     calls = {"n": 0}
 
     def kl(mu, logvar):
@@ -300,7 +295,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_p
         out = real_kl(mu, logvar)
         return out * float("nan") if calls["n"] == 3 else out
 
-    monkeypatch.setattr(step_module, "kl_divergence", kl)
+    monkeypatch.setattr(L, "kl_divergence", kl)
     cfg_path = tmp_path / "tiny.yaml"
     save_yaml(tiny("stackgan++", *ONE_STAGE, "run.max_steps=5"), cfg_path)
     rc = cli_main(["train", "--config", str(cfg_path), "--out", str(tmp_path / "run"), "--quiet"])

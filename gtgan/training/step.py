@@ -1,14 +1,15 @@
 """One training step of the paper's objective: no files, no CLI, no data loading.
 
-`Trainer(cfg, device)` owns the generator, one discriminator per scale, their Adam optimisers,
-the EMA generator, the optional fidelity network (VGG19 features, or pooled pixels) and the
-precision machinery;
-`step(batch)` runs the discriminator updates then the generator update (StackGAN-v2's order)
+`Trainer(cfg, device)` owns the generator, one discriminator per scale (and a projected one
+per listed stage), their Adam optimisers, the EMA generator and the precision machinery; the
+loss terms and the frozen networks they read are `self.loss`, a `GtGANLoss` (training/loss.py).
+`trainer(batch)` runs the discriminator phases then the generator phase (StackGAN-v2's order)
 and returns the losses as floats. Under an initialised torch.distributed process group the
 networks are wrapped in DistributedDataParallel.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -17,19 +18,15 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..config import RunConfig
-from ..data.damsm import load_damsm
 from ..device import autocast, resolve_execution
-from ..models import (Lite0FidelityFeatures, PixelFeatures, TextFeatures, VGGFeatures,
-                      build_discriminators, build_generator, kl_divergence)
-from ..models.lite0 import CHANNELS as LITE0_CHANNELS, Lite0Features
-from ..models.projected import ProjectedDiscriminator, feature_input
-from . import losses as L
-from .damsm_losses import generated_matching_loss
+from ..models import TextFeatures, VGGFeatures, build_discriminators, build_generator
+from ..models.lite0 import CHANNELS as LITE0_CHANNELS
+from ..models.projected import ProjectedDiscriminator
 from .distributed import ddp_buffer_sync_kwargs
 from .ema import EMA
+from .loss import PROJECTED_STRIDES, GtGANLoss, StepTensors
 
 _MIX = (1_000_003, 998_244_353, 2_654_435_761)
-PROJECTED_STRIDES = (4, 8, 16)  # the Lite0 feature maps the projected discriminators read
 
 
 def step_seed(seed: int, rank: int, step: int) -> int:
@@ -38,8 +35,20 @@ def step_seed(seed: int, rank: int, step: int) -> int:
     return (seed * _MIX[0] + rank * _MIX[1] + step * _MIX[2] + 1) % (2**63 - 1)
 
 
+@contextlib.contextmanager
+def frozen(modules: list[nn.Module]):
+    """No parameter gradients for `modules` inside (the discriminators in G's phase)."""
+    for m in modules:
+        m.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for m in modules:
+            m.requires_grad_(True)
+
+
 class Trainer:
-    """Models, optimisers, EMA and the loss for one training step; no files, no CLI."""
+    """Models, optimisers, EMA and precision for one training step; the loss is `self.loss`."""
 
     def __init__(self, cfg: RunConfig, device: torch.device,
                  fidelity_net: VGGFeatures | None = None):
@@ -65,33 +74,9 @@ class Trainer:
         use_scaler = self.amp_dtype == torch.float16
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
-
-        lc = cfg.loss
-        # What the fidelity L1 compares: VGG19 features (the paper) or pooled pixels
-        # (loss.fidelity_features); `fidelity_net` gives a VGG19 already built (benchmarks).
-        self.fidelity_net: VGGFeatures | PixelFeatures | None = None
-        if lc.fidelity and lc.fidelity_weight > 0:
-            if lc.fidelity_features == "pixels":
-                fidelity_net = PixelFeatures(lc.fidelity_pixel_size)
-            elif lc.fidelity_features == "efficientnet-lite0":
-                fidelity_net = Lite0FidelityFeatures(lc.lite0_weights, lc.fidelity_lite0_stride,
-                                                     lc.fidelity_lite0_size)
-            elif fidelity_net is None:
-                fidelity_net = VGGFeatures(lc.vgg_weights)
-            self.fidelity_net = fidelity_net.to(self.device, memory_format=self.memory_format)
-        self.vgg_random = bool(self.fidelity_net is not None and self.fidelity_net.is_random)
-        # Which pretrained weights the fidelity term used, for the run's records (Lite0: hashed).
-        self.fidelity_weights = None if self.fidelity_net is None else {
-            "features": lc.fidelity_features, "source": self.fidelity_net.weights_source,
-            "sha256": getattr(getattr(self.fidelity_net, "lite0", None), "sha256", None)}
-        self.text_regression = cfg.model.d_text_regression and lc.text_regression_weight > 0
-        # loss.damsm_match: the DAMSM the captions were encoded with scores the pictures
-        # (its image encoder, frozen, in eval mode).
-        self.damsm_image_net: nn.Module | None = None
-        if lc.damsm_match and lc.damsm_weight > 0:
-            net = load_damsm(cfg.data.encoder.name, image=True).image_net.to(self.device).eval()
-            self.damsm_image_net = net.requires_grad_(False)
-
+        # Built before the projected heads: the networks' random initialisations draw from
+        # torch's generator in this order, which fixed-seed runs depend on.
+        self.loss = GtGANLoss(cfg, self.device, self.amp_dtype, self.memory_format, fidelity_net)
         self._build_projected(cfg)
 
         self.G_train: nn.Module = self.G
@@ -100,21 +85,22 @@ class Trainer:
         if self.world_size > 1:
             self._wrap_ddp()
 
+    @property
+    def vgg_random(self) -> bool:
+        """Whether the fidelity features have random weights (the run's records say so)."""
+        return self.loss.vgg_random
+
+    @property
+    def fidelity_weights(self) -> dict | None:
+        return self.loss.fidelity_weights
+
     # ------------------------------------------------------------------ set-up
     def _build_projected(self, cfg: RunConfig) -> None:
-        """model.projected_d_stages: one projected discriminator per listed stage over one
-        shared frozen Lite0 (models/projected.py)."""
+        """model.projected_d_stages: one projected discriminator per listed stage, reading the
+        loss's frozen Lite0 (models/projected.py)."""
         mc, o = cfg.model, cfg.optim
         self.projected_stages = sorted(mc.projected_d_stages)
-        self.lite0: Lite0Features | None = None
         self.Ps = nn.ModuleList()
-        if not self.projected_stages:
-            self.opt_p: list[torch.optim.Optimizer] = []
-            return
-        # One frozen Lite0 for the fidelity term and the projected discriminators.
-        shared = getattr(self.fidelity_net, "lite0", None)
-        self.lite0 = shared if shared is not None else \
-            Lite0Features(cfg.loss.lite0_weights).to(self.device)
         for stage in self.projected_stages:
             size = mc.projected_d_size or mc.image_sizes[stage - 1]
             shapes = [(LITE0_CHANNELS[k], size // k) for k in PROJECTED_STRIDES]
@@ -123,18 +109,13 @@ class Trainer:
         self.opt_p = [torch.optim.Adam(p.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
                       for p in self.Ps]
 
-    def _projected_features(self, images: torch.Tensor) -> list[torch.Tensor]:
-        size = self.cfg.model.projected_d_size or images.size(-1)
-        feats = self.lite0(feature_input(images, size), PROJECTED_STRIDES)
-        return [feats[k] for k in PROJECTED_STRIDES]
-
     def _wrap_ddp(self) -> None:
         """DDP with per-replica batch-norm statistics and buffers broadcast from rank 0 (see
         docs/training.md, "Batch norm across processes")."""
         sync = ddp_buffer_sync_kwargs()
         ids = [self.device.index] if self.device.type == "cuda" else None
         lc = self.cfg.loss
-        d_unused = lc.uncond_weight <= 0 or (self.cfg.model.d_text_regression and not self.text_regression)
+        d_unused = lc.uncond_weight <= 0 or (self.cfg.model.d_text_regression and not self.loss.text_regression)
         # During a stage warm-up the later stages get no gradients.
         g_unused = self.cfg.optim.has_stage_warmup and len(self.Ds) > 1
         self.G_train = DDP(self.G, device_ids=ids, find_unused_parameters=g_unused, **sync)
@@ -161,16 +142,32 @@ class Trainer:
 
     # ------------------------------------------------------------------ the step
     def __call__(self, batch: dict, num_stages: int | None = None) -> dict[str, float]:
-        """D update(s) then G update; returns the losses (non-finite values are returned, not
+        """D phases then the G phase; returns the losses (non-finite values are returned, not
         raised: the caller decides, so that all processes stop together).
 
         `num_stages` trains only the first stages (a stage warm-up decided by the caller, e.g.
         by time); by default the step-counted optim.stage_warmup_steps decides."""
-        cfg, lc = self.cfg, self.cfg.loss
+        s = self._generate(batch, num_stages)
+        log = self._discriminator_phases(s)
+        with frozen([*self.Ds, *self.Ps]):
+            self.opt_g.zero_grad(set_to_none=True)
+            projected = {stage - 1: p for stage, p in zip(self.projected_stages, self.Ps)}
+            log.update(self.loss.generator_phase(self.G, list(self.Ds), projected, s, self.scaler_g))
+            self.scaler_g.step(self.opt_g)
+            self.scaler_g.update()
+        self.ema.update(self.G)
+        self.step += 1
+        keys = list(log)
+        values = torch.stack([log[k].float().reshape(()) for k in keys]).tolist()
+        return dict(zip(keys, values))
+
+    def _generate(self, batch: dict, num_stages: int | None) -> StepTensors:
+        """The batch on the device, this step's noise, and the generator's pictures of the
+        trained stages (with their graph)."""
+        cfg = self.cfg
         reals = [self._put(x) for x in batch["images"]]
         wrongs = [self._put(x) for x in batch["wrong_images"]]
         features: TextFeatures = batch["text"].to(self.device, non_blocking=True).float()
-        text = features.sentence  # what the text-regression head predicts
         n_stages = len(self.Ds)
         if len(reals) != n_stages or len(wrongs) != n_stages:
             raise ValueError(f"batch has {len(reals)} real / {len(wrongs)} wrong scales, the model "
@@ -179,133 +176,39 @@ class Trainer:
         if num_stages is None:
             num_stages = 1 if self.step < cfg.optim.stage_warmup_steps else n_stages
         n_stages = max(1, min(num_stages, n_stages))
-        reals, wrongs = reals[:n_stages], wrongs[:n_stages]
-        mode_seeking = lc.mode_seeking_weight > 0
-        if mode_seeking:
-            z, eps, z2, eps2 = self.noise(text.size(0), second=True)
+        second = None
+        if cfg.loss.mode_seeking_weight > 0:
+            z, eps, *second = self.noise(len(features), second=True)
         else:
-            z, eps = self.noise(text.size(0))
+            z, eps = self.noise(len(features))
         self.G_train.train()
         for d in self.Ds:
             d.train()
-        log: dict[str, torch.Tensor] = {}
-
         with autocast(self.device, self.amp_dtype):
             out = self.G_train(features, z, eps, n_stages)
-        fakes, mu, logvar = out.images, out.mu, out.logvar
-        mu_d = mu.detach()
+        ids = batch.get("class_id")
+        return StepTensors(reals[:n_stages], wrongs[:n_stages], features,
+                           None if ids is None else ids.to(self.device), out.images, out.mu,
+                           out.logvar, z, None if second is None else tuple(second))
 
-        # ---- discriminators: real/wrong/fake as separate passes (batch-norm statistics)
-        d_total = torch.zeros((), device=self.device)
-        stats_sum: dict[str, torch.Tensor] = {}
-        text_d = torch.zeros((), device=self.device)
-        fake_feats: dict[int, list[torch.Tensor]] = {}  # stage index -> projected features
-        for i, (d, opt) in enumerate(zip(self.D_train[:n_stages], self.opt_d)):
-            with autocast(self.device, self.amp_dtype):
-                real_o = d(reals[i], mu_d)
-                wrong_o = d(wrongs[i], mu_d)
-                fake_o = d(fakes[i].detach(), mu_d)
-                err_d, stats = L.d_stage_loss(real_o, wrong_o, fake_o, lc.uncond_weight)
-                if self.text_regression:
-                    t = L.text_regression_loss(real_o.text, text)
-                    err_d = err_d + lc.text_regression_weight * t
-                    text_d = text_d + t.detach()
-                elif real_o.text is not None:  # keep the unused head in the graph for DDP
-                    err_d = err_d + 0.0 * real_o.text.float().sum()
+    def _discriminator_phases(self, s: StepTensors) -> dict[str, torch.Tensor]:
+        """Each trained stage's discriminator, then its projected one, each updated at once."""
+        log: dict[str, torch.Tensor] = {}
+        stages = []
+        for i, (d, opt) in enumerate(zip(self.D_train[:len(s.fakes)], self.opt_d)):
+            size = self.cfg.model.image_sizes[i]
             opt.zero_grad(set_to_none=True)
-            self.scaler_d.scale(err_d).backward()
+            stages.append(self.loss.discriminator_phase(i, d, s, self.scaler_d))
             self.scaler_d.step(opt)
-            log[f"d_loss_{cfg.model.image_sizes[i]}"] = err_d.detach()
-            d_total = d_total + err_d.detach()
-            for k, v in stats.items():
-                stats_sum[k] = stats_sum.get(k, 0) + v / n_stages
+            log[f"d_loss_{size}"] = stages[-1]["loss"]
             if i + 1 in self.projected_stages:
                 j = self.projected_stages.index(i + 1)
-                p, opt_p = self.P_train[j], self.opt_p[j]
-                with autocast(self.device, self.amp_dtype):
-                    with torch.no_grad():
-                        real_f = self._projected_features(reals[i])
-                        wrong_f = self._projected_features(wrongs[i])
-                    # The fakes' features once, with their graph: D reads them detached, and the
-                    # generator's step below backpropagates through these same features (the
-                    # Lite0 is frozen, so they are what a second forward would give).
-                    fake_feats[i] = self._projected_features(fakes[i])
-                    err_p, _ = L.d_stage_loss(p(real_f, mu_d), p(wrong_f, mu_d),
-                                              p([f.detach() for f in fake_feats[i]], mu_d),
-                                              lc.uncond_weight)
-                opt_p.zero_grad(set_to_none=True)
-                self.scaler_d.scale(err_p).backward()
-                self.scaler_d.step(opt_p)
-                log[f"p_loss_{cfg.model.image_sizes[i]}"] = err_p.detach()
+                self.opt_p[j].zero_grad(set_to_none=True)
+                log[f"p_loss_{size}"] = self.loss.projected_phase(i, self.P_train[j], s, self.scaler_d)
+                self.scaler_d.step(self.opt_p[j])
         self.scaler_d.update()
-        log["d_loss"] = d_total
-        log.update(stats_sum)
-        if self.text_regression:
-            log["text_reg_d"] = text_d
-
-        # ---- generator
-        for d in [*self.Ds, *self.Ps]:
-            d.requires_grad_(False)
-        try:
-            with autocast(self.device, self.amp_dtype):
-                g_adv = torch.zeros((), device=self.device)
-                text_g = torch.zeros((), device=self.device)
-                for i, d in enumerate(self.Ds[:n_stages]):  # raw modules: no D gradient sync in G's step
-                    fo = d(fakes[i], mu)
-                    g_adv = g_adv + L.g_stage_loss(fo, lc.uncond_weight)
-                    if self.text_regression:
-                        text_g = text_g + L.text_regression_loss(fo.text, text)
-                    if i + 1 in self.projected_stages:  # raw module, as the Ds above
-                        p = self.Ps[self.projected_stages.index(i + 1)]
-                        po = p(fake_feats[i], mu)
-                        g_adv = g_adv + lc.projected_weight * L.g_stage_loss(po, lc.uncond_weight)
-                kl = kl_divergence(mu.float(), logvar.float())
-                err_g = g_adv + lc.kl_weight * kl
-                if self.fidelity_net is not None:
-                    fidelity = torch.zeros((), device=self.device)
-                    for i in range(n_stages):
-                        with torch.no_grad():
-                            real_f = self.fidelity_net(reals[i])
-                            mirror_f = self.fidelity_net(reals[i].flip(3)) if lc.fidelity_mirror else None
-                        fidelity = fidelity + L.fidelity_loss(self.fidelity_net(fakes[i]), real_f, mirror_f)
-                    err_g = err_g + lc.fidelity_weight * fidelity
-                    log["fidelity"] = fidelity.detach()
-                if self.damsm_image_net is not None:  # AttnGAN: on the last stage's pictures
-                    ids = batch.get("class_id")
-                    match = generated_matching_loss(self.damsm_image_net, fakes[-1], features,
-                                                    None if ids is None else ids.to(self.device))
-                    err_g = err_g + lc.damsm_weight * match
-                    log["damsm"] = match.detach()
-                if lc.color_weight > 0 and n_stages > 1:
-                    color = L.color_consistency_loss(fakes, lc.color_weight)
-                    err_g = err_g + color
-                    log["color"] = color.detach()
-                if self.text_regression:
-                    err_g = err_g + lc.text_regression_weight * text_g
-                    log["text_reg_g"] = text_g.detach()
-                if mode_seeking:  # a second stage-1 picture of the same captions
-                    # Through the raw module: its stage-1 parameters are the ones DDP's forward
-                    # already used, and autograd sums both uses before each parameter's one
-                    # gradient hook fires, so DDP sees one forward and one backward.
-                    first2 = self.G(features, z2, eps2, 1).images[0]
-                    ms = L.mode_seeking_loss(fakes[0], first2, z, z2)
-                    err_g = err_g + lc.mode_seeking_weight * ms
-                    log["mode_seeking"] = ms.detach()
-            self.opt_g.zero_grad(set_to_none=True)
-            self.scaler_g.scale(err_g).backward()
-            self.scaler_g.step(self.opt_g)
-            self.scaler_g.update()
-        finally:
-            for d in [*self.Ds, *self.Ps]:
-                d.requires_grad_(True)
-        self.ema.update(self.G)
-        self.step += 1
-        log["g_loss"] = err_g.detach()
-        log["g_adv"] = g_adv.detach()
-        log["kl"] = kl.detach()
-        keys = list(log)
-        values = torch.stack([log[k].float().reshape(()) for k in keys]).tolist()
-        return dict(zip(keys, values))
+        log.update(self.loss.discriminator_summary(stages))
+        return log
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
