@@ -23,7 +23,8 @@ from gtgan.metrics import EvalOptions, evaluate_generator  # noqa: E402
 
 
 def untrained_synthetic_small(directory: Path, cfg) -> Path:
-    from gtgan.data.damsm import Damsm, initial_image_net, save_damsm
+    from gtgan.data.damsm_folder import Damsm, save_damsm
+    from gtgan.storage.damsm_init import initial_image_net
     from gtgan.data.damsm_vocab import Vocabulary
     from gtgan.models.damsm import DamsmTextNet
     from gtgan.training.damsm_config import encoder_preset

@@ -164,7 +164,7 @@ def check_rp_encoder(cfg: RunConfig, spec: str):
     """--rp-encoder, checked before any work: a full DAMSM folder (checksums, image encoder),
     trained on synthetic birds (when its metadata says), whose vocabulary knows the held-out
     captions. Returns (the DAMSM, seconds loading and checking took: evaluation loads it again)."""
-    from .data.damsm import load_damsm
+    from .data.damsm_folder import load_damsm
     from .metrics.rprecision import check_vocabulary
 
     t = time.monotonic()

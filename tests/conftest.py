@@ -108,7 +108,8 @@ def tiny_damsm_dir(tmp_path_factory) -> Path:
     birds' train captions): a real encoder folder for tests that need one, made in a second."""
     from gtgan.data import build_encoder
     from gtgan.config import EncoderConfig
-    from gtgan.data.damsm import Damsm, initial_image_net, save_damsm
+    from gtgan.data.damsm_folder import Damsm, save_damsm
+    from gtgan.storage.damsm_init import initial_image_net
     from gtgan.data.damsm_vocab import Vocabulary
     from gtgan.data.synthetic import SyntheticBirds
     from gtgan.models.damsm import DamsmConfig, DamsmTextNet

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gtgan.data import build_encoder
-from gtgan.data.damsm import BUILTIN_DIR, builtin_damsms, load_damsm, resolve_damsm_dir
+from gtgan.data.damsm_folder import BUILTIN_DIR, builtin_damsms, load_damsm, resolve_damsm_dir
 from gtgan.config import EncoderConfig
 from gtgan.errors import EncoderError
 

@@ -96,7 +96,7 @@ def test_random_weights_asked_for_means_no_download(monkeypatch, tmp_path):
 
 
 def test_cant_get_weights_names_the_local_file_option(monkeypatch, tmp_path):
-    from gtgan.data.damsm import initial_image_net
+    from gtgan.storage.damsm_init import initial_image_net
     from gtgan.errors import EncoderError
     from gtgan.metrics.inception import WeightsError, load_inception
     from gtgan.models.damsm import DamsmConfig

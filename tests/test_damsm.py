@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from gtgan.cli import main
 from gtgan.config import ConfigError, EncoderConfig
 from gtgan.data import build_encoder, encoder_from_identity
-from gtgan.data.damsm import (DAMSM_JSON, TEXT_FILE, DamsmTextEncoder, copy_text_part, load_damsm,
-                              save_damsm)
+from gtgan.data.damsm import DamsmTextEncoder
+from gtgan.data.damsm_folder import DAMSM_JSON, TEXT_FILE, copy_text_part, load_damsm, save_damsm
 from gtgan.data.damsm_vocab import Vocabulary, tokenize
 from gtgan.data.encoders import parse_encoder_spec
 from gtgan.errors import EncoderError

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from gtgan.config import apply_overrides
-from gtgan.data.damsm import initial_image_net, load_damsm
+from gtgan.data.damsm_folder import load_damsm
 from gtgan.errors import EncoderError
 from gtgan.models.damsm import DamsmConfig, Lite0ImageNet
+from gtgan.storage.damsm_init import initial_image_net
 from gtgan.training import damsm_config
 from gtgan.training.damsm_config import encoder_preset, offline_choice
 
@@ -38,7 +39,7 @@ def test_lite0_image_encoder_regions_global_and_frozen_backbone():
 
 
 def test_offline_choice_falls_back_to_lite0_only_when_inception_cannot_be_had(monkeypatch):
-    import gtgan.data.damsm as damsm_mod
+    import gtgan.storage.damsm_init as damsm_mod
 
     monkeypatch.setattr(damsm_mod, "inception_imagenet_unavailable", lambda: "URLError: offline")
     preset, notice = offline_choice("attngan", [])

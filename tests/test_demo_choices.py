@@ -160,7 +160,8 @@ def test_budget_counts_r_precision_measured_cost():
 
 
 def _other_damsm(directory, captions, metadata):
-    from gtgan.data.damsm import Damsm, initial_image_net, save_damsm
+    from gtgan.data.damsm_folder import Damsm, save_damsm
+    from gtgan.storage.damsm_init import initial_image_net
     from gtgan.data.damsm_vocab import Vocabulary
     from gtgan.models.damsm import DamsmConfig, DamsmTextNet
 

@@ -193,7 +193,7 @@ def test_nested_state_json_on_resume_is_one_line(tmp_path):
 
 
 def test_nested_damsm_json_is_one_line(tmp_path):
-    from gtgan.data.damsm import DAMSM_JSON, _read_info
+    from gtgan.data.damsm_folder import DAMSM_JSON, _read_info
     from gtgan.errors import EncoderError
 
     (tmp_path / DAMSM_JSON).write_text("[" * 100000 + "]" * 100000)

@@ -9,7 +9,7 @@ import torch
 
 from gtgan.config import EncoderConfig
 from gtgan.data import build_encoder
-from gtgan.data.damsm import load_damsm
+from gtgan.data.damsm_folder import load_damsm
 from gtgan.data.synthetic import SyntheticBirds
 from gtgan.metrics import EvalOptions, evaluate_generator
 from gtgan.metrics.registry import EvalError

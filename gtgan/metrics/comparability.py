@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..data.damsm import resolve_damsm_dir
+from ..data.damsm_folder import resolve_damsm_dir
 from ..data.damsm_vocab import read_json
 from ..errors import GtganError
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.damsm import Damsm, load_damsm
+from ..data.damsm_folder import Damsm, load_damsm
 from ..errors import EncoderError
 from .comparability import damsm_backbone_label, r_precision_ceiling_warning
 from .registry import EvalError, Metric, register_metric
@@ -36,7 +36,7 @@ RANDOM_BACKBONE_LABEL = damsm_backbone_label({"weights": "random"}, RP_ROLE)
 
 
 class TextImageEncoder(Protocol):
-    """Maps images and captions into one space (gtgan.data.damsm.Damsm)."""
+    """Maps images and captions into one space (gtgan.data.damsm_folder.Damsm)."""
 
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:  # (n, 3, S, S) -> (n, d)
         ...

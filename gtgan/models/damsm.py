@@ -20,7 +20,8 @@ Image, two kinds (`DamsmConfig.image_encoder`):
   the 8 x 8 map of the third block; global: the flattened 4 x 4 map of the fourth (flattening
   keeps where each colour is, which tells a body from a wing). Labelled as such everywhere.
 
-Networks only: weights come from the caller (gtgan.data.damsm reads files).
+Networks only: weights come from the caller (gtgan.data.damsm_folder reads a trained DAMSM,
+gtgan.storage.damsm_init the starting weights).
 """
 from __future__ import annotations
 
@@ -210,7 +211,7 @@ def inception_backbone() -> nn.Module:
 def lite0_backbone(weights: str = "random") -> nn.Module:
     """A frozen EfficientNet-Lite0 (gtgan.models.lite0). "random" here is a shell whose weights
     are loaded right after (an encoder folder's file), so its random-weights warning is muted;
-    a DAMSM trained on random Lite0 weights is labelled by gtgan.data.damsm instead."""
+    a DAMSM trained on random Lite0 weights is labelled by gtgan.storage.damsm_init instead."""
     import warnings
 
     from .lite0 import Lite0Features

@@ -6,6 +6,8 @@
 - `stackgan_v2_import`: official StackGAN-v2 .pth files -> a model folder;
 - `loading`: what is at a path -> a generator (`load_generator`) or fine-tuning weights;
 - `state_dicts`: reading weight files and loading them into modules with clear messages.
+- `damsm_init`: the DAMSM image encoder's starting weights (ImageNet Inception-v3 or Lite0,
+  a file, or random) for `gtgan encoder train`; imported on its own, not re-exported here.
 
 Nothing here executes code from a file: safetensors, or torch.load(weights_only=True).
 """

@@ -138,7 +138,7 @@ OFFLINE_PRESET = "cub-lite0"
 def offline_choice(preset: str, overrides) -> tuple[str, str | None]:
     """(the preset to train, a notice or None): AttnGAN's when its ImageNet Inception can be
     had, else the offline Lite0 preset, unless the user chose an image encoder or weights."""
-    from ..data.damsm import inception_imagenet_unavailable
+    from ..storage.damsm_init import inception_imagenet_unavailable
 
     chosen = {o.split("=", 1)[0].strip() for o in overrides}
     if preset != "attngan" or chosen & {"image_weights", "damsm.image_encoder"}:

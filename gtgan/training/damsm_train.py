@@ -5,7 +5,7 @@ OUT/
   env.json        versions, device, command          metrics.jsonl  losses, R-precision, events
   plots/          loss.png, s_loss.png, w_loss.png, eval_r_precision_real.png
   checkpoints/    step-XXXXXXXX/ (text, image, optimiser and RNG state; storage.checkpoint)
-  encoder/        the encoder folder (gtgan.data.damsm), rewritten at every checkpoint
+  encoder/        the encoder folder (gtgan.data.damsm_folder), rewritten at every checkpoint
 
 Resume continues the latest good checkpoint at the same step, data order and learning rate.
 Evaluation (R-precision on real test pictures) comes from the caller (`eval_fn`), since
@@ -24,7 +24,7 @@ import torch
 from ..config import ConfigError, apply_overrides, from_dict, save_yaml
 from ..data import EpochSampler, build_dataset
 from ..data.base import item_rng, load_size, multiscale_views
-from ..data.damsm import RUN_ENCODER_DIR, Damsm, initial_image_net, save_damsm
+from ..data.damsm_folder import RUN_ENCODER_DIR, Damsm, save_damsm
 from ..data.damsm_vocab import Vocabulary
 from ..data.encoders import TextEncoder
 from ..device import resolve_device, rng_state, seed_everything, set_rng_state
@@ -32,6 +32,7 @@ from ..errors import DataError
 from ..fileio import FileFormatError, read_yaml
 from ..models.damsm import DamsmTextNet
 from ..storage.checkpoint import latest_good_checkpoint, save_checkpoint
+from ..storage.damsm_init import initial_image_net
 from .damsm_config import EncoderTrainConfig
 from .damsm_losses import damsm_losses
 from .plots import write_plots

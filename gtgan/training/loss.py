@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import RunConfig
-from ..data.damsm import load_damsm
+from ..data.damsm_folder import load_damsm
 from ..device import autocast
 from ..models import (DiscriminatorOutput, Lite0FidelityFeatures, PixelFeatures, TextFeatures,
                       VGGFeatures, kl_divergence)
