@@ -6,10 +6,7 @@ sample grid, an interpolation strip, loss plots, the metrics table and an HTML r
 """
 from __future__ import annotations
 
-import html
-import json
 import re
-import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,18 +18,14 @@ from .config import RunConfig, apply_overrides
 from .data import BOW_DIM, build_dataset, build_encoder, data_identity
 from .device import resolve_device
 from .errors import GtganError
-from .fileio import atomic_save_image, atomic_write_text
-from .images import captioned_grid, image_strip, tensor_to_pil
 from .models import TextFeatures, build_generator
-from .pipeline import TextToImage
+from .demo_report import EVAL_METRICS, stages_line, write_figures, write_html
 from .presets import get_preset
 # gtgan.metrics and gtgan.training are imported where used: those two packages (torchmetrics,
 # tensorboard) take seconds to import. The defaults the CLI shows live in config.py, so that
 # building the CLI's parser imports no torch.
 from .config import DEMO_EVAL_SAMPLES as DEFAULT_EVAL_SAMPLES, DEMO_MINUTES as DEFAULT_MINUTES
 
-SAMPLES_PER_CAPTION = 6
-EVAL_METRICS = ("attr", "own_words", "ssim", "diversity", "lite0_fd")  # what the report shows; its Reproduce line names them
 
 # Evaluation cost per sample in units of one generator pass at both scales (measured: the
 # diversity metric's second sample, the judge on generated and real pictures, SSIM, the shape
@@ -47,11 +40,6 @@ EVAL_FIXED_PASSES = 500  # own_words: 40 captions x 8 pictures, judged
 FIGURE_IMAGES = 120  # sample grids at both scales, interpolation strip, real pictures
 MIN_EVAL_SAMPLES = 100
 MIN_TRAIN_SHARE = 0.5  # evaluation shrinks (fewer samples) before training gets less than this
-# Without --rp-encoder the report says how to get R-precision (training the DAMSM, ~4.5 min on
-# 2 CPU cores, does not fit in the demo's budget).
-RP_HINT = ("R-precision was not measured: it needs a DAMSM for the synthetic birds. Train one (about "
-           "5 minutes on 2 CPU cores): <code>gtgan encoder train synthetic --out damsm-birds</code>, "
-           "then <code>gtgan demo --rp-encoder damsm-birds</code>.")
 
 
 @dataclass
@@ -202,6 +190,21 @@ DEMO_FILES = re.compile(r"^(report\.html|metrics\.(json|md)|run|real\.png|interp
                         r"\..*\.(tmp|old)-\d+.*)$")
 
 
+def check_out_dir(out: Path, force: bool) -> None:
+    """`--out` must be missing, empty, or (with --force) a folder `gtgan demo` made."""
+    if out.exists() and not out.is_dir():
+        raise GtganError(f"{out}: is a file; choose another --out")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise GtganError(f"{out}: already exists and is not empty; choose another --out, "
+                             "or add --force to replace it")
+        foreign = sorted(p.name for p in out.iterdir() if not DEMO_FILES.match(p.name))
+        if foreign or not ((out / "report.html").exists() or (out / "run").exists()):
+            raise GtganError(f"{out}: --force only replaces a folder made by `gtgan demo`; this one "
+                             f"holds {', '.join(foreign[:3]) or 'no demo report'}, which the demo "
+                             "does not write; nothing was deleted")
+
+
 def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
              overrides: list[str] | tuple[str, ...] = (), force: bool = False,
              eval_samples: int = DEFAULT_EVAL_SAMPLES, progress: bool = True,
@@ -217,17 +220,7 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
     t0 = time.monotonic()
     out = Path(out_dir)
     cfg = demo_config(minutes, overrides)
-    if out.exists() and not out.is_dir():
-        raise GtganError(f"{out}: is a file; choose another --out")
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise GtganError(f"{out}: already exists and is not empty; choose another --out, "
-                             "or add --force to replace it")
-        foreign = sorted(p.name for p in out.iterdir() if not DEMO_FILES.match(p.name))
-        if foreign or not ((out / "report.html").exists() or (out / "run").exists()):
-            raise GtganError(f"{out}: --force only replaces a folder made by `gtgan demo`; this one "
-                             f"holds {', '.join(foreign[:3]) or 'no demo report'}, which the demo "
-                             "does not write; nothing was deleted")
+    check_out_dir(out, force)
     metrics, rp_cost, damsm = EVAL_METRICS, (0.0, 0.0), None
     if not rp_encoder and cfg.data.encoder.kind == "damsm":
         rp_encoder = cfg.data.encoder.name  # the demo's own DAMSM scores R-precision by default
@@ -263,7 +256,7 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
                    make_eval_fn=make_training_eval, stated=given_keys(None, list(overrides)))
     spent["training"] = time.monotonic() - t
     log(f"      {result.message}")
-    log(f"      {_stages_line(result)}")
+    log(f"      {stages_line(result)}")
 
     t = time.monotonic()
     opts.samples = plan.eval_samples
@@ -289,26 +282,6 @@ def run_demo(out_dir: str | Path, minutes: float = DEFAULT_MINUTES,
     return page
 
 
-def _stages_line(result) -> str:
-    end = result.warmup_end_step
-    if end is None:
-        return (f"all {result.step} steps trained stage 1 (64 px) alone: the warm-up share of "
-                "the budget never ended, so the 128 px stage is untrained")
-    if end == 0:
-        return f"{result.step} steps with both stages"
-    return (f"steps 1-{end}: stage 1 (64 px) alone; steps {end + 1}-{result.step}: both stages "
-            f"(64 + 128 px)")
-
-
-def rp_headline(rp: dict | None) -> str:
-    """", R-precision 0.62 (real pictures 0.95, chance 0.01)" for the first line; "" unmeasured."""
-    if not rp or rp.get("mean") is None:
-        return ""
-    real, chance = (rp.get("real") or {}).get("mean"), rp.get("chance", 0.01)
-    return (f", R-precision {rp['mean']:.2f} (" + ("" if real is None else f"real pictures {real:.2f}, ")
-            + f"chance {chance:.2f})")
-
-
 def budget_rows(plan: DemoPlan, spent: dict[str, float], result) -> dict[str, dict]:
     """Planned against spent seconds per part, for the terminal and the report."""
     planned = {"preparation": plan.prepare_s, "training": plan.train_s,
@@ -319,143 +292,3 @@ def budget_rows(plan: DemoPlan, spent: dict[str, float], result) -> dict[str, di
     rows["training"]["stage_warmup_end_step"] = result.warmup_end_step
     rows["evaluation"]["samples_per_scale"] = plan.eval_samples
     return rows
-
-
-def held_out_captions(test_set, count: int = 8) -> list[str]:
-    """One caption 0 (it names body, wing and crown) per held-out (body, wing) pair."""
-    seen, captions = set(), []
-    for i in range(len(test_set)):
-        attrs = test_set.attributes(i)
-        key = (attrs["body"], attrs["wing"])
-        if key not in seen:
-            seen.add(key)
-            captions.append(test_set.captions(i)[0])
-        if len(captions) == count:
-            break
-    return captions
-
-
-def write_figures(run_dir: Path, out: Path) -> dict[str, str]:
-    """Sample grid (held-out captions), interpolation strip, loss plots; names relative to out."""
-    pipe = TextToImage.from_pretrained(run_dir, device="cpu")
-    cfg = pipe.run_config
-    test_set = build_dataset(cfg.data, "test", pipe.image_sizes, train=False, seed=cfg.run.seed)
-    captions = held_out_captions(test_set)
-    figures = {}
-    for size in pipe.image_sizes:  # stage 1 (64 px) learns colours first; show every scale
-        grid = pipe.generate_grid_tensors(captions, SAMPLES_PER_CAPTION, seed=0, scale=size)
-        atomic_save_image(out / f"samples_{size}.png",
-                          captioned_grid([tensor_to_pil(r) for r in grid], captions, text_width=330))
-        figures[f"samples_{size}"] = f"samples_{size}.png"
-    real_rows = []
-    for cap in captions:  # the real held-out picture each caption was written for
-        i = next(i for i in range(len(test_set)) if test_set.captions(i)[0] == cap)
-        real_rows.append(tensor_to_pil(test_set.real_image(i, pipe.image_sizes[-1])[None]))
-    atomic_save_image(out / "real.png", captioned_grid(real_rows, captions, text_width=330))
-    figures["real"] = "real.png"
-    strip = pipe.interpolate_captions(captions[0], captions[1], steps=8, seed=0)
-    atomic_save_image(out / "interpolation.png",
-                      image_strip(strip, f"{captions[0][:60]} -> {captions[1][:60]}"))
-    figures["interpolation"] = "interpolation.png"
-    for plot in sorted((run_dir / "plots").glob("*.png")):
-        shutil.copyfile(plot, out / plot.name)
-        figures[plot.stem] = plot.name
-    (out / "held_out_captions.txt").write_text("\n".join(captions) + "\n")
-    return figures
-
-
-def write_html(out: Path, cfg: RunConfig, result, report: dict, metrics_md: str,
-               figures: dict[str, str], seconds: float, budget: dict | None = None,
-               metrics: tuple[str, ...] = EVAL_METRICS, rp_encoder: str | None = None) -> Path:
-    def pct(x):
-        return "-" if x is None else f"{100 * x:.1f}%"
-
-    headline = []
-    for size, res in sorted(report.get("results", {}).items(), key=lambda kv: int(kv[0])):
-        a = res.get("attr", {})
-        div = res.get("diversity", {}).get("ratio")
-        own = (res.get("own_words") or {}).get("all", {}).get("accuracy")
-        shape = res.get("lite0_fd") or {}
-        blob = shape.get("position")
-        headline.append(f"{size} px: <b>{pct(a.get('accuracy'))}</b> (real pictures "
-                        f"{pct(a.get('real_accuracy'))}, chance {pct(a.get('chance'))})"
-                        + ("" if own is None else f", captions in other words {pct(own)}")
-                        + ("" if div is None else f", diversity {div:.2f}")
-                        + ("" if blob is None else f", shape FD {shape['value']:.1f} (real "
-                           f"{shape['real']:.1f}, blurred {shape['blurred_real']:.1f}, blobs "
-                           f"{shape['blobs']:.1f}: position {blob:.2f}, 0 real, 1 blurred)")
-                        + rp_headline(res.get("r_precision")))
-
-    esc = html.escape
-    damsm = report.get("weights", {}).get("r_precision_damsm")
-    rp_html = RP_HINT if damsm is None else (
-        f"R-precision: does the DAMSM {esc(str(damsm.get('hash')))} ({esc(str(damsm.get('description')))}; "
-        f"image encoder {esc(str(damsm.get('image_weights_description')))}; {esc(str(damsm.get('path')))}) "
-        "rank each picture's own caption first among 100 (99 of other classes)? The real pictures' "
-        "R-precision beside it is the ceiling (docs/evaluation.md).")
-    budget_html = ""
-    if budget:
-        rows = "".join(f"<tr><td>{esc(k)}</td><td>{v['planned_s'] / 60:.1f}</td>"
-                       f"<td>{v['spent_s'] / 60:.1f}</td></tr>" for k, v in budget.items())
-        budget_html = (f"<h2>How the {seconds / 60:.1f} minutes were spent</h2><table border=1 "
-                       f"cellpadding=4><tr><th>part</th><th>planned (min)</th><th>spent (min)</th>"
-                       f"</tr>{rows}</table><p>{esc(_stages_line(result))}. The plan comes from "
-                       "this machine's measured generation speed (docs/demo.md).</p>")
-        atomic_write_text(out / "budget.json", json.dumps(budget, indent=1) + "\n")
-    skip_note = (" With model.image_skip on, the 128 px picture is stage 2's refinement drawn on top"
-                 " of the 64 px one, upsampled." if cfg.model.image_skip else "")
-    samples = "".join(f'<h3>{esc(k.split("_")[1])} px</h3><img src="{esc(f)}">'
-                      for k, f in figures.items() if k.startswith("samples_"))
-    plots = "".join(f'<figure><img src="{esc(f)}"><figcaption>{esc(k)}</figcaption></figure>'
-                    for k, f in figures.items()
-                    if k not in ("real", "interpolation") and not k.startswith("samples_"))
-    rp_arg = f" --rp-encoder {esc(rp_encoder)}" if rp_encoder else ""
-    body = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>gtgan demo report</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
-img{{max-width:100%;border:1px solid #ddd}} figure{{display:inline-block;margin:0.5em}}
-pre{{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:0.85em}} .big{{font-size:1.3em}}</style>
-</head><body>
-<h1>gtgan demo: Gt-StackGAN on synthetic birds</h1>
-<p class="big">Attribute accuracy of generated birds on <b>held-out</b> captions:
-{"; ".join(headline)}.</p>
-<p>Diversity: how much the noise changes a caption's picture, relative to how much another
-caption does (0 = every sample of a caption is the same picture). Captions in other words: 40
-captions people might type ("a crimson-chested bird with azure pinions"). Shape: the Frechet
-distance of the pictures from real ones in ImageNet EfficientNet-Lite0 features (not comparable
-with published FIDs), beside real pictures, real pictures blurred until their outlines are gone
-and one-colour blobs; position 0 is as close as real pictures, 1 as far as the blurred ones
-(docs/evaluation.md).</p>
-<p>{rp_html}</p>
-{"".join(f"<p><b>{esc(x)}</b></p>" for x in report.get("labels", []) + report.get("warnings", []))}
-<p>Trained the <code>demo</code> preset for {result.step} steps ({result.epoch} epochs,
-{result.elapsed_s / 60:.1f} min) on {cfg.data.synthetic_count} synthetic birds on the
-{esc(report.get('device', 'cpu'))}; the whole demo took {seconds / 60:.1f} min.
-The captions below describe (body, wing) colour pairs that the training set never shows.</p>
-{budget_html}
-<h2>Generated from held-out captions</h2>
-<p>Each row: one caption, {SAMPLES_PER_CAPTION} noise vectors (the same noise in every row).
-Stage 1 (64 px) trains alone for the first part of the time (optim.stage_warmup_fraction), so it has had the most training.{skip_note}</p>
-{samples}
-<h2>The real pictures those captions describe</h2>
-<img src="{figures['real']}">
-<h2>Interpolating between two captions</h2>
-<img src="{figures['interpolation']}">
-<h2>Metrics</h2>
-<pre>{esc(metrics_md)}</pre>
-<h2>Training curves</h2>
-{plots}
-<h2>Reproduce</h2>
-<pre>gtgan train --config {esc(str(out / 'run' / 'config.yaml'))} --out another_run
-gtgan eval {esc(str(out / 'run'))} --metrics {','.join(metrics)}{rp_arg} --samples {report.get('samples')} --seed 0 --out eval.json
-gtgan generate {esc(str(out / 'run'))} "a bird with a red body, blue wings and a yellow crown" -o mine.png
-gtgan serve {esc(str(out / 'run'))}    # a web page to type captions into: http://127.0.0.1:7860 (docs/serve.md)</pre>
-<p>The model folder <code>run/model</code> loads with
-<code>gtgan.TextToImage.from_pretrained("{esc(str(out / 'run'))}")</code>.
-Configuration (also in run/config.yaml):</p>
-<pre>{esc(json.dumps(report.get('data', {}), indent=1))}</pre>
-</body></html>
-"""
-    page = out / "report.html"
-    atomic_write_text(page, body)
-    return page

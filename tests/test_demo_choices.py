@@ -204,7 +204,7 @@ def test_demo_checks_its_rp_encoder_before_any_work(tmp_path, monkeypatch, tiny_
 def test_report_says_how_to_get_r_precision_or_shows_it(tmp_path):
     from types import SimpleNamespace
 
-    from gtgan.demo import EVAL_METRICS, write_html
+    from gtgan.demo_report import EVAL_METRICS, write_html
 
     cfg = get_preset("demo")
     result = SimpleNamespace(step=8, epoch=1, elapsed_s=60.0, warmup_end_step=4)

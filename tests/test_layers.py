@@ -21,7 +21,7 @@ LAYERS: list[list[str]] = [
     ["gtgan.storage"],
     ["gtgan.pipeline"],
     ["gtgan.training", "gtgan.metrics"],
-    ["gtgan.demo gtgan.serve"],  # the demo and the web page over a model
+    ["gtgan.demo gtgan.demo_report gtgan.serve"],  # the demo and the web page over a model
     ["gtgan.cli"],
 ]
 # The package root `gtgan` is the public facade: it defines `__version__` eagerly (importable

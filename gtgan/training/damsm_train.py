@@ -234,7 +234,7 @@ class _EncoderRun:
         if resume:
             self._resume()
         started(self.step)
-        cfg, d = self.cfg, self.damsm
+        cfg = self.cfg
         sampler = EpochSampler(len(self.train_set), cfg.optim.batch_size, cfg.run.seed)
         total = cfg.optim.epochs * sampler.steps_per_epoch
         if cfg.run.max_steps > 0:
@@ -254,29 +254,8 @@ class _EncoderRun:
                     continue
                 if cfg.optim.reset_adam_each_epoch and self.position == 0:
                     self.opt = self._adam()
-                batch = sampler.batches(self.epoch, self.position)[0]
-                visual, ids, lengths, classes = self._batch(batch)
-                d.text_net.train()
-                d.image_net.train()
-                regions, code = (d.image_net.project(*(v.to(self.device) for v in visual))
-                                 if isinstance(visual, tuple) else d.image_net(visual.to(self.device)))
-                words, sent = d.text_net(ids.to(self.device), lengths)
-                losses = damsm_losses(regions, code, words, sent, lengths, classes.to(self.device),
-                                      cfg.gammas)
-                self.opt.zero_grad(set_to_none=True)
-                w = cfg.word_loss_weight
-                (losses["loss"] if w == 1 else losses["loss"] - (1 - w) * (losses["w_loss0"] + losses["w_loss1"])
-                 ).backward()
-                torch.nn.utils.clip_grad_norm_(d.text_net.parameters(), cfg.optim.grad_clip)
-                self.opt.step()
-                self.step += 1
-                self.position += 1
+                vals = self._step(sampler.batches(self.epoch, self.position)[0])
                 rule.step_done()
-                vals = {k: float(v.detach()) for k, v in losses.items()}
-                vals["s_loss"], vals["w_loss"] = vals["s_loss0"] + vals["s_loss1"], vals["w_loss0"] + vals["w_loss1"]
-                if not all(math.isfinite(v) for v in vals.values()):
-                    raise DataError(f"the DAMSM loss became {vals['loss']} at step {self.step}; lower "
-                                    "optim.lr or resume from the last checkpoint")
                 for k, v in vals.items():
                     window[k] = window.get(k, 0.0) + v
                 window_n += 1
@@ -315,6 +294,32 @@ class _EncoderRun:
         write_plots(self.out / METRICS, self.out / "plots", CURVES)
         return EncoderTrainResult(self.out, self.step, self.epoch, status,
                                   time.monotonic() - t0, self.last_eval)
+
+    def _step(self, batch) -> dict[str, float]:
+        """One update of the DAMSM's matching losses on `batch` (item indices); its losses."""
+        cfg, d = self.cfg, self.damsm
+        visual, ids, lengths, classes = self._batch(batch)
+        d.text_net.train()
+        d.image_net.train()
+        regions, code = (d.image_net.project(*(v.to(self.device) for v in visual))
+                         if isinstance(visual, tuple) else d.image_net(visual.to(self.device)))
+        words, sent = d.text_net(ids.to(self.device), lengths)
+        losses = damsm_losses(regions, code, words, sent, lengths, classes.to(self.device),
+                              cfg.gammas)
+        self.opt.zero_grad(set_to_none=True)
+        w = cfg.word_loss_weight
+        (losses["loss"] if w == 1 else losses["loss"] - (1 - w) * (losses["w_loss0"] + losses["w_loss1"])
+         ).backward()
+        torch.nn.utils.clip_grad_norm_(d.text_net.parameters(), cfg.optim.grad_clip)
+        self.opt.step()
+        self.step += 1
+        self.position += 1
+        vals = {k: float(v.detach()) for k, v in losses.items()}
+        vals["s_loss"], vals["w_loss"] = vals["s_loss0"] + vals["s_loss1"], vals["w_loss0"] + vals["w_loss1"]
+        if not all(math.isfinite(v) for v in vals.values()):
+            raise DataError(f"the DAMSM loss became {vals['loss']} at step {self.step}; lower "
+                            "optim.lr or resume from the last checkpoint")
+        return vals
 
     def _end_epoch(self) -> None:
         o = self.cfg.optim

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
+import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from ..device import resolve_device
 from ..errors import GtganError
 
 
@@ -41,6 +43,18 @@ class DistInfo:
 
 def env_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def process_device(spec: str) -> torch.device:
+    """This process's device: run.device, except that under torchrun each process takes the
+    GPU of its LOCAL_RANK (one GPU per process), whatever index run.device names."""
+    local_rank = int(os.environ.get("LOCAL_RANK", 0)) if env_world_size() > 1 else None
+    device = resolve_device(spec, local_rank)
+    if local_rank is not None and device.type == "cuda" and device.index != local_rank:
+        warnings.warn(f"run.device={spec!r} under torchrun: using cuda:{local_rank} "
+                      "(one GPU per process)", stacklevel=3)
+        device = torch.device("cuda", local_rank)
+    return device
 
 
 def setup_distributed(device_type: str) -> DistInfo:

@@ -23,8 +23,8 @@ import torch
 from ..config import ConfigError, RunConfig, save_yaml
 from ..data import (EpochSampler, build_dataset, check_encoder_compatible, dataset_sentences,
                     make_loader, settle_conditioning)
-from ..device import (determinism_state, resolve_device, restore_determinism, rng_state,
-                      seed_everything, set_deterministic, set_rng_state)
+from ..device import (determinism_state, restore_determinism, rng_state, seed_everything,
+                      set_deterministic, set_rng_state)
 from ..errors import DataError, GtganError
 from ..storage.checkpoint import latest_good_checkpoint, save_checkpoint
 from ..storage.loading import path_kind
@@ -37,8 +37,7 @@ from .outputs import RunOutputs, divergence_message, plots, progress_fields, tb_
 from .preflight import check_inputs, check_output
 from .progress import StopRule, TrainResult
 from .rundir import (CONFIG, ENCODER, METRICS, MetricsLog, RunDirError, RunLock, append_env,
-                     check_run_dir, env_record, read_recorded_json,
-                     write_json_atomic)
+                     check_run_dir, env_record, read_recorded_json, write_json_atomic)
 from .step import Trainer, nonfinite
 from .stop_signals import StopSignals
 from .warmup import resumed_warmup_end, warmup_over
@@ -131,17 +130,7 @@ class _Run:
     # ------------------------------------------------------------------ entry
     def run(self) -> TrainResult:
         self.t0 = time.monotonic()
-        cfg = self.cfg
-        world = distributed.env_world_size()
-        local_rank = None
-        if world > 1:
-            local_rank = int(os.environ.get("LOCAL_RANK", 0))
-        device = resolve_device(cfg.run.device, local_rank)
-        if world > 1 and device.type == "cuda" and device.index != local_rank:
-            warnings.warn(f"run.device={cfg.run.device!r} under torchrun: using cuda:{local_rank} "
-                          "(one GPU per process)", stacklevel=2)
-            device = torch.device("cuda", local_rank)
-        self.device = device
+        self.device = device = distributed.process_device(self.cfg.run.device)
         self.info = distributed.setup_distributed(device.type)
         self.signals = StopSignals(self.info.is_main)
         determinism = determinism_state()
