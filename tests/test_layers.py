@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gtgan"
 # Bottom first. A layer may hold several groups; groups of one layer never import each other
 # (training and metrics know nothing of each other). A module's group: the longest prefix below.
 LAYERS: list[list[str]] = [
-    ["gtgan.errors gtgan.fileio gtgan.config gtgan.device gtgan.images"],  # foundation
+    ["gtgan.errors gtgan.fileio gtgan.folders gtgan.config gtgan.device gtgan.images"],  # foundation
     ["gtgan.models"],
     ["gtgan.data"],
     ["gtgan.presets"],

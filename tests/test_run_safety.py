@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from gtgan.cli import main as cli_main
 from gtgan.config import ConfigError, save_yaml
-from gtgan.fileio import STAGING
+from gtgan.folders import STAGING
 from gtgan.storage import latest_checkpoint, load_checkpoint
 from gtgan.training import resume, train
 

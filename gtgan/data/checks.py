@@ -131,18 +131,9 @@ def inspect_cub(root, skip_missing: bool, out=None, examples: int = 8, verify: b
                              "missing_images": len(info.missing_images),
                              "missing_captions": len(info.missing_texts), "bad_captions": bad_caps,
                              "broken_images": broken}
-        emb = birds / split / EMBEDDINGS_FILE
-        if emb.exists():
-            try:
-                load_char_cnn_rnn(birds, split, len(info.names))
-                notes.append(f"embeddings: {split}/{EMBEDDINGS_FILE}: shape ok "
-                             f"({len(info.names)}, {CAPTIONS_PER_IMAGE}, 1024)")
-            except DataError as exc:
-                notes.append(f"embeddings: {exc}")
-                rep.ok = False
-        else:
-            notes.append(f"embeddings: {split}/{EMBEDDINGS_FILE} not present (needed only by the "
-                         f"char-cnn-rnn encoder)")
+        note, emb_ok = _embeddings_note(birds, split, len(info.names))
+        notes.append(note)
+        rep.ok = rep.ok and emb_ok
         if len(present) < len(info.names) or bad_caps or broken:
             if not skip_missing:
                 rep.ok = False
@@ -161,6 +152,25 @@ def inspect_cub(root, skip_missing: bool, out=None, examples: int = 8, verify: b
         rep.lines.append(f"problem: {msg}")
     if len(problems) > 10:
         rep.lines.append(f"... and {len(problems) - 10} more problems")
+    _write_grid(rep, out, _cub_examples(rep, grid_items, examples))
+    _verdict(rep, skip_missing)
+    return rep
+
+
+def _embeddings_note(birds: Path, split: str, n: int) -> tuple[str, bool]:
+    """What the split's char-CNN-RNN embeddings file holds, and False when it is unusable."""
+    if not (birds / split / EMBEDDINGS_FILE).exists():
+        return (f"embeddings: {split}/{EMBEDDINGS_FILE} not present (needed only by the "
+                f"char-cnn-rnn encoder)"), True
+    try:
+        load_char_cnn_rnn(birds, split, n)
+    except DataError as exc:
+        return f"embeddings: {exc}", False
+    return f"embeddings: {split}/{EMBEDDINGS_FILE}: shape ok ({n}, {CAPTIONS_PER_IMAGE}, 1024)", True
+
+
+def _cub_examples(rep: InspectReport, grid_items: list, examples: int) -> list:
+    """Up to `examples` (centre crop, caption) pairs spread over the usable items."""
     shown = []
     for j in _pick(len(grid_items), examples):
         split, info, name, cap, img = grid_items[j]
@@ -170,9 +180,7 @@ def inspect_cub(root, skip_missing: bool, out=None, examples: int = 8, verify: b
             rep.lines.append(f"grid: left out {exc}")
             continue
         shown.append((_centre_crop(img), cap))
-    _write_grid(rep, out, shown)
-    _verdict(rep, skip_missing)
-    return rep
+    return shown
 
 
 def _verdict(rep: InspectReport, skip_missing: bool) -> None:

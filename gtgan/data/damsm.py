@@ -15,7 +15,8 @@ from ..models.conditioning import TextFeatures
 from .bow_synonyms import SYNONYMS_VERSION
 from .damsm_folder import (BUILTIN_PREFIX, ENCODE_BATCH, RUN_ENCODER_DIR, Damsm, copy_text_part,
                            is_damsm_folder, load_damsm)
-from .encoders import TextEncoder, _as_list, register_encoder
+from .encoder_base import TextEncoder, _as_list
+from .encoders import register_encoder
 
 
 class DamsmTextEncoder(TextEncoder):

@@ -30,8 +30,9 @@ from torch import nn
 
 from ..config import ConfigError, from_dict
 from ..errors import EncoderError
-from ..fileio import FileFormatError, checked_format, naming, replace_dir, sha256_file, staging_dir
+from ..fileio import FileFormatError, checked_format, naming, sha256_file
 from ..fileio import read_json as bounded_json
+from ..folders import replace_dir, staging_dir
 from ..models.damsm import DamsmConfig, DamsmTextNet, build_image_net
 from .damsm_vocab import Vocabulary, read_json
 

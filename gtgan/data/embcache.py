@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save
 
-from ..fileio import atomic_write_bytes, sweep_leftovers
+from ..fileio import atomic_write_bytes
+from ..folders import sweep_leftovers
 from .encoders import TextEncoder
 
 log = logging.getLogger("gtgan.data")

@@ -21,8 +21,8 @@ import torch
 
 from ..errors import CheckpointError
 from ..fileio import (FileFormatError, atomic_write_text, format_version, fsync_path,
-                      load_torch_weights, naming, read_json, replace_dir, sha256_file, shown,
-                      sweep_leftovers)
+                      load_torch_weights, naming, read_json, sha256_file, shown)
+from ..folders import replace_dir, sweep_leftovers
 from .state_dicts import read_safetensors, write_safetensors, write_torch
 
 FORMAT = "gtgan-checkpoint"

@@ -26,8 +26,8 @@ import torch
 from ..config import ConfigError, ModelConfig, from_dict, to_dict
 from ..data.encoders import CharCnnRnnEncoder, bundle_encoder_files
 from ..errors import CheckpointError
-from ..fileio import (FileFormatError, checked_format, fsync_path, naming, read_json, replace_dir,
-                      shown, staging_dir)
+from ..fileio import FileFormatError, checked_format, fsync_path, naming, read_json, shown
+from ..folders import replace_dir, staging_dir
 from .state_dicts import read_safetensors, write_safetensors
 
 MODEL_FORMAT = "gtgan-model"

@@ -19,7 +19,8 @@ from typing import Any
 
 from ..config import ConfigError, RunConfig, apply_overrides, load_run_config, to_dict
 from ..errors import CheckpointError
-from ..fileio import shown, sweep_leftovers, sweep_staging_leftovers
+from ..fileio import shown
+from ..folders import sweep_leftovers, sweep_staging_leftovers
 from ..storage.checkpoint import latest_checkpoint, read_state, sweep_checkpoint_leftovers
 from .rundir import CONFIG, ENCODER, ENV, LOCK, METRICS, RunLock, check_new_run_dir
 

@@ -34,8 +34,9 @@ import torchvision
 
 from .. import __version__
 from ..errors import GtganError
-from ..fileio import (STAGING, FileFormatError, atomic_write_text, fsync_path, load_json_text,
-                      naming, read_json, shown)
+from ..fileio import (FileFormatError, atomic_write_text, fsync_path, load_json_text, naming,
+                      read_json, shown)
+from ..folders import STAGING
 
 CONFIG = "config.yaml"
 ENCODER = "encoder.json"
