@@ -194,7 +194,6 @@ class GtGANLoss:
         so that each has its own batch-norm statistics; the auxiliary text regression on the
         real pictures where it is on."""
         lc, mu = self.cfg.loss, s.mu.detach()
-        out: dict[str, torch.Tensor] = {}
         with autocast(self.device, self.amp_dtype):
             real_o = d(s.reals[i], mu)
             wrong_o = d(s.wrongs[i], mu)
