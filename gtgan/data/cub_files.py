@@ -222,13 +222,16 @@ def char_cnn_rnn_path(info: StackGanSplit) -> Path:
     return path
 
 
-def load_char_cnn_rnn(info: StackGanSplit, dim: int = 1024) -> np.ndarray:
-    """The split's char-CNN-RNN vectors as float32 (listed names, captions, dim), checked."""
+def load_char_cnn_rnn(info: StackGanSplit, dim: int | None = 1024) -> np.ndarray:
+    """The split's char-CNN-RNN vectors as float32 (listed names, captions, dim), checked
+    (dim None: any width)."""
     path = char_cnn_rnn_path(info)
     n_listed, per = len(info.names), info.layout.captions
     obj = load_data_pickle(path)
     try:
         arr = np.asarray(obj, dtype=np.float32)
+        if dim is None and arr.ndim == 3:
+            dim = arr.shape[2]
     except (TypeError, ValueError):
         raise DataError(f"{path}: expected an array (or list of arrays) of shape "
                         f"({n_listed}, {per}, {dim}); got ragged "

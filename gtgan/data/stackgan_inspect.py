@@ -112,9 +112,8 @@ def _embeddings_note(rep: InspectReport, seen: _Seen, info: StackGanSplit) -> No
                           f"by the char-cnn-rnn encoder)")
         return
     try:
-        load_char_cnn_rnn(info)
-        seen.notes.append(f"embeddings: {info.split}/{EMBEDDINGS_FILE}: shape ok "
-                          f"({len(info.names)}, {info.layout.captions}, 1024)")
+        shape = load_char_cnn_rnn(info, dim=None).shape  # any width: data.encoder.dim decides
+        seen.notes.append(f"embeddings: {info.split}/{EMBEDDINGS_FILE}: shape ok {shape}")
     except DataError as exc:
         seen.notes.append(f"embeddings: {exc}")
         rep.ok = False
