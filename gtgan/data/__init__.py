@@ -7,7 +7,7 @@ from typing import Any
 
 # Every module that registers a data kind or a text encoder kind, imported here once
 # (registry.py imports none of them).
-from . import cub, flowers, folder, synthetic  # noqa: F401  register their data kinds
+from . import coco, cub, flowers, folder, synthetic  # noqa: F401  register their data kinds
 from . import damsm as _damsm  # noqa: F401  registers the "damsm" text encoder kind
 from .encoders import (BOW_DIM, EncoderError, TextEncoder, build_encoder,
                        check_encoder_compatible, encoder_from_identity)
