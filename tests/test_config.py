@@ -123,7 +123,7 @@ _BAD = {"model.text_dim": -1, "model.c_dim": -1, "model.z_dim": 0, "model.ngf": 
         "optim.batch_size": 0, "optim.epochs": 0, "optim.ema_decay": 2.0,
         "optim.stage_warmup_steps": -1, "optim.stage_warmup_fraction": 1.0,
         "data.encoder.kind": "", "data.encoder.name": 3, "data.encoder.dim": -1,
-        "data.kind": "x", "data.root": None, "data.train_split": 1, "data.test_split": None,
+        "data.kind": "", "data.root": None, "data.train_split": 1, "data.test_split": None,
         "data.skip_missing": "yes", "data.num_workers": -1, "data.synthetic_count": 0,
         "data.synthetic_seed": -1, "run.seed": 2**63, "run.device": 3, "run.precision": "fp8",
         "run.channels_last": 1, "run.deterministic": "no", "run.max_steps": -5,

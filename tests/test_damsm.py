@@ -214,7 +214,7 @@ def test_encoder_train_resume_then_gan_training_and_generation(tmp_path, capsys)
 
 def test_encoder_train_bad_input_leaves_nothing(tmp_path, capsys):
     assert main(["encoder", "train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
-    assert "not 'synthetic' and not an existing folder" in capsys.readouterr().err
+    assert "not a data kind and not an existing folder" in capsys.readouterr().err
     assert main(["encoder", "train", "synthetic:120", "--out", str(tmp_path / "o2"),
                  "--set", "optim.batch_size=500", "--quiet"]) == 2
     assert "fewer than optim.batch_size" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""`gtgan data prepare` and `gtgan data inspect`."""
+"""`gtgan data prepare`, `gtgan data inspect` and `gtgan data kinds`."""
 from __future__ import annotations
 
 from ._paths import ArgumentError, check_count, check_seed, make_folder, output_file, say
@@ -20,9 +20,10 @@ def add_data(sub) -> None:
     pp.set_defaults(func=_cmd_data_prepare)
     pi = dsub.add_parser("inspect", help="counts per split, missing and broken files, caption "
                          "statistics, and a PNG grid of example crops")
-    pi.add_argument("root", nargs="?", default="", help="data root (not needed for synthetic)")
-    pi.add_argument("--kind", choices=["cub", "folder", "synthetic"],
-                    help="default: cub if CUB_200_2011/ is there, else folder")
+    pi.add_argument("root", nargs="?", default="", help="data root (not needed for a built-in "
+                    "data set such as synthetic)")
+    pi.add_argument("--kind", help="a data kind (`gtgan data kinds` lists them); default: "
+                    "recognised from the root's folders, else a folder of captioned images")
     pi.add_argument("--skip-missing", action="store_true",
                     help="judge the data as training with data.skip_missing=true would")
     pi.add_argument("--out", metavar="FILE.png", help="write the example grid to this PNG "
@@ -32,6 +33,8 @@ def add_data(sub) -> None:
     pi.add_argument("--synthetic-count", type=int, default=3000)
     pi.add_argument("--synthetic-seed", type=int, default=0)
     pi.set_defaults(func=_cmd_data_inspect)
+    pk = dsub.add_parser("kinds", help="the data kinds data.kind and --kind accept")
+    pk.set_defaults(func=_cmd_data_kinds)
 
 
 def _cmd_data_prepare(args) -> int:
@@ -59,6 +62,16 @@ def _cmd_data_prepare(args) -> int:
               f"e.g. {rep['orphan_captions'][0]}")
     print(f"wrote {rep['manifest']}; text vectors ({rep['encoder']['kind']}, "
           f"{rep['encoder']['dim']}-d) cached under {rep['root']}/gtgan_cache/")
+    return 0
+
+
+def _cmd_data_kinds(args) -> int:
+    from ..data import data_kinds
+
+    kinds = data_kinds()
+    width = max(map(len, kinds))
+    for name, kind in kinds.items():
+        print(f"{name:<{width}}  {kind.title}" + ("" if kind.needs_root else " [no data.root]"))
     return 0
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 import sys
 import warnings
 
-DATA_SPEC_HELP = ("synthetic or synthetic:COUNT (the built-in birds), a CUB root in the StackGAN "
-                  "layout, a folder of captioned images (prepared or not), or cub:PATH / "
-                  "folder:PATH to say which")
+DATA_SPEC_HELP = ("synthetic or synthetic:COUNT (the built-in birds), a data root (its kind "
+                  "recognised from its folders: CUB or flowers in the StackGAN layout, else a "
+                  "folder of captioned images, prepared or not), or KIND:PATH to say which "
+                  "(`gtgan data kinds` lists the kinds)")
 
 
 def add_encoder(sub) -> None:
@@ -38,19 +39,20 @@ def data_overrides(spec: str) -> tuple[str, list[str]]:
     from pathlib import Path
 
     from ..config import ConfigError
+    from ..data import data_kinds, detect_kind
     from ..fileio import shown
-    from ..data.checks import detect_kind
 
-    kind, sep, rest = spec.partition(":")
-    if spec == "synthetic":
-        return "synthetic-small", ["data.kind=synthetic"]
-    if sep and kind in ("cub", "folder", "synthetic"):
-        if kind == "synthetic":
-            return "synthetic-small", ["data.kind=synthetic", f"data.synthetic_count={rest}"]
-        return "attngan", [f"data.kind={kind}", f"data.root={rest}"]
+    kinds = data_kinds()
+    name, sep, rest = spec.partition(":")
+    kind = kinds.get(name)
+    if kind is not None and (sep or not kind.needs_root):
+        return kind.encoder_preset, [f"data.kind={name}"] + (
+            [f"data.{kind.spec_field}={rest}"] if sep else [])
     if not Path(spec).expanduser().is_dir():
-        raise ConfigError(f"DATA_SPEC {shown(spec)}: not 'synthetic' and not an existing folder ({DATA_SPEC_HELP})")
-    return "attngan", [f"data.kind={detect_kind(spec)}", f"data.root={spec}"]
+        raise ConfigError(f"DATA_SPEC {shown(spec)}: not a data kind and not an existing folder "
+                          f"({DATA_SPEC_HELP})")
+    kind = kinds[detect_kind(spec)]
+    return kind.encoder_preset, [f"data.kind={kind.name}", f"data.root={spec}"]
 
 
 def _cmd_encoder_train(args) -> int:

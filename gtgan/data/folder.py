@@ -27,8 +27,10 @@ from ..errors import DataError
 from ..fileio import FileFormatError, atomic_write_json, read_json, shown
 from .base import CaptionedImageDataset, load_size, open_image
 from .captions import CaptionFileError, read_caption_file
+from .checks import InspectReport, caption_stats, centre_crop, pick_examples, table_lines, write_grid
 from .embcache import cached_embeddings, captions_key
 from .encoders import TextEncoder
+from .registry import DataKind, register_data_kind
 
 log = logging.getLogger("gtgan.data")
 
@@ -325,3 +327,100 @@ class FolderDataset(CaptionedImageDataset):
 
     def image_path(self, index: int) -> str:
         return self._paths[index]
+
+
+# ---------------------------------------------------------------- inspect and registration
+
+
+def inspect_folder(data_cfg, out=None, examples: int = 8, verify: bool = True) -> InspectReport:
+    """What is in the folder now (as `prepare` would find it), and the verdict training would
+    reach: its own item checks (`split_items`) on the manifest, plus the decoding of each item."""
+    skip_missing, train_split = data_cfg.skip_missing, data_cfg.train_split or "train"
+    scan = scan_folder(data_cfg.root, verify_images=verify)
+    rep = InspectReport([f"captioned image folder at {scan.root}"])
+    rows = [["split", "images", "classes"]]
+    by_split: dict[str, list[dict]] = {}
+    for it in scan.items:
+        by_split.setdefault(it["split"], []).append(it)
+    for split, items in sorted(by_split.items()):
+        rows.append([split, f"{len(items):,}", f"{len({i['class'] for i in items}):,}"])
+    rep.lines += table_lines(rows)
+    rep.lines.append(f"class of an image: {'its sub-folder' if scan.class_mode == 'folders' else 'itself (one folder only)'}")
+    caps = [it["text"] for it in scan.items]
+    rep.lines.append(caption_stats(caps))
+    if scan.empty_lines:
+        rep.lines.append(f"captions: {scan.empty_lines} empty line(s) ignored")
+    if scan.fffd_lines:
+        rep.lines.append(f"captions: {scan.fffd_lines} line(s) had U+FFFD characters, replaced by spaces")
+    if scan.not_in_split_file:
+        rep.lines.append(f"{scan.not_in_split_file} image(s) not in the split file, left out")
+    if scan.orphan_captions:
+        rep.lines.append(f"{len(scan.orphan_captions)} caption file(s) with no image beside them "
+                         f"(not used), e.g. {scan.orphan_captions[0]}")
+    if scan.problems:
+        rep.lines.append(f"{len(scan.problems)} item(s) that `gtgan data prepare` leaves out with "
+                         "--skip-missing (and refuses without it):")
+        rep.lines += [f"problem: {m}" for _, m in scan.problems[:10]]
+    _folder_verdict(rep, scan, skip_missing, verify, train_split)
+    shown = []
+    for j in pick_examples(len(scan.items), examples):
+        try:
+            shown.append((centre_crop(open_image(scan.root / scan.items[j]["image"],
+                                                  min_side=152)), caps[j][0]))
+        except DataError as exc:  # --quick decodes only these: a broken one is left out
+            rep.lines.append(f"grid: left out {exc}")
+    write_grid(rep, out, shown)
+    rep.lines.append("ok: training accepts this folder" if rep.ok else
+                     "NOT usable as is: training would stop (see above)")
+    return rep
+
+
+def _folder_verdict(rep: InspectReport, scan, skip_missing: bool, verify: bool,
+                    train_split: str) -> None:
+    """Judge the prepared manifest as training does: its items of each split (the train split
+    decides; training falls back to training captions without a test split)."""
+    try:
+        manifest = read_manifest(scan.root)
+    except DataError as exc:
+        rep.ok = False
+        rep.lines.append(f"training would stop: {exc}")
+        return
+    same = sorted(i["image"] for i in manifest["items"]) == sorted(i["image"] for i in scan.items)
+    rep.lines.append(f"{MANIFEST}: present, " + ("up to date" if same else
+                     f"differs from what `gtgan data prepare {scan.root}` would write now (run it "
+                     "again to take the changes in)"))
+    broken = {p for p, _ in scan.problems}
+    for split in sorted({str(it.get("split")) for it in manifest["items"]}):
+        try:
+            use = split_items(scan.root, split, skip_missing)
+        except DataError as exc:
+            rep.counts[split] = {"listed": 0, "present": 0}
+            rep.lines.append(f"{split}: training would stop: {exc}")
+            rep.ok = rep.ok and split != train_split
+            continue
+        bad = [p for p in use.paths if p in broken] if verify else []
+        rep.counts[split] = {"listed": use.listed, "present": len(use.paths) - len(bad)}
+        for path, msg in use.problems[:3]:
+            rep.lines.append(f"{split}: skipped by training (--skip-missing): {msg}")
+        if bad and not skip_missing:
+            rep.lines.append(f"{split}: training would stop at {bad[0]}: it cannot be decoded "
+                             f"({len(bad)} such image(s))")
+            rep.ok = rep.ok and split != train_split
+        elif bad:
+            rep.lines.append(f"{split}: {len(bad)} undecodable image(s) replaced by the next good "
+                             f"one during training (--skip-missing)")
+    if train_split not in rep.counts:
+        rep.ok = False
+        rep.lines.append(f"training would stop: {scan.root}: no items in split {train_split!r}")
+
+
+def _build(data_cfg, split, encoder, image_sizes, train, seed):
+    return FolderDataset(data_cfg.root, split, encoder, image_sizes, train, seed,
+                         skip_missing=data_cfg.skip_missing)
+
+
+register_data_kind(DataKind(
+    name="folder", title="your own captioned images: a .txt of captions beside each image, "
+    "prepared by `gtgan data prepare ROOT`", build=_build,
+    check=lambda data_cfg, split: check_prepared(data_cfg.root, split), inspect=inspect_folder,
+    catch_all=True))

@@ -6,12 +6,13 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from .registry import data_kind
+
 
 def data_identity(data_cfg, split: str, dataset) -> dict[str, Any]:
     """What the real images of a split are: config fields plus a hash of three of them."""
     ident: dict[str, Any] = {"kind": data_cfg.kind, "split": split, "items": len(dataset)}
-    if data_cfg.kind == "synthetic":
-        ident.update(synthetic_seed=data_cfg.synthetic_seed, synthetic_count=data_cfg.synthetic_count)
+    ident.update({f: getattr(data_cfg, f) for f in data_kind(data_cfg.kind).defining_fields})
     if getattr(dataset, "data_version", None) is not None:  # bumped when pictures change
         ident["data_version"] = dataset.data_version
     else:

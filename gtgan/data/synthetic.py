@@ -22,6 +22,8 @@ from PIL import Image, ImageDraw
 
 from ..errors import DataError
 from .base import CaptionedImageDataset
+from .checks import InspectReport, caption_stats, pick_examples, table_lines, write_grid
+from .registry import DataKind, register_data_kind
 
 IMAGE_SIZE = 128
 MAX_CACHED_BIRDS = 5000  # drawn birds kept in memory per split (49 KB each at 128 px)
@@ -330,3 +332,45 @@ class SyntheticBirds(CaptionedImageDataset):
             if self.n <= MAX_CACHED_BIRDS:
                 self._drawn[index] = img
         return img
+
+
+# ---------------------------------------------------------------- inspect and registration
+
+
+def inspect_synthetic(data_cfg, out=None, examples: int = 8, verify: bool = True) -> InspectReport:
+    count, seed = data_cfg.synthetic_count, data_cfg.synthetic_seed
+    rep = InspectReport([f"built-in synthetic birds (count {count}, seed {seed}), 128x128, "
+                         f"drawn on demand"])
+    rows = [["split", "images", "classes (body, wing)"]]
+    shown, caps = [], []
+    for split in ("train", "test"):
+        n = split_count(split, count)
+        attrs = [sample_attributes(seed, split, i) for i in range(n)]
+        rows.append([split, f"{n:,}", f"{len({(a['body'], a['wing']) for a in attrs})}"])
+        rep.counts[split] = {"listed": n, "present": n}
+        split_caps = [make_captions(a, seed, split, i) for i, a in enumerate(attrs)]
+        caps += [[c for c, _ in cs] for cs in split_caps]
+        if split == "train":
+            for j in pick_examples(n, examples):
+                a = attrs[j]
+                shown.append((draw_bird(a, _pose(seed, split, j, a["size"])), split_caps[j][0][0]))
+    rep.lines += table_lines(rows)
+    rep.lines.append("attributes: " + "; ".join(f"{k} ({len(v)})" for k, v in ATTRIBUTE_VALUES.items()))
+    rep.lines.append("held-out (body, wing) pairs, test split only: "
+                     + ", ".join(f"{b}/{w}" for b, w in HELD_OUT_PAIRS))
+    rep.lines.append(caption_stats(caps))
+    write_grid(rep, out, shown)
+    rep.lines.append("ok")
+    return rep
+
+
+def _build(data_cfg, split, encoder, image_sizes, train, seed):
+    return SyntheticBirds(split, data_cfg.synthetic_count, data_cfg.synthetic_seed, encoder,
+                          image_sizes, train, seed)
+
+
+register_data_kind(DataKind(
+    name="synthetic", title="built-in synthetic birds, drawn on demand (data.synthetic_count, "
+    "data.synthetic_seed; no root)", build=_build, check=lambda data_cfg, split: None,
+    inspect=inspect_synthetic, needs_root=False, spec_field="synthetic_count",
+    defining_fields=("synthetic_seed", "synthetic_count"), encoder_preset="synthetic-small"))

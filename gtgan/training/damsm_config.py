@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config import ConfigError, DataConfig, EncoderConfig
+from ..data import data_kinds
 from ..fileio import shown
 from ..models.damsm import FROZEN_BACKBONES, LITE0_SIZE, DamsmConfig
 from .damsm_losses import Gammas
@@ -95,8 +96,8 @@ class EncoderTrainConfig:
                 (self.feature_cache_views == 0 or self.damsm.image_encoder in FROZEN_BACKBONES,
                  "feature_cache_views", self.feature_cache_views, "needs a frozen backbone "
                  f"(damsm.image_encoder {' or '.join(FROZEN_BACKBONES)})"),
-                (self.data.kind in ("cub", "folder", "synthetic"), "data.kind", self.data.kind,
-                 "cub|folder|synthetic")):
+                (self.data.kind in data_kinds(), "data.kind", self.data.kind,
+                 "must be one of " + ", ".join(data_kinds()))):
             if not ok:
                 raise ConfigError(f"{name} = {shown(value)}: {why}")
 

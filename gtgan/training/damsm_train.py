@@ -22,7 +22,7 @@ from typing import Any, Callable
 import torch
 
 from ..config import ConfigError, apply_overrides, from_dict, save_yaml
-from ..data import EpochSampler, build_dataset
+from ..data import EpochSampler, build_dataset, data_kind
 from ..data.base import item_rng, load_size, multiscale_views
 from ..data.damsm_folder import RUN_ENCODER_DIR, Damsm, save_damsm
 from ..data.damsm_vocab import Vocabulary
@@ -367,9 +367,9 @@ class _EncoderRun:
 def _data_summary(cfg: EncoderTrainConfig, train_set) -> dict:
     data = cfg.data
     out = {"kind": data.kind, "train_split": data.train_split, "train_images": len(train_set)}
-    if data.kind == "synthetic":
-        out.update(synthetic_count=data.synthetic_count, synthetic_seed=data.synthetic_seed)
-    else:
+    kind = data_kind(data.kind)
+    out.update({f: getattr(data, f) for f in sorted(kind.defining_fields)})
+    if kind.needs_root:
         out["root"] = str(Path(data.root).expanduser().resolve())
     return out
 
