@@ -23,6 +23,7 @@ from gtgan.presets import get_preset
 
 OLD = Path(__file__).resolve().parent / "old_configs"
 V1_DEMO = OLD / "demo-v1-23a58eb.yaml"
+V1_PAPER = OLD / "paper-v1-23a58eb.yaml"
 DEC1_DEMO = OLD / "demo-2026-12-01-f7d1907.yaml"
 
 
@@ -38,10 +39,25 @@ def _added():
     return {name: f.metadata["knob"] for name, f in leaves(RunConfig)}
 
 
-def test_version_1_fields_are_those_of_the_first_config():
+@pytest.mark.parametrize("path", [V1_DEMO, V1_PAPER])
+def test_version_1_fields_are_those_of_the_first_config(path):
     """A field without `added=` counts as version 1; the first config names them all."""
-    first = set(_flat(yaml.safe_load(V1_DEMO.read_text())))
+    first = set(_flat(yaml.safe_load(path.read_text())))
     assert first == {name for name, k in _added().items() if k.added == 1}
+
+
+def test_first_paper_config_is_todays_paper_but_for_what_changed_on_purpose():
+    """The paper preset as first written reads as today's, except the precision defaults that
+    changed since (fp32 -> auto, recorded in the file) and the weights of terms it did not have."""
+    from gtgan.training.guard import flat
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GtganWarning)
+        then = flat(load_run_config(V1_PAPER, complete=True))
+    now = flat(get_preset("paper"))
+    assert {k: (then[k], now[k]) for k in now if then[k] != now[k]} == {
+        "run.precision": ("fp32", "auto"), "run.channels_last": (False, "auto"),
+        "loss.projected_weight": (0.0, 1.0), "loss.damsm_weight": (0.0, 5.0)}
 
 
 def _load_noting(path, **kw):
