@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-import gtgan.config as config
+import gtgan.config.files as config
 import gtgan.data.damsm_vocab as damsm_vocab
 import gtgan.storage.checkpoint as ck
 import gtgan.storage.model_folder as mf

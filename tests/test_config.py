@@ -5,16 +5,40 @@ import pytest
 import yaml
 
 from gtgan.cli import main
-from gtgan.config import ConfigError, RunConfig, apply_overrides, from_dict, load_run_config, save_yaml, to_dict
+from gtgan.config import (ConfigError, RunConfig, apply_overrides, config_text, from_dict,
+                          load_run_config, save_yaml, to_dict)
 from gtgan.presets import PRESETS, get_preset, resolve_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
-def test_configs_folder_matches_presets(name):
-    """configs/NAME.yaml is the preset written out; regenerate with `gtgan config NAME`."""
-    assert load_run_config(CONFIGS / f"{name}.yaml") == get_preset(name)
+def test_configs_folder_matches_presets(name, capsys):
+    """configs/NAME.yaml is the preset written out, to the letter; regenerate with
+    `gtgan config NAME > configs/NAME.yaml`."""
+    assert main(["config", name]) == 0
+    text = capsys.readouterr().out
+    assert text == config_text(get_preset(name))
+    assert (CONFIGS / f"{name}.yaml").read_text() == text, f"configs/{name}.yaml is stale"
+    assert load_run_config(CONFIGS / f"{name}.yaml", complete=True) == get_preset(name)
+
+
+def test_configs_folder_holds_the_presets_only():
+    assert sorted(p.stem for p in CONFIGS.glob("*.yaml")) == sorted(PRESETS)
+
+
+def test_config_reference_is_the_knobs(capsys):
+    """docs/config.md is `gtgan config --explain`, written from the knobs."""
+    from gtgan.config.reference import explain
+
+    assert main(["config", "--explain"]) == 0
+    text = capsys.readouterr().out
+    assert text == explain()
+    assert (DOCS / "config.md").read_text() == text, "regenerate: gtgan config --explain > docs/config.md"
+    for path, k in _knobs():
+        assert f"| `{path}` |" in text
+    assert main(["config", "--explain", "paper"]) == 2
 
 
 def test_yaml_round_trip_and_run_dir(tmp_path):
@@ -88,62 +112,51 @@ def _field_paths(cls, prefix=""):
             yield path, cls, f.name
 
 
-def test_every_config_field_has_a_range_rule():
-    """A new field cannot be added without a rule: every leaf has one, every dataclass field
-    is itself covered, and no rule is left for a field that is gone."""
-    import dataclasses
+def _knobs():
+    from gtgan.config import leaves
 
-    from gtgan.config import FIELD_RULES
-
-    leaves = list(_field_paths(RunConfig))
-    assert len(leaves) > 60
-    for path, cls, name in leaves:
-        assert cls in FIELD_RULES, f"{cls.__name__} has no FIELD_RULES entry"
-        assert callable((FIELD_RULES[cls].get(name) or (None,))[0]), f"{path}: no rule"
-    for cls, rules in FIELD_RULES.items():
-        assert set(rules) == {f.name for f in dataclasses.fields(cls)}, cls.__name__
+    return [(path, f.metadata.get("knob")) for path, f in leaves(RunConfig)]
 
 
-# One value outside the range of every leaf field (a wrong type where the field has no range).
-_BAD = {"model.text_dim": -1, "model.c_dim": -1, "model.z_dim": 0, "model.ngf": 0,
-        "model.ndf": 0, "model.stages": 4, "model.num_residual": -1,
-        "model.attention_stages": [1], "model.pam": "yes", "model.cam": 1,
-        "model.cam_form": "x", "model.attention_merge": "x", "model.pam_impl": "x",
-        "model.pam_kv_pool": 3, "model.ca_noise_scale": -0.5, "model.text_scale": -1.0,
-        "model.d_text_regression": None, "model.d_condition": "x", "model.image_skip": 0,
-        "model.projected_d_stages": [1, 1], "model.projected_d_size": 32, "loss.projected_weight": -1.0,
-        "model.word_attention": "yes", "loss.damsm_match": 1, "loss.damsm_weight": -1.0,
-        "loss.kl_weight": -1.0, "loss.uncond_weight": float("nan"), "loss.fidelity": "no",
-        "loss.fidelity_weight": float("inf"), "loss.vgg_weights": "", "loss.fidelity_features": "x",
-        "loss.fidelity_pixel_size": 0, "loss.fidelity_mirror": None, "loss.color_weight": -1.0,
-        "loss.lite0_weights": "", "loss.fidelity_lite0_stride": 12,
-        "loss.fidelity_lite0_size": -1,
-        "loss.text_regression_weight": -1.0, "loss.mode_seeking_weight": -1.0,
-        "optim.lr_g": -1.0, "optim.lr_d": 0.0, "optim.beta1": 1.0, "optim.beta2": -0.1,
-        "optim.batch_size": 0, "optim.epochs": 0, "optim.ema_decay": 2.0,
-        "optim.stage_warmup_steps": -1, "optim.stage_warmup_fraction": 1.0,
-        "data.encoder.kind": "", "data.encoder.name": 3, "data.encoder.dim": -1,
-        "data.kind": "", "data.root": None, "data.train_split": 1, "data.test_split": None,
-        "data.skip_missing": "yes", "data.num_workers": -1, "data.synthetic_count": 0,
-        "data.synthetic_seed": -1, "run.seed": 2**63, "run.device": 3, "run.precision": "fp8",
-        "run.channels_last": 1, "run.deterministic": "no", "run.max_steps": -5,
-        "run.max_minutes": -1.0, "run.checkpoint_every": -1, "run.sample_every": -1,
-        "run.log_every": 0, "run.eval_every_epochs": -1, "run.eval_samples": 0,
-        "run.num_sample_captions": 0, "run.keep_checkpoints": -1, "name": ""}
+def test_every_config_field_is_a_knob():
+    """A field cannot be added without its rule, doc and history: every leaf is a knob(...),
+    its default and its earlier value pass its rule, its version is a known one, and each
+    version's field count is right (a new field in the current version, without a new
+    version, would make configs written before it unreadable)."""
+    from gtgan.config import CONFIG_VERSION, VERSIONS
+
+    knobs = _knobs()
+    assert len(knobs) > 60
+    default = RunConfig()
+    for path, k in knobs:
+        assert k is not None, f"{path}: not a knob(...)"
+        assert k.doc.strip() and callable(k.rule.ok), path
+        assert k.rule.ok(_get(default, path)), f"{path}: the default breaks its own rule"
+        assert k.added in VERSIONS, f"{path}: added={k.added} is not in VERSIONS"
+        if k.added > 1:
+            assert k.rule.ok(k.before), f"{path}: before={k.before!r} breaks its rule"
+    assert sorted(VERSIONS) == list(range(1, CONFIG_VERSION + 1))
+    for version, (_, count) in VERSIONS.items():
+        assert sum(k.added <= version for _, k in knobs) == count, \
+            f"version {version} had {count} fields: a field added since needs a new version"
+
+
+def _get(cfg, path):
+    for part in path.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
 
 
 @pytest.mark.parametrize("path", [p for p, _, _ in _field_paths(RunConfig)])
 def test_every_field_refuses_a_value_outside_its_range(path):
+    """Each field's rule names one value it refuses; validate() refuses it, naming the field."""
     cfg = get_preset("demo")
-    assert path in _BAD, f"{path}: add an out-of-range value to _BAD"
+    bad = dict(_knobs())[path].rule.refused
     *parents, name = path.split(".")
-    node = cfg
-    for part in parents:
-        node = getattr(node, part)
-    setattr(node, name, _BAD[path])
+    setattr(_get(cfg, ".".join(parents)) if parents else cfg, name, bad)
     with pytest.raises(ConfigError) as err:
         cfg.validate()
-    assert str(err.value).startswith(f"{path} = {_BAD[path]!r}: ")
+    assert str(err.value).startswith(f"{path} = {bad!r}: ")
 
 
 @pytest.mark.parametrize("override,message", [

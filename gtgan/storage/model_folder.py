@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ..config import ConfigError, ModelConfig, from_dict, to_dict
+from ..config import ConfigError, ModelConfig, from_dict, to_dict, with_earlier_values
 from ..data.encoders import CharCnnRnnEncoder, bundle_encoder_files
 from ..errors import CheckpointError
 from ..fileio import FileFormatError, checked_format, fsync_path, naming, read_json, shown
@@ -166,7 +166,9 @@ def read_model_info(directory: str | Path) -> ModelInfo:
     except FileFormatError as exc:
         raise CheckpointError(str(exc)) from None
     try:
-        cfg = from_dict(ModelConfig, info["model"], "model")
+        # a folder written before a model field came in holds the field's earlier value
+        cfg = from_dict(ModelConfig, with_earlier_values(ModelConfig, info["model"], 1, "model")[0],
+                        "model")
         cfg.validate()
     except (ConfigError, KeyError) as exc:
         raise CheckpointError(f"{info_path}: bad model config: {exc}") from None

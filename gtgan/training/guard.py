@@ -17,7 +17,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, RunConfig, apply_overrides, load_run_config, to_dict
+from ..config import (ConfigError, RunConfig, apply_overrides, load_run_config, to_dict,
+                      with_earlier_values)
 from ..errors import CheckpointError
 from ..fileio import shown
 from ..folders import sweep_leftovers, sweep_staging_leftovers
@@ -63,7 +64,8 @@ def check_resume_config(cfg: RunConfig, state: dict | None, where: Path) -> list
     was kept (no "config" in state.json) are not compared."""
     if not state or not isinstance(state.get("config"), dict):
         return []
-    now, then = flat(cfg), flat(state["config"])
+    # A record from before a field came in lacks it: it ran with the field's earlier value.
+    now, then = flat(cfg), flat(with_earlier_values(RunConfig, state["config"], 1)[0])
     diffs = sorted(k for k in set(now) | set(then) if now.get(k, "<absent>") != then.get(k, "<absent>"))
     fixed = [k for k in diffs if k not in RESUME_OVERRIDABLE]
     if fixed:
