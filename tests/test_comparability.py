@@ -11,8 +11,9 @@ import torch
 from gtgan.cli import main
 from gtgan.config import EncoderConfig, apply_overrides, save_yaml
 from gtgan.data import build_encoder
-from gtgan.metrics.comparability import (RANDOM_VGG_LABEL, damsm_backbone_label,
-                                         r_precision_ceiling_warning, training_labels)
+from gtgan.metrics.comparability import (RANDOM_VGG_LABEL, TRAINED_AGAINST_WARNING,
+                                         damsm_backbone_label, r_precision_ceiling_warning,
+                                         trained_against_warning, training_labels)
 from gtgan.models import build_generator
 from gtgan.presets import get_preset
 from gtgan.storage import save_model
@@ -53,11 +54,26 @@ def test_ceiling_near_chance_is_warned():
     assert r_precision_ceiling_warning({"real": {"mean": 0.5}, "chance": 0.01}) is None
 
 
+def test_r_precision_by_the_damsm_the_generator_was_trained_against_is_warned():
+    cfg = get_preset("demo")
+    results = {"64": {"r_precision": {"damsm_hash": "abc", "mean": 0.9}}}
+    cfg.loss.damsm_match = True
+    assert trained_against_warning(cfg, {"hash": "abc"}, results) == TRAINED_AGAINST_WARNING
+    assert trained_against_warning(cfg, {"hash": "other"}, results) is None  # --rp-encoder another
+    assert trained_against_warning(cfg, {"hash": "abc"}, {"64": {"attr": {}}}) is None
+    cfg.loss.damsm_weight = 0.0
+    assert trained_against_warning(cfg, {"hash": "abc"}, results) is None
+    cfg.loss.damsm_match, cfg.loss.damsm_weight = False, 5.0
+    assert trained_against_warning(cfg, {"hash": "abc"}, results) is None
+    assert trained_against_warning(None, {"hash": "abc"}, results) is None
+
+
 def test_eval_report_lists_random_vgg_and_damsm_with_chance(tmp_path, tiny_damsm_dir, capsys):
     enc = build_encoder(EncoderConfig(kind="damsm", name=str(tiny_damsm_dir), dim=0))
     run = _run(tmp_path / "run", ["loss.fidelity_features=vgg19", "loss.vgg_weights=random",
                                   "data.encoder.kind=damsm", f"data.encoder.name={tiny_damsm_dir}",
-                                  "data.encoder.dim=16", "model.text_dim=16"], enc)
+                                  "data.encoder.dim=16", "model.text_dim=16",
+                                  "loss.damsm_match=true"], enc)
     out = tmp_path / "r.json"
     assert main(["eval", str(run), "--metrics", "r_precision,attr", "--samples", "20",
                  "--batch-size", "10", "--device", "cpu", "--cache-dir", str(tmp_path / "c"),
@@ -78,6 +94,8 @@ def test_eval_report_lists_random_vgg_and_damsm_with_chance(tmp_path, tiny_damsm
     assert 0 < attr["chance_all_attributes"] < 1 and all(0 < a["chance"] < 1 for a in attr["per_attribute"].values())
     if rp["real"]["mean"] < 0.1:  # an untrained DAMSM: its ceiling is near chance
         assert rep["warnings"] and "Warning:" in console
+    # scored by the DAMSM its generator was trained against (loss.damsm_match): said so
+    assert TRAINED_AGAINST_WARNING in rep["warnings"]
 
     from gtgan.pipeline import TextToImage
     from gtgan.serve.model_card import model_card

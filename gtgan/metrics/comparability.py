@@ -85,6 +85,24 @@ def r_precision_ceiling_warning(result: dict[str, Any]) -> str | None:
             "train a better DAMSM (docs/text-encoders.md)")
 
 
+TRAINED_AGAINST_WARNING = (
+    "R-precision is scored by the DAMSM the generator was trained to satisfy (loss.damsm_match, "
+    "AttnGAN's DAMSM loss; AttnGAN scores it this way too): it is not an independent measure of "
+    "how well the pictures follow their captions. The attribute judge's accuracy is; or give "
+    "--rp-encoder another DAMSM")
+
+
+def trained_against_warning(cfg, encoder_identity: dict | None,
+                            results: dict[str, dict[str, Any]]) -> str | None:
+    """A warning when R-precision's DAMSM is the very one the generator's DAMSM loss used."""
+    loss = getattr(cfg, "loss", None)
+    if loss is None or not (getattr(loss, "damsm_match", False) and loss.damsm_weight > 0):
+        return None
+    own = (encoder_identity or {}).get("hash")
+    scored = {(res.get("r_precision") or {}).get("damsm_hash") for res in results.values()}
+    return TRAINED_AGAINST_WARNING if own is not None and own in scored else None
+
+
 def report_warnings(results: dict[str, dict[str, Any]]) -> list[str]:
     """Warnings about the numbers themselves (not labels: they do not depend on randomness)."""
     out: list[str] = []

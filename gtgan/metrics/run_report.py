@@ -15,7 +15,7 @@ from .. import __version__
 from ..data import build_dataset, data_identity
 from ..pipeline import TextToImage
 from ..presets import resolve_config
-from .comparability import merge_labels, report_warnings, training_labels
+from .comparability import merge_labels, report_warnings, trained_against_warning, training_labels
 from .evaluate import PROTOCOL, evaluate_generator
 from .inception import sha256_file
 from .options import EvalOptions
@@ -97,7 +97,8 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, split: str = "test",
         "format": REPORT_FORMAT, "version": 1, "gtgan_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "comparable": not labels, "labels": labels,
-        "warnings": report_warnings(measured["results"]),
+        "warnings": report_warnings(measured["results"]) + [w for w in [trained_against_warning(
+            pipe.run_config, pipe.encoder.identity, measured["results"])] if w],
         "model": {"path": str(Path(pipe.source).resolve()), "weights_file": str(weights_file),
                   "generator_sha256": sha256_file(weights_file) if weights_file.exists() else None,
                   "metadata": pipe.metadata, "image_sizes": sizes,
