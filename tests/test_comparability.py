@@ -34,7 +34,7 @@ def _run(root: Path, extra: list[str], encoder=None) -> Path:
 
 def test_training_labels_name_each_random_network(tiny_damsm_dir):
     # pixel fidelity and a bag of words: no VGG and no DAMSM at all, nothing random
-    demo = apply_overrides(get_preset("demo"), ["data.encoder.kind=bow", "data.encoder.name=synonyms"])
+    demo = apply_overrides(get_preset("demo"), ["data.encoder.kind=bow", "loss.damsm_match=false", "data.encoder.name=synonyms"])
     assert training_labels(demo) == []
     own = get_preset("demo")  # its built-in DAMSM's image encoder was trained from scratch
     assert training_labels(own) == [damsm_backbone_label({"weights": "from scratch"},
@@ -106,7 +106,7 @@ def test_eval_report_lists_random_vgg_and_damsm_with_chance(tmp_path, tiny_damsm
 
 
 def test_nothing_random_is_comparable(tmp_path):
-    run = _run(tmp_path / "run", ["data.encoder.kind=bow", "data.encoder.name=synonyms",
+    run = _run(tmp_path / "run", ["data.encoder.kind=bow", "loss.damsm_match=false", "data.encoder.name=synonyms",
                                   "data.encoder.dim=1024", "model.text_dim=1024"])
     out = tmp_path / "r.json"
     assert main(["eval", str(run), "--metrics", "ssim", "--samples", "4", "--batch-size", "4",

@@ -154,7 +154,7 @@ def test_an_unwritable_or_full_disk_fails_before_the_encoder(tmp_path, monkeypat
 
 
 def test_widths_follow_the_encoder_unless_stated(tmp_path, capsys):
-    rc, err = _train_preset(tmp_path, capsys, "data.encoder.kind=bow", "data.encoder.dim=512")
+    rc, err = _train_preset(tmp_path, capsys, "data.encoder.kind=bow", "loss.damsm_match=false", "data.encoder.dim=512")
     cfg = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert rc == 0 and cfg["model"]["text_dim"] == 512 and cfg["data"]["encoder"]["dim"] == 512
     assert "model.text_dim = 512, the output size of the text encoder (bow" in err

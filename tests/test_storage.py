@@ -33,7 +33,7 @@ FINETUNE_SET = ["model.ngf=8", "model.ndf=8", "model.c_dim=8", "model.z_dim=8",
                 "run.sample_every=0", "run.checkpoint_every=0", "run.eval_every_epochs=0",
                 "run.device=cpu", "model.projected_d_stages=[]",
                 # StackGAN-v2's 1024-d text input: the bag of words, not the demo's 128-d DAMSM
-                "data.encoder.kind=bow", "data.encoder.name=synonyms"]
+                "data.encoder.kind=bow", "loss.damsm_match=false", "data.encoder.name=synonyms"]
 
 
 def pytorch03_state(keys_shapes: dict, seed: int, prefix: str = "") -> dict[str, torch.Tensor]:
