@@ -47,7 +47,8 @@ def test_one_lite0_serves_fidelity_and_projection_and_only_the_heads_learn():
     torch.manual_seed(0)
     cfg = apply_overrides(get_preset("demo"), TINY + [
         "model.projected_d_stages=[1, 2]", "loss.fidelity_features=efficientnet-lite0",
-        "loss.lite0_weights=random", "model.text_dim=16", "model.text_scale=1"])
+        "loss.lite0_weights=random", "model.text_dim=16", "model.text_scale=1",
+        "loss.damsm_match=false"])  # 16-d random text: not the built-in DAMSM's 128-d
     t = Trainer(cfg, "cpu")
     assert t.loss.lite0 is t.loss.fidelity_net.lite0 and len(t.Ps) == 2
     before = {k: v.clone() for k, v in t.loss.lite0.state_dict().items()}

@@ -77,3 +77,11 @@ def test_a_demo_run_with_word_attention_and_the_damsm_loss(tiny_damsm_dir, tmp_p
     pipe = TextToImage.from_pretrained(tmp_path / "run")
     assert len(pipe(["a red bird with blue wings"], num_images=2)) == 2
     assert len(pipe.interpolate_captions("a red bird", "a blue bird", steps=3)) == 3
+
+
+def test_damsm_loss_without_word_features_says_what_it_needs():
+    from gtgan.training.damsm_losses import generated_matching_loss
+
+    with pytest.raises(ValueError, match="needs the captions' word features"):
+        generated_matching_loss(torch.nn.Identity(), torch.zeros(1, 3, 8, 8),
+                                TextFeatures(torch.zeros(1, 4)), None)

@@ -95,6 +95,9 @@ def generated_matching_loss(image_net: torch.nn.Module, images: torch.Tensor, fe
     sentence_loss of the last stage's images against their own captions): the frozen DAMSM
     image encoder reads `images`; `features` are the captions' TextFeatures from the same
     DAMSM (sentence vectors and masked word features)."""
+    if features.words is None:
+        raise ValueError("loss.damsm_match needs the captions' word features (a DAMSM text "
+                         "encoder's TextFeatures.words); this batch has sentence vectors only")
     regions, code = image_net(images)
     words = features.words.transpose(1, 2)  # (n, d, T), as the DAMSM's text net gives them
     lengths = features.mask.sum(1).clamp_min(1)

@@ -270,6 +270,9 @@ class Trainer:
         self.ema.load_state_dict(state["ema"])
 
 
+FAKE_CAPTION_WORDS = 18  # make_fake_batch's captions, at most (AttnGAN's caption length)
+
+
 def make_fake_batch(cfg: RunConfig, batch_size: int, device: torch.device | str = "cpu",
                     seed: int = 0) -> dict:
     """A random batch shaped like the data set's (for benchmarks and tests)."""
@@ -279,8 +282,15 @@ def make_fake_batch(cfg: RunConfig, batch_size: int, device: torch.device | str 
     def imgs():
         return [(torch.rand(batch_size, 3, s, s, generator=g) * 2 - 1).to(device) for s in sizes]
 
+    sentence = torch.randn(batch_size, cfg.model.text_dim, generator=g)
+    words = mask = None
+    if cfg.model.word_attention or cfg.loss.damsm_match:  # a DAMSM's words: (n, L, d) + mask
+        length = FAKE_CAPTION_WORDS
+        words = torch.randn(batch_size, length, cfg.model.text_dim, generator=g).to(device)
+        lengths = torch.randint(length // 2, length + 1, (batch_size,), generator=g)
+        mask = (torch.arange(length)[None, :] < lengths[:, None]).to(device)
     return {"images": imgs(), "wrong_images": imgs(),
-            "text": TextFeatures(torch.randn(batch_size, cfg.model.text_dim, generator=g).to(device))}
+            "text": TextFeatures(sentence.to(device), words, mask)}
 
 
 def nonfinite(losses: dict[str, float]) -> list[str]:
