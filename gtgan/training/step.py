@@ -282,6 +282,7 @@ def make_fake_batch(cfg: RunConfig, batch_size: int, device: torch.device | str 
     def imgs():
         return [(torch.rand(batch_size, 3, s, s, generator=g) * 2 - 1).to(device) for s in sizes]
 
+    images, wrong = imgs(), imgs()  # drawn first: the batch of a given seed stays what it was
     sentence = torch.randn(batch_size, cfg.model.text_dim, generator=g)
     words = mask = None
     if cfg.model.word_attention or cfg.loss.damsm_match:  # a DAMSM's words: (n, L, d) + mask
@@ -289,7 +290,7 @@ def make_fake_batch(cfg: RunConfig, batch_size: int, device: torch.device | str 
         words = torch.randn(batch_size, length, cfg.model.text_dim, generator=g).to(device)
         lengths = torch.randint(length // 2, length + 1, (batch_size,), generator=g)
         mask = (torch.arange(length)[None, :] < lengths[:, None]).to(device)
-    return {"images": imgs(), "wrong_images": imgs(),
+    return {"images": images, "wrong_images": wrong,
             "text": TextFeatures(sentence.to(device), words, mask)}
 
 
