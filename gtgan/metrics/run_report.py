@@ -93,12 +93,16 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, split: str = "test",
                                       encode_text=pipe.encoder.features, text_encoder=pipe.encoder)
     # Every reason, the generator's training (its own run config) and the scoring networks'.
     labels = merge_labels(training_labels(pipe.run_config, pipe.encoder), measured["labels"])
+    warnings = report_warnings(measured["results"])
+    trained_against = trained_against_warning(pipe.run_config, pipe.encoder.identity,
+                                              measured["results"])
+    if trained_against:
+        warnings.append(trained_against)
     report = {
         "format": REPORT_FORMAT, "version": 1, "gtgan_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "comparable": not labels, "labels": labels,
-        "warnings": report_warnings(measured["results"]) + [w for w in [trained_against_warning(
-            pipe.run_config, pipe.encoder.identity, measured["results"])] if w],
+        "warnings": warnings,
         "model": {"path": str(Path(pipe.source).resolve()), "weights_file": str(weights_file),
                   "generator_sha256": sha256_file(weights_file) if weights_file.exists() else None,
                   "metadata": pipe.metadata, "image_sizes": sizes,
