@@ -136,7 +136,7 @@ def demo_config(minutes: float, overrides: list[str] | tuple[str, ...] = ()) -> 
 
 
 def prepare_evaluation(cfg: RunConfig, opts, log: Callable[[str], None]) -> dict:
-    """Load the attribute judge from the cache, or train it, before training starts: its
+    """Load the attribute (and pose) judge from the cache, or train it, before training starts: its
     minutes are then known when the budget is planned, and evaluation finds it cached."""
     from .metrics import EvalContext
 
@@ -147,7 +147,11 @@ def prepare_evaluation(cfg: RunConfig, opts, log: Callable[[str], None]) -> dict
                       data_ident=data_identity(cfg.data, getattr(test_set, "split", "test"), test_set),
                       train_set_factory=lambda: build_dataset(cfg.data, "train", sizes, train=False,
                                                               seed=seed, encoder=encoder))
-    return getattr(ctx.judge(), "info", {})
+    info = getattr(ctx.judge(), "info", {})
+    if "pose" in opts.metrics:  # the pose judge too (built with the metric, cached after)
+        from .metrics.pose import PoseMetric
+        PoseMetric(ctx)
+    return info
 
 
 def check_rp_encoder(cfg: RunConfig, spec: str):

@@ -16,7 +16,7 @@ from .images import captioned_grid, image_strip, tensor_to_pil
 from .pipeline import TextToImage
 
 SAMPLES_PER_CAPTION = 6
-EVAL_METRICS = ("attr", "own_words", "ssim", "diversity", "lite0_fd")  # what the report shows; its Reproduce line names them
+EVAL_METRICS = ("attr", "own_words", "ssim", "diversity", "pose", "lite0_fd")  # what the report shows; its Reproduce line names them
 # Without --rp-encoder the report says how to get R-precision (training the DAMSM, ~4.5 min on
 # 2 CPU cores, does not fit in the demo's budget).
 RP_HINT = ("R-precision was not measured: it needs a DAMSM for the synthetic birds. Train one (about "
@@ -100,6 +100,7 @@ def _headline(report: dict) -> list[str]:
     for size, res in sorted(report.get("results", {}).items(), key=lambda kv: int(kv[0])):
         a = res.get("attr", {})
         div = res.get("diversity", {}).get("ratio")
+        pose = res.get("pose", {}).get("ratio")
         own = (res.get("own_words") or {}).get("all", {}).get("accuracy")
         shape = res.get("lite0_fd") or {}
         blob = shape.get("position")
@@ -107,6 +108,7 @@ def _headline(report: dict) -> list[str]:
                         f"{_pct(a.get('real_accuracy'))}, chance {_pct(a.get('chance'))})"
                         + ("" if own is None else f", captions in other words {_pct(own)}")
                         + ("" if div is None else f", diversity {div:.2f}")
+                        + ("" if pose is None else f", pose variety {pose:.2f} (1 = as real)")
                         + ("" if blob is None else f", shape FD {shape['value']:.1f} (real "
                            f"{shape['real']:.1f}, blurred {shape['blurred_real']:.1f}, blobs "
                            f"{shape['blobs']:.1f}: position {blob:.2f}, 0 real, 1 blurred)")

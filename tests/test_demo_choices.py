@@ -226,7 +226,7 @@ def test_report_says_how_to_get_r_precision_or_shows_it(tmp_path):
     assert "ab" * 32 in page and "R-precision 0.62 (real pictures 0.95, chance 0.01)" in page
     assert "<b>NOT COMPARABLE: R-precision&#x27;s DAMSM" in page and "<b>ceiling near chance</b>" in page
     assert "shape FD 100.0 (real 10.0, blurred 190.0, blobs 400.0: position 0.50" in page
-    assert "--metrics attr,own_words,ssim,diversity,lite0_fd,r_precision --rp-encoder /enc" in page
+    assert "--metrics attr,own_words,ssim,diversity,pose,lite0_fd,r_precision --rp-encoder /enc" in page
     assert "gtgan encoder train synthetic" not in page
 
 

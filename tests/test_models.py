@@ -199,6 +199,39 @@ def test_image_skip_starts_each_stage_as_the_previous_image_upsampled():
     assert plain.img_net2.img[0].weight.abs().sum() > 0
 
 
+def test_z_every_block_gives_the_noise_to_each_stage1_up_block():
+    cfg = ModelConfig(**TINY, z_every_block=True)
+    torch.manual_seed(0)
+    g = build_generator(cfg).eval()
+    plain = build_generator(ModelConfig(**TINY))
+    ngf16 = cfg.ngf * 16
+    for k, ch in enumerate((ngf16, ngf16 // 2, ngf16 // 4, ngf16 // 8), start=1):
+        conv = getattr(g.h_net1, f"upsample{k}")[1]
+        assert conv.in_channels == ch + cfg.z_dim  # the tiled z beside h
+        assert getattr(plain.h_net1, f"upsample{k}")[1].in_channels == ch
+    # The first FC's share of the noise cut, z still moves the picture: through the blocks.
+    with torch.no_grad():
+        g.h_net1.fc[0].weight[:, cfg.c_dim:] = 0
+    t = TextFeatures(torch.randn(2, 24))
+    eps = torch.zeros(2, cfg.c_dim)
+    a = g(t, torch.randn(2, 8), eps).images[0]
+    b = g(t, torch.randn(2, 8), eps).images[0]
+    assert (a - b).abs().mean() > 1e-3
+
+
+def test_mirror_noise_mirrors_by_the_sign_of_the_first_noise_coordinate():
+    torch.manual_seed(0)
+    g = build_generator(ModelConfig(**TINY, mirror_noise=True)).eval()
+    t = TextFeatures(torch.randn(1, 24).expand(2, -1))
+    z = torch.randn(1, 8).expand(2, -1).clone()
+    z[0, 0], z[1, 0] = 0.7, -0.7
+    eps = torch.zeros(2, 8)
+    with torch.no_grad():
+        for im in g(t, z, eps).images:  # every stage mirrored alike
+            assert torch.allclose(im[1], im[0].flip(2), atol=1e-6)
+            assert not torch.allclose(im[1], im[0], atol=1e-3)
+
+
 def test_kl_matches_formula_and_ca_sampling():
     mu, logvar = torch.randn(5, 7), torch.randn(5, 7)
     expected = -0.5 * (1 + logvar - mu**2 - logvar.exp()).mean()

@@ -203,7 +203,7 @@ def test_demo_end_to_end_writes_its_report(tmp_path, monkeypatch, tiny_damsm_dir
     assert "captions in other words" in html.lower() and "blurred" in html  # explained even when unmeasured
     assert "shape FD" in html and "not comparable with published FID" in html
     # the Reproduce line names what was measured, R-precision's DAMSM with it
-    assert f"--metrics attr,own_words,ssim,diversity,lite0_fd,r_precision --rp-encoder {tiny_damsm_dir}" in html
+    assert f"--metrics attr,own_words,ssim,diversity,pose,lite0_fd,r_precision --rp-encoder {tiny_damsm_dir}" in html
     damsm_hash = report["weights"]["r_precision_damsm"]["hash"]
     assert damsm_hash in html and "R-precision (DAMSM, R=1 of 100)" in (out / "metrics.md").read_text()
     assert ", R-precision " in html and "(ceiling)" in html and "gtgan encoder train" not in html

@@ -472,3 +472,23 @@ def test_mode_seeking_term_rewards_noise_that_changes_the_picture():
     assert torch.equal(z, z_again) and torch.equal(eps, eps_again) and not torch.equal(z, z2)
     losses = gan(make_fake_batch(cfg, 4))
     assert losses["mode_seeking"] > 0 and math.isfinite(losses["g_loss"])
+
+
+def test_mode_seeking_on_feature_maps_weighs_each_scale_by_its_magnitude():
+    z1, z2 = torch.zeros(2, 4), torch.ones(2, 4)
+    small, big = torch.ones(2, 3, 4, 4), 100 * torch.ones(2, 5, 2, 2)
+    # Each scale 50% apart relative to its size: the same term whatever the scales' magnitudes.
+    near = L.mode_seeking_loss([small, big], [1.5 * small, 1.5 * big], z1, z2)
+    assert near == pytest.approx(1 / 0.4, rel=1e-4)  # |1 - 1.5| / 1.25 = 0.4 on each scale
+    assert L.mode_seeking_loss([small, big], [small, big], z1, z2) > 1e4
+    cfg = tiny("demo", "loss.mode_seeking_weight=1.0", "loss.mode_seeking_space=lite0",
+               "loss.lite0_weights=random", "optim.stage_warmup_steps=0",
+               "model.projected_d_stages=[]")
+    torch.manual_seed(0)
+    gan = Trainer(cfg, "cpu")
+    assert gan.loss.lite0 is not None  # built for mode seeking even without projected stages
+    g_conv = gan.G.h_net1.upsample1[1].weight
+    before = g_conv.detach().clone()
+    losses = gan(make_fake_batch(cfg, 4))
+    assert losses["mode_seeking"] > 0 and math.isfinite(losses["g_loss"])
+    assert not torch.equal(before, g_conv.detach())

@@ -24,6 +24,8 @@ VERSIONS: dict[int, tuple[str, int]] = {
     7: ("2026-12-06, projected discriminators (167d282)", 70),
     8: ("2026-12-06, word attention, DAMSM matching loss (f9b8d1e)", 73),
     9: ("2026-12-06, Lite0 fidelity picture size (d205bde); config_version recorded", 74),
+    10: ("2026-12-06, noise in every stage-1 block, mode seeking on features, mirror by noise",
+         77),
 }
 CONFIG_VERSION = max(VERSIONS)
 WEIGHT = dict(at_least=0.0)  # a loss weight: any finite number >= 0
@@ -95,6 +97,16 @@ class ModelConfig:
         False, "AttnGAN's word attention (the paper's future work) in every refinement stage, "
         "beside the dual attention; the word context joins [c ; h] in the joint layer. Needs "
         "data.encoder.kind=damsm. Off in the paper.", added=8, before=False)
+    z_every_block: bool = knob(
+        False, "Give the noise z to every stage-1 up block as well (tiled over the grid, as c "
+        "is in the joint layers), not only to the first FC layer (StackGAN++): a shorter path "
+        "from the noise to pose and place. Off in the paper.", added=10, before=False)
+    mirror_noise: bool = knob(
+        False, "The sign of the noise's first coordinate mirrors the picture left-right (every "
+        "stage alike; the generator sees that coordinate's magnitude only, so it cannot undo "
+        "the flip): the model's pictures are as mirror-symmetric as the flip-augmented data, "
+        "and a caption's samples face both ways whatever the network learns. Off in the paper.",
+        added=10, before=False)
 
     def validate(self) -> None:
         check_fields(self, "model")
@@ -147,6 +159,11 @@ class LossConfig:
         0.0, "MSGAN's mode-seeking term (Mao et al. 2019), off in the paper: weight / (mean "
         "|G(c, z1) - G(c, z2)| / mean |z1 - z2| + 1e-5) on two stage-1 samples per caption.",
         **WEIGHT, added=4, before=0.0)
+    mode_seeking_space: str = knob(
+        "pixels", "Where mode seeking measures |G(c, z1) - G(c, z2)|: pixels (MSGAN) or lite0 "
+        "(the frozen EfficientNet-Lite0 feature maps, each scale divided by its mean magnitude: "
+        "on pixels the cheapest difference is background texture, on features it is shape and "
+        "layout).", choices=("pixels", "lite0"), added=10, before="pixels")
     projected_weight: float = knob(
         1.0, "Weight of the projected discriminators' term (model.projected_d_stages) in the "
         "generator's loss, beside the StackGAN++ discriminators' (weight 1).",

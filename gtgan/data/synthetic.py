@@ -81,6 +81,24 @@ def sample_attributes(seed: int, split: str, index: int) -> dict[str, int]:
             "size": int(rng.integers(2)), "background": int(rng.integers(4))}
 
 
+# How each picture's pose is read as classes (the pose metric's judge learns these): which way
+# the bird faces, and each of place and tilt in three equally likely bins of its range.
+POSE_VALUES: dict[str, list[str]] = {
+    "facing": ["left", "right"], "across": ["left", "centre", "right"],
+    "height": ["high", "middle", "low"], "tilt": ["anticlockwise", "level", "clockwise"],
+}
+
+
+def pose_classes(pose: dict[str, float]) -> dict[str, str]:
+    """`_pose`'s draw as POSE_VALUES classes."""
+    def third(v: float, half_range: float, names: list[str]) -> str:
+        return names[0 if v < -half_range / 3 else 2 if v > half_range / 3 else 1]
+    return {"facing": "left" if pose["mirror"] else "right",  # drawn facing right, mirrored
+            "across": third(pose["dx"], 8, POSE_VALUES["across"]),
+            "height": third(pose["dy"], 6, POSE_VALUES["height"]),
+            "tilt": third(pose["angle"], 18, POSE_VALUES["tilt"])}
+
+
 def _pose(seed: int, split: str, index: int, size: int) -> dict[str, float]:
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, _SPLIT_CODE[split], int(index), 12])
     return {"mirror": bool(rng.random() < 0.5), "angle": float(rng.uniform(-18, 18)),
@@ -308,6 +326,13 @@ class SyntheticBirds(CaptionedImageDataset):
 
     def attribute_indices(self, index: int) -> dict[str, int]:
         return dict(self._attrs[index])
+
+    pose_values = POSE_VALUES
+
+    def pose(self, index: int) -> dict[str, str]:
+        """The picture's pose (facing, place, tilt) as POSE_VALUES classes: what a caption
+        never says, so what the noise must vary."""
+        return pose_classes(_pose(self.synthetic_seed, self.split, index, self._attrs[index]["size"]))
 
     def caption_attributes(self, index: int, k: int) -> dict[str, str]:
         """The attributes caption `k` of picture `index` mentions, with their values."""

@@ -16,7 +16,7 @@
   with a DAMSM from `gtgan encoder train`.
 """
 # Every module that registers a metric, imported here once (registry.py imports none of them).
-from . import diversity, fid, judge_fid, lite0_fd, own_words  # noqa: F401  register their metrics
+from . import diversity, fid, judge_fid, lite0_fd, own_words, pose  # noqa: F401  register their metrics
 from .attributes import AttributeAccuracy, AttributeClassifier, JudgeConfig, load_or_train_judge
 from .evaluate import EvalContext, ScaleBatch, evaluate_generator
 from .frechet import FeatureStats, fid_from_features, frechet_distance

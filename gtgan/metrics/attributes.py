@@ -141,7 +141,8 @@ def _key_hash(key: dict) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def train_judge(train_set, cfg: JudgeConfig = JudgeConfig(), log=None) -> tuple[AttributeClassifier, dict]:
+def train_judge(train_set, cfg: JudgeConfig = JudgeConfig(), log=None,
+                what: str = "attribute judge") -> tuple[AttributeClassifier, dict]:
     """Train on the first max_train_images real pictures of `train_set`; measure on the next
     holdout_images. Returns the judge (eval mode) and its measured held-out accuracy."""
     values = _attribute_space(train_set)
@@ -174,7 +175,7 @@ def train_judge(train_set, cfg: JudgeConfig = JudgeConfig(), log=None) -> tuple[
                 opt.step()
                 sched.step()
             if log:
-                log(f"attribute judge epoch {epoch + 1}/{cfg.epochs}: loss {loss.item():.3f}")
+                log(f"{what} epoch {epoch + 1}/{cfg.epochs}: loss {loss.item():.3f}")
     net.eval()
     pred = net.predict(xh)
     per_attr = {nm: float((pred[:, a] == yh[:, a]).float().mean()) for a, nm in enumerate(names)}
@@ -184,13 +185,14 @@ def train_judge(train_set, cfg: JudgeConfig = JudgeConfig(), log=None) -> tuple[
 
 
 def load_or_train_judge(train_set, data_identity: dict[str, Any], cache_dir: str | Path | None,
-                        cfg: JudgeConfig = JudgeConfig(), log=None) -> tuple[AttributeClassifier, dict]:
+                        cfg: JudgeConfig = JudgeConfig(), log=None, what: str = "attribute judge",
+                        file_stem: str = "attr-judge") -> tuple[AttributeClassifier, dict]:
     """The cached judge for (data set, config) if there is one, else train and cache it."""
     values = _attribute_space(train_set)
     key = judge_key(data_identity, cfg)
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"attr-judge-{_key_hash(key)}.safetensors"
+        path = Path(cache_dir) / f"{file_stem}-{_key_hash(key)}.safetensors"
         meta_path = path.with_suffix(".json")
         if path.exists() and meta_path.exists():
             try:
@@ -204,7 +206,7 @@ def load_or_train_judge(train_set, data_identity: dict[str, Any], cache_dir: str
                     return net, info
             except Exception:  # unreadable cache: retrain and overwrite
                 pass
-    net, info = train_judge(train_set, cfg, log)
+    net, info = train_judge(train_set, cfg, log, what)
     info = dict(info, config=asdict(cfg), key=key, cached=False)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

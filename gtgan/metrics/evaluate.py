@@ -110,6 +110,7 @@ class EvalContext:
             device = next(given.parameters()).device if given is not None else torch.device("cpu")
         self.device = torch.device(device)
         self._judge_on_device = False
+        self._judge_train: tuple[Any, dict] | None = None
         self.weights: dict[str, Any] = {}  # weights[key] = identity of a network a number used
         self.labels: list[str] = []  # e.g. "NOT COMPARABLE: random weights"
 
@@ -142,18 +143,25 @@ class EvalContext:
                                                device=self.device)
         return self._record("fid_features", self._fid_net)
 
-    def judge(self):
-        """The attribute judge of the synthetic birds, loaded or trained once (weights entry
-        "attribute_judge")."""
-        if self._judge is None:
+    def judge_training_data(self, what: str) -> tuple[Any, dict]:
+        """(the real train split, the data part of a judge's cache key), built once."""
+        if self._judge_train is None:
             if self.train_set_factory is None:
-                raise EvalError("attribute accuracy needs the real train split to train its judge")
+                raise EvalError(f"{what} needs the real train split to train its judge")
             train_set = self.train_set_factory()
             if self.judge_data_identity is not None:
                 ident = self.judge_data_identity(train_set)
             else:
                 ident = dict(self.data_ident, split="train", items=len(train_set))
                 ident.pop("fingerprint", None)
+            self._judge_train = (train_set, ident)
+        return self._judge_train
+
+    def judge(self):
+        """The attribute judge of the synthetic birds, loaded or trained once (weights entry
+        "attribute_judge")."""
+        if self._judge is None:
+            train_set, ident = self.judge_training_data("attribute accuracy")
             self._judge, self._judge.info = load_or_train_judge(
                 train_set, ident, self.opts.cache_path(), self.opts.judge, self.log)
         if not self._judge_on_device:

@@ -121,21 +121,28 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 class InitStage(nn.Module):
-    """FC([c; z]) -> ngf*16 x 4 x 4, then four up blocks -> ngf x 64 x 64."""
+    """FC([c; z]) -> ngf*16 x 4 x 4, then four up blocks -> ngf x 64 x 64.
 
-    def __init__(self, ngf16: int, in_dim: int):
+    `z_every_block` (model.z_every_block): z, tiled over the grid, joins the input of every up
+    block too, so the noise reaches the layers that place and pose the bird directly."""
+
+    def __init__(self, ngf16: int, in_dim: int, z_every_block: int = 0):
         super().__init__()
         self.ngf16 = ngf16
+        self.z_every_block = z_every_block
         self.fc = nn.Sequential(nn.Linear(in_dim, ngf16 * 4 * 4 * 2, bias=False),
                                 nn.BatchNorm1d(ngf16 * 4 * 4 * 2), GLU(dim=1))
-        self.upsample1 = up_block(ngf16, ngf16 // 2)
-        self.upsample2 = up_block(ngf16 // 2, ngf16 // 4)
-        self.upsample3 = up_block(ngf16 // 4, ngf16 // 8)
-        self.upsample4 = up_block(ngf16 // 8, ngf16 // 16)
+        extra = z_every_block
+        self.upsample1 = up_block(ngf16 + extra, ngf16 // 2)
+        self.upsample2 = up_block(ngf16 // 2 + extra, ngf16 // 4)
+        self.upsample3 = up_block(ngf16 // 4 + extra, ngf16 // 8)
+        self.upsample4 = up_block(ngf16 // 8 + extra, ngf16 // 16)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         h = self.fc(torch.cat((c, z), dim=1)).view(-1, self.ngf16, 4, 4)
-        return self.upsample4(self.upsample3(self.upsample2(self.upsample1(h))))
+        for block in (self.upsample1, self.upsample2, self.upsample3, self.upsample4):
+            h = block(cat_condition(z, h) if self.z_every_block else h)
+        return h
 
 
 class NextStage(nn.Module):
@@ -193,7 +200,8 @@ class Generator(nn.Module):
         self.cfg = cfg
         self.ca_net = ConditioningAugmentation(cfg.text_dim, cfg.c_dim, cfg.ca_noise_scale,
                                                cfg.text_scale)
-        self.h_net1 = InitStage(cfg.ngf * 16, cfg.c_dim + cfg.z_dim)
+        self.h_net1 = InitStage(cfg.ngf * 16, cfg.c_dim + cfg.z_dim,
+                                cfg.z_dim if cfg.z_every_block else 0)
         self.img_net1 = ImageHead(cfg.ngf)
         ngf = cfg.ngf
         for stage in range(2, cfg.stages + 1):
@@ -233,6 +241,10 @@ class Generator(nn.Module):
                    features: TextFeatures | None = None) -> list[torch.Tensor]:
         """Images at every scale (or the first `num_stages`) from noise and a condition code
         (the second half of `forward`; `features` for what reads more than c)."""
+        flip = None
+        if self.cfg.mirror_noise:  # the sign picks the side; the network sees the magnitude
+            flip = (z[:, 0] < 0)[:, None, None, None]
+            z = torch.cat((z[:, :1].abs(), z[:, 1:]), dim=1)
         h = self.h_net1(z, c)
         rgb = self.img_net1.preactivation(h)
         images = [torch.tanh(rgb)]
@@ -244,4 +256,6 @@ class Generator(nn.Module):
                                                       align_corners=False)
             rgb = stage_rgb
             images.append(torch.tanh(rgb))
+        if flip is not None:
+            images = [torch.where(flip, im.flip(3), im) for im in images]
         return images

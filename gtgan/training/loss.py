@@ -107,12 +107,22 @@ def text_regression_loss(predicted: torch.Tensor, text: torch.Tensor) -> torch.T
     return (predicted.float() - text.float()).pow(2).sum(dim=1).mean()
 
 
-def mode_seeking_loss(first: torch.Tensor, second: torch.Tensor, z1: torch.Tensor,
+def mode_seeking_loss(first: torch.Tensor | list[torch.Tensor],
+                      second: torch.Tensor | list[torch.Tensor], z1: torch.Tensor,
                       z2: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """MSGAN's term: 1 / (mean |G(c, z1) - G(c, z2)| / mean |z1 - z2| + eps); small when two
-    noise vectors give pictures as far apart as the vectors themselves."""
-    ratio = (first.float() - second.float()).abs().mean() / (z1.float() - z2.float()).abs().mean()
-    return 1.0 / (ratio + eps)
+    noise vectors give pictures as far apart as the vectors themselves.
+
+    Lists are feature maps (loss.mode_seeking_space=lite0): each scale's distance is divided
+    by its mean magnitude (no graph through the divisor), so the scales weigh alike and the
+    term's size is that of a pixel distance in [-1, 1]."""
+    if isinstance(first, torch.Tensor):
+        distance = (first.float() - second.float()).abs().mean()
+    else:
+        distance = sum((a.float() - b.float()).abs().mean()
+                       / (0.5 * (a.float().abs().mean() + b.float().abs().mean())).detach()
+                       .clamp_min(1e-6) for a, b in zip(first, second)) / len(first)
+    return 1.0 / (distance / (z1.float() - z2.float()).abs().mean() + eps)
 
 
 # ---------------------------------------------------------------------- the loss object
@@ -163,7 +173,8 @@ class GtGANLoss:
             self.damsm_image_net = net.requires_grad_(False)
         # One frozen Lite0 for the fidelity term and the projected discriminators.
         self.lite0: Lite0Features | None = None
-        if cfg.model.projected_d_stages:
+        if cfg.model.projected_d_stages or (lc.mode_seeking_weight > 0
+                                            and lc.mode_seeking_space == "lite0"):
             shared = getattr(self.fidelity_net, "lite0", None)
             self.lite0 = shared if shared is not None else \
                 Lite0Features(lc.lite0_weights).to(self.device)
@@ -277,7 +288,11 @@ class GtGANLoss:
                 # gradient hook fires, so DDP sees one forward and one backward.
                 z2, eps2 = s.second_noise
                 first2 = G(s.features, z2, eps2, 1).images[0]
-                ms = mode_seeking_loss(s.fakes[0], first2, s.z, z2)
+                if lc.mode_seeking_space == "lite0":  # the projected phase's features if any
+                    first1 = s.projected_fakes.get(0) or self.projected_features(s.fakes[0])
+                    ms = mode_seeking_loss(first1, self.projected_features(first2), s.z, z2)
+                else:
+                    ms = mode_seeking_loss(s.fakes[0], first2, s.z, z2)
                 err = err + lc.mode_seeking_weight * ms
                 log["mode_seeking"] = ms.detach()
         scaler.scale(err).backward()
