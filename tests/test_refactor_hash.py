@@ -42,11 +42,12 @@ EXPECTED_STEP: dict[str, float] = {
 
 # The demo preset as these values were recorded (issue 20); the preset has since changed on
 # purpose (issue 19: the built-in DAMSM, projected discriminators, the DAMSM loss, the 4x4
-# fidelity), each a switch, so the record pins the recorded settings and keeps guarding the
-# code path itself.
+# fidelity, the mirror by noise and mode seeking at 0.5), each a switch, so the record pins
+# the recorded settings and keeps guarding the code path itself.
 AS_RECORDED = {"demo": ["data.encoder.kind=bow", "loss.damsm_match=false", "data.encoder.name=synonyms",
                         "model.projected_d_stages=[]", "loss.fidelity_pixel_size=16",
-                        "loss.fidelity_weight=10"]}
+                        "loss.fidelity_weight=10", "model.mirror_noise=false",
+                        "loss.mode_seeking_weight=0.2"]}
 
 
 def _config(name: str):

@@ -474,6 +474,19 @@ def test_mode_seeking_term_rewards_noise_that_changes_the_picture():
     assert losses["mode_seeking"] > 0 and math.isfinite(losses["g_loss"])
 
 
+def test_mode_seeking_pairs_are_mirrored_alike_under_mirror_noise():
+    cfg = tiny("demo", "loss.mode_seeking_weight=1.0", "model.mirror_noise=true",
+               "optim.stage_warmup_steps=0")
+    torch.manual_seed(0)
+    gan = Trainer(cfg, "cpu")
+    seen = []
+    gan.G.register_forward_pre_hook(lambda m, args: seen.append(args[1].clone()))
+    gan(make_fake_batch(cfg, 8))
+    z1, z2 = seen[0], seen[-1]  # the step's picture, then mode seeking's second one
+    assert not torch.equal(z1, z2)
+    assert torch.equal(z1[:, 0] < 0, z2[:, 0] < 0)  # the same side: a flip is no free distance
+
+
 def test_mode_seeking_on_feature_maps_weighs_each_scale_by_its_magnitude():
     z1, z2 = torch.zeros(2, 4), torch.ones(2, 4)
     small, big = torch.ones(2, 3, 4, 4), 100 * torch.ones(2, 5, 2, 2)

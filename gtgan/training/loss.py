@@ -287,6 +287,9 @@ class GtGANLoss:
                 # already used, and autograd sums both uses before each parameter's one
                 # gradient hook fires, so DDP sees one forward and one backward.
                 z2, eps2 = s.second_noise
+                if self.cfg.model.mirror_noise:  # mirrored alike: the term sees what G varies
+                    z2 = torch.cat((torch.where(s.z[:, :1] < 0, -z2[:, :1].abs(), z2[:, :1].abs()),
+                                    z2[:, 1:]), dim=1)
                 first2 = G(s.features, z2, eps2, 1).images[0]
                 if lc.mode_seeking_space == "lite0":  # the projected phase's features if any
                     first1 = s.projected_fakes.get(0) or self.projected_features(s.fakes[0])
