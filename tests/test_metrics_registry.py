@@ -18,11 +18,11 @@ from test_metrics_eval import TinySet, _colour_generator, tiny_config
 
 def test_every_metric_of_gtgan_eval_is_registered_in_report_order():
     names = known_metrics()
-    assert names[:5] == ("is", "fid", "ssim", "diversity", "attr")
+    assert names[:6] == ("is", "fid", "ssim", "diversity", "pose", "attr")
     for name in names:
         cls = metric_class(name)
         assert issubclass(cls, Metric) and cls.name == name
-    with pytest.raises(EvalError, match="choose from is,fid,ssim,diversity,attr"):
+    with pytest.raises(EvalError, match="choose from is,fid,ssim,diversity,pose,attr"):
         EvalOptions(metrics=("nope",)).validate()
 
 
