@@ -136,8 +136,9 @@ def demo_config(minutes: float, overrides: list[str] | tuple[str, ...] = ()) -> 
 
 
 def prepare_evaluation(cfg: RunConfig, opts, log: Callable[[str], None]) -> dict:
-    """Load the attribute (and pose) judge from the cache, or train it, before training starts: its
-    minutes are then known when the budget is planned, and evaluation finds it cached."""
+    """Load the attribute (and pose) judges from the cache, or train them, before training
+    starts: their minutes are then known when the budget is planned, and evaluation finds them
+    cached."""
     from .metrics import EvalContext
 
     encoder = build_encoder(cfg.data.encoder)
@@ -148,9 +149,9 @@ def prepare_evaluation(cfg: RunConfig, opts, log: Callable[[str], None]) -> dict
                       train_set_factory=lambda: build_dataset(cfg.data, "train", sizes, train=False,
                                                               seed=seed, encoder=encoder))
     info = getattr(ctx.judge(), "info", {})
-    if "pose" in opts.metrics:  # the pose judge too (built with the metric, cached after)
-        from .metrics.pose import PoseMetric
-        PoseMetric(ctx)
+    if "pose" in opts.metrics:  # the pose judge too: evaluation then finds it cached
+        from .metrics.pose import load_or_train_pose_judge
+        load_or_train_pose_judge(ctx)
     return info
 
 

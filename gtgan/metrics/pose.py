@@ -86,6 +86,17 @@ class PoseVariety:
                 "per_variable": per, "n": self.gen_n, "n_real_pairs": self.real_n}
 
 
+def load_or_train_pose_judge(ctx):
+    """(the pose judge on ctx's device, its info), from the cache or trained on ctx's real train
+    split; named in the report's weights ("pose_judge")."""
+    train_set, ident = ctx.judge_training_data("the pose metric")
+    judge, info = load_or_train_judge(
+        _PoseView(train_set), dict(ident, judge="pose", pose_judge_version=POSE_JUDGE_VERSION),
+        ctx.opts.cache_path(), ctx.opts.judge, ctx.log, what="pose judge", file_stem="pose-judge")
+    ctx.weights["pose_judge"] = info
+    return judge.to(ctx.device), info
+
+
 @register_metric
 class PoseMetric(Metric):
     name = "pose"
@@ -94,15 +105,8 @@ class PoseMetric(Metric):
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        train_set, ident = ctx.judge_training_data("the pose metric")
-        view = _PoseView(train_set)
         _PoseView(ctx.dataset)  # the evaluated split must have poses too
-        self.judge, self.info = load_or_train_judge(
-            view, dict(ident, judge="pose", pose_judge_version=POSE_JUDGE_VERSION),
-            ctx.opts.cache_path(), ctx.opts.judge, ctx.log, what="pose judge",
-            file_stem="pose-judge")
-        self.judge.to(ctx.device)
-        ctx.weights["pose_judge"] = self.info
+        self.judge, self.info = load_or_train_pose_judge(ctx)
         self.names = list(self.judge.attribute_names)
         self.variety = {s: PoseVariety(self.names) for s in ctx.sizes}
 
