@@ -130,3 +130,53 @@ def test_worker_count_does_not_change_batches():
     assert torch.equal(a["wrong_images"][0], b["wrong_images"][0])
     assert torch.equal(a["text"].sentence, b["text"].sentence)
     assert a["text"].sentence.shape == (8, 1024) and a["text"].words is None
+
+
+def test_hard_negatives_contradict_the_caption_from_within_the_class():
+    """data.hard_negatives: mismatched pictures of the item's own class that contradict what
+    its caption states, so the conditional discriminator must check more than the class."""
+    from dataclasses import replace
+
+    from gtgan.data.base import item_rng
+
+    plain = build_dataset(_cfg(600), "train", [64], train=True, seed=3)
+    hard = build_dataset(replace(_cfg(600), hard_negatives=1.0), "train", [64], train=True, seed=3)
+    assert plain.hard_negatives == 0 and hard.hard_negatives == 1.0
+    within = drawn = 0
+    for i in range(len(hard)):
+        for k in range(len(hard.captions(i))):
+            assert not hard.contradicts(i, k, i)  # a picture never contradicts its own caption
+            j = hard.wrong_index(i, item_rng(0, 0, i), k)
+            drawn += 1
+            if hard.class_ids[j] == hard.class_ids[i]:
+                within += 1
+                said = hard.caption_attributes(i, k)
+                assert j != i and any(hard.attributes(j)[n] != v for n, v in said.items())
+            # 0 keeps StackGAN++'s draws exactly: another class, the same random stream
+            assert plain.wrong_index(i, item_rng(0, 0, i), k) == plain.wrong_index(i, item_rng(0, 0, i))
+    # ~9 of a class here; the captions that state only the class have no such picture
+    assert 0.5 < within / drawn < 1.0
+    # a caption that states only what the class is: no picture of the class contradicts it
+    only_class = [(i, k) for i in range(len(hard)) for k in range(10)
+                  if set(hard.caption_attributes(i, k)) <= {"body", "wing"}]
+    for i, k in only_class[:20]:
+        j = hard.wrong_index(i, item_rng(1, 0, i), k)
+        assert hard.class_ids[j] != hard.class_ids[i]
+    # evaluation never draws them
+    assert build_dataset(replace(_cfg(600), hard_negatives=1.0), "test", [64], train=False,
+                         seed=3).hard_negatives == 0
+
+
+def test_hard_negatives_need_a_data_set_that_knows_its_captions(tmp_path):
+    from dataclasses import replace
+
+    from tests.test_data_folder import _cfg as folder_cfg
+    from tests.test_data_folder import make_folder
+    from gtgan.data.encoders import BowEncoder
+    from gtgan.data.folder import prepare_folder
+
+    root = make_folder(tmp_path / "mine")
+    rep = prepare_folder(root, BowEncoder())
+    split = max(rep["splits"], key=rep["splits"].get)
+    with pytest.raises(DataError, match=r"data.hard_negatives = 0.5: data.kind 'folder'"):
+        build_dataset(replace(folder_cfg(root), hard_negatives=0.5), split, [64], train=True, seed=0)

@@ -249,3 +249,18 @@ def test_demo_widths_follow_its_text_encoder_unless_stated(tiny_damsm_dir):
     assert settled_config(own).model.text_dim == 128
     with pytest.raises(ConfigError, match=r"model.text_dim = 512 .* gives 16-d"):
         demo_config(15, damsm + ["model.text_dim=512"])
+
+
+def test_the_demo_minutes_not_the_preset_epochs_end_training():
+    """A 90-minute demo once stopped at the preset's 100 epochs (9,300 steps) after about 64
+    minutes; the epochs now follow the minutes unless the user states them."""
+    from gtgan.demo import demo_config
+    from gtgan.presets import get_preset
+
+    steps_per_epoch = 93  # 3,000 synthetic birds less the held-out ones, batch 32
+    for minutes in (1, 15, 90, 600):
+        cfg = demo_config(minutes)
+        # beyond 100 steps a second for the whole budget: no CPU or GPU reaches it
+        assert cfg.optim.epochs * steps_per_epoch >= 100 * 60 * minutes
+        assert cfg.optim.epochs >= get_preset("demo").optim.epochs
+    assert demo_config(90, ["optim.epochs=3"]).optim.epochs == 3

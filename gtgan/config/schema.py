@@ -26,6 +26,7 @@ VERSIONS: dict[int, tuple[str, int]] = {
     9: ("2026-12-06, Lite0 fidelity picture size (d205bde); config_version recorded", 74),
     10: ("2026-12-06, noise in every stage-1 block, mode seeking on features, mirror by noise",
          77),
+    11: ("2026-12-07, hard mismatched pictures (data.hard_negatives)", 78),
 }
 CONFIG_VERSION = max(VERSIONS)
 WEIGHT = dict(at_least=0.0)  # a loss weight: any finite number >= 0
@@ -227,6 +228,14 @@ class DataConfig:
     num_workers: int = knob(2, "Loader worker processes.", at_least=0, at_most=256)
     synthetic_count: int = knob(3000, "Synthetic birds drawn.", at_least=2, at_most=10_000_000)
     synthetic_seed: int = knob(0, "Seed of the synthetic birds.", rule=SEED)
+    hard_negatives: float = knob(
+        0.0, "Share of the discriminators' mismatched ('wrong') pictures drawn from the "
+        "picture's own class, among those that contradict its caption in something the caption "
+        "states (crown, size, background...), instead of from another class (StackGAN++): "
+        "negatives of another class differ in what the class is (the synthetic birds' body and "
+        "wing colours), so the conditional discriminator never has to check the rest. Needs a "
+        "data set that knows what its captions state (synthetic); 0 = StackGAN++.",
+        at_least=0.0, at_most=1.0, added=11, before=0.0)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
 
 

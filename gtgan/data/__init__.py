@@ -11,6 +11,7 @@ from . import coco, cub, flowers, folder, synthetic  # noqa: F401  register thei
 from . import damsm as _damsm  # noqa: F401  registers the "damsm" text encoder kind
 from .encoders import (BOW_DIM, EncoderError, TextEncoder, build_encoder,
                        check_encoder_compatible, encoder_from_identity)
+from ..errors import DataError
 from .identity import data_identity
 from .loader import EpochSampler, make_loader
 from .registry import DataKind, data_kind, data_kinds, detect_kind, known_data_kinds, register_data_kind
@@ -35,6 +36,13 @@ def build_dataset(data_cfg: Any, split: str, image_sizes: list[int], train: bool
     dataset, encoder = _build_dataset(data_cfg, split, image_sizes, train, seed, encoder)
     if encoder.has_word_features:
         dataset.word_encoder = encoder
+    hard = float(getattr(data_cfg, "hard_negatives", 0.0))
+    if hard > 0 and train:
+        if not dataset.knows_caption_contents:
+            raise DataError(f"data.hard_negatives = {hard:g}: data.kind {data_cfg.kind!r} cannot "
+                            "tell which pictures contradict a caption (only 'synthetic' can); "
+                            "set data.hard_negatives=0")
+        dataset.hard_negatives = hard
     return dataset
 
 

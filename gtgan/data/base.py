@@ -162,6 +162,12 @@ class CaptionedImageDataset(Dataset):
     # per item (one caption through the encoder, about a millisecond) instead of cached, since
     # they are max_words times the sentence vector's size. Set by build_dataset.
     word_encoder = None
+    # The share of mismatched pictures drawn from the item's own class among those that
+    # contradict its caption (data.hard_negatives; training only). Set by build_dataset, for
+    # data sets whose `contradicts` can tell (knows_caption_contents).
+    hard_negatives = 0.0
+    knows_caption_contents = False
+    HARD_NEGATIVE_TRIES = 16  # draws within the class before falling back to another class
 
     def __init__(self, image_sizes: list[int], train: bool, seed: int, encoder_identity: dict,
                  skip_broken: bool = False):
@@ -214,12 +220,34 @@ class CaptionedImageDataset(Dataset):
                 f"{type(self).__name__}: all {len(ids)} items are of one class ({int(classes[0])}); "
                 f"mismatched pairs need images of at least two classes")
 
-    def wrong_index(self, index: int, rng: np.random.Generator) -> int:
-        """A uniformly drawn index of a different class than `index` (always)."""
+    def contradicts(self, index: int, k: int, other: int) -> bool:
+        """Does item `other`'s picture contradict caption `k` of item `index` in something that
+        caption states? Only data sets with knows_caption_contents can tell."""
+        raise NotImplementedError
+
+    def wrong_index(self, index: int, rng: np.random.Generator, caption: int | None = None) -> int:
+        """A mismatched picture for caption `caption` of item `index`: with probability
+        `hard_negatives`, one of its own class that contradicts the caption (if one is found in
+        HARD_NEGATIVE_TRIES draws), else a uniformly drawn one of another class (StackGAN++)."""
+        if self.hard_negatives > 0 and caption is not None and rng.random() < self.hard_negatives:
+            hard = self._hard_wrong_index(index, caption, rng)
+            if hard is not None:
+                return hard
         c = int(self.class_ids[index])
         start, count = self._class_start[c], self._class_count[c]
         r = int(rng.integers(0, len(self._order) - count))
         return int(self._order[r if r < start else r + count])
+
+    def _hard_wrong_index(self, index: int, caption: int, rng: np.random.Generator) -> int | None:
+        c = int(self.class_ids[index])
+        start, count = self._class_start[c], self._class_count[c]
+        if count < 2:
+            return None
+        for _ in range(self.HARD_NEGATIVE_TRIES):
+            j = int(self._order[start + int(rng.integers(0, count))])
+            if j != index and self.contradicts(index, caption, j):
+                return j
+        return None
 
     def _image(self, index: int) -> Image.Image:
         try:
@@ -260,7 +288,7 @@ class CaptionedImageDataset(Dataset):
         views = multiscale_views(self._image(i), self.image_sizes, rng if self.train else None,
                                  self.flip)
         for _ in range(8):  # a broken negative is replaced by another draw
-            j = self.wrong_index(i, rng)
+            j = self.wrong_index(i, rng, k)
             try:
                 wrong = multiscale_views(self._image(j), self.image_sizes,
                                          rng if self.train else None, self.flip)

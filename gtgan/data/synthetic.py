@@ -338,6 +338,13 @@ class SyntheticBirds(CaptionedImageDataset):
         """The attributes caption `k` of picture `index` mentions, with their values."""
         return dict(self._caps[index][k][1])
 
+    knows_caption_contents = True
+
+    def contradicts(self, index: int, k: int, other: int) -> bool:
+        """A drawn attribute of `other` differs from one that caption `k` of `index` states."""
+        drawn = self.attributes(other)
+        return any(drawn[name] != value for name, value in self._caps[index][k][1].items())
+
     def captions(self, index: int) -> list[str]:
         return [c for c, _ in self._caps[index]]
 
