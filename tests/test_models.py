@@ -219,6 +219,33 @@ def test_z_every_block_gives_the_noise_to_each_stage1_up_block():
     assert (a - b).abs().mean() > 1e-3
 
 
+def test_c_film_starts_as_stackgan_and_lets_the_caption_reach_every_up_block():
+    torch.manual_seed(0)
+    g = build_generator(ModelConfig(**TINY, c_film=True)).eval()
+    plain = build_generator(ModelConfig(**TINY)).eval()
+    missing, unexpected = plain.load_state_dict(g.state_dict(), strict=False)
+    assert not missing and unexpected and all(k.startswith("h_net1.film.") for k in unexpected)
+    t, z, eps = TextFeatures(torch.randn(3, 24)), torch.randn(3, 8), torch.zeros(3, 8)
+    with torch.no_grad():  # zero-initialised: the same pictures as without it
+        for a, b in zip(g(t, z, eps).images, plain(t, z, eps).images):
+            assert torch.equal(a, b)
+    ngf16 = 8 * 16
+    assert [lin.out_features for lin in g.h_net1.film] == [ngf16, ngf16 // 2, ngf16 // 4, ngf16 // 8]
+    g.train()
+    g(t, z, eps).images[0].square().mean().backward()  # it learns from the first step
+    assert all(lin.weight.grad.abs().sum() > 0 for lin in g.h_net1.film)
+    # The first FC's share of c cut, the caption still moves the picture: through FiLM.
+    with torch.no_grad():
+        g.h_net1.fc[0].weight[:, :8] = 0
+        for lin in g.h_net1.film:
+            lin.weight.normal_(0, 0.3)
+    g.eval()
+    one = torch.randn(1, 8).expand(2, -1)
+    with torch.no_grad():
+        a = g.synthesise(one, torch.randn(2, 8))[0]
+    assert (a[0] - a[1]).abs().mean() > 1e-3
+
+
 def test_mirror_noise_mirrors_by_the_sign_of_the_first_noise_coordinate():
     torch.manual_seed(0)
     g = build_generator(ModelConfig(**TINY, mirror_noise=True)).eval()

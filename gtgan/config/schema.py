@@ -26,7 +26,8 @@ VERSIONS: dict[int, tuple[str, int]] = {
     9: ("2026-12-06, Lite0 fidelity picture size (d205bde); config_version recorded", 74),
     10: ("2026-12-06, noise in every stage-1 block, mode seeking on features, mirror by noise",
          77),
-    11: ("2026-12-07, hard mismatched pictures (data.hard_negatives)", 78),
+    11: ("2026-12-07, hard mismatched pictures (data.hard_negatives), FiLM by c (model.c_film)",
+         79),
 }
 CONFIG_VERSION = max(VERSIONS)
 WEIGHT = dict(at_least=0.0)  # a loss weight: any finite number >= 0
@@ -108,6 +109,13 @@ class ModelConfig:
         "the flip): the model's pictures are as mirror-symmetric as the flip-augmented data, "
         "and a caption's samples face both ways whatever the network learns. Off in the paper.",
         added=10, before=False)
+
+    c_film: bool = knob(
+        False, "The condition code c also scales and shifts the channels of every stage-1 up "
+        "block (FiLM, as BigGAN's conditional batch norm; zero-initialised, so training starts "
+        "as StackGAN++), not only through the first FC layer: a shorter path from the caption "
+        "to the layers that draw the bird's outline and size. Off in the paper.",
+        added=11, before=False)
 
     def validate(self) -> None:
         check_fields(self, "model")

@@ -28,6 +28,9 @@ def build_generator(cfg: ModelConfig, init: bool = True) -> Generator:
     g = Generator(cfg)
     if init:
         init_weights(g)
+        if g.h_net1.film is not None:  # FiLM starts as the identity: StackGAN++'s stage 1
+            for lin in g.h_net1.film:
+                nn.init.zeros_(lin.weight)
         if cfg.image_skip:  # each refinement stage starts as the previous image, upsampled
             for stage in range(2, cfg.stages + 1):
                 nn.init.zeros_(getattr(g, f"img_net{stage}").img[0].weight)

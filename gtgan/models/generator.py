@@ -124,9 +124,11 @@ class InitStage(nn.Module):
     """FC([c; z]) -> ngf*16 x 4 x 4, then four up blocks -> ngf x 64 x 64.
 
     `z_every_block` (model.z_every_block): z, tiled over the grid, joins the input of every up
-    block too, so the noise reaches the layers that place and pose the bird directly."""
+    block too, so the noise reaches the layers that place and pose the bird directly.
+    `film_dim` (model.c_film): c scales and shifts every up block's output channels (FiLM),
+    so the caption reaches the layers that draw the outline, not only the first FC."""
 
-    def __init__(self, ngf16: int, in_dim: int, z_every_block: int = 0):
+    def __init__(self, ngf16: int, in_dim: int, z_every_block: int = 0, film_dim: int = 0):
         super().__init__()
         self.ngf16 = ngf16
         self.z_every_block = z_every_block
@@ -137,11 +139,16 @@ class InitStage(nn.Module):
         self.upsample2 = up_block(ngf16 // 2 + extra, ngf16 // 4)
         self.upsample3 = up_block(ngf16 // 4 + extra, ngf16 // 8)
         self.upsample4 = up_block(ngf16 // 8 + extra, ngf16 // 16)
+        self.film = (nn.ModuleList(nn.Linear(film_dim, 2 * ngf16 // 2 ** k) for k in range(1, 5))
+                     if film_dim else None)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         h = self.fc(torch.cat((c, z), dim=1)).view(-1, self.ngf16, 4, 4)
-        for block in (self.upsample1, self.upsample2, self.upsample3, self.upsample4):
+        for k, block in enumerate((self.upsample1, self.upsample2, self.upsample3, self.upsample4)):
             h = block(cat_condition(z, h) if self.z_every_block else h)
+            if self.film is not None:
+                scale, shift = self.film[k](c).to(h.dtype)[:, :, None, None].chunk(2, dim=1)
+                h = h * (1 + scale) + shift
         return h
 
 
@@ -201,7 +208,8 @@ class Generator(nn.Module):
         self.ca_net = ConditioningAugmentation(cfg.text_dim, cfg.c_dim, cfg.ca_noise_scale,
                                                cfg.text_scale)
         self.h_net1 = InitStage(cfg.ngf * 16, cfg.c_dim + cfg.z_dim,
-                                cfg.z_dim if cfg.z_every_block else 0)
+                                cfg.z_dim if cfg.z_every_block else 0,
+                                cfg.c_dim if cfg.c_film else 0)
         self.img_net1 = ImageHead(cfg.ngf)
         ngf = cfg.ngf
         for stage in range(2, cfg.stages + 1):
