@@ -233,14 +233,17 @@ class CaptionedImageDataset(Dataset):
             hard = self._hard_wrong_index(index, caption, rng)
             if hard is not None:
                 return hard
-        c = int(self.class_ids[index])
-        start, count = self._class_start[c], self._class_count[c]
+        start, count = self._class_span(index)
         r = int(rng.integers(0, len(self._order) - count))
         return int(self._order[r if r < start else r + count])
 
-    def _hard_wrong_index(self, index: int, caption: int, rng: np.random.Generator) -> int | None:
+    def _class_span(self, index: int) -> tuple[int, int]:
+        """Where `index`'s class starts in the class-sorted order, and how many it holds."""
         c = int(self.class_ids[index])
-        start, count = self._class_start[c], self._class_count[c]
+        return self._class_start[c], self._class_count[c]
+
+    def _hard_wrong_index(self, index: int, caption: int, rng: np.random.Generator) -> int | None:
+        start, count = self._class_span(index)
         if count < 2:
             return None
         for _ in range(self.HARD_NEGATIVE_TRIES):
