@@ -53,9 +53,9 @@ def demo() -> RunConfig:
     upsampled image (model.image_skip), MSGAN's mode-seeking term at 0.5 so that the noise
     matters, the noise's sign mirroring the picture (model.mirror_noise: a caption's birds face
     both ways, as in the data), batch 32; precision and channels_last as the hardware suits
-    (run.precision=auto); and a second, projected discriminator per stage on the frozen ImageNet EfficientNet-Lite0's
-    features of the 64 px picture (model.projected_d_stages: the shape signal that pixel
-    discriminators do not learn in minutes).
+    (run.precision=auto); and a second, projected discriminator per stage on the frozen
+    ImageNet EfficientNet-Lite0's features of the 64 px picture (model.projected_d_stages: the
+    shape signal that pixel discriminators do not learn in minutes).
     """
     return RunConfig(
         name="demo",
