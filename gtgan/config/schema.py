@@ -28,6 +28,7 @@ VERSIONS: dict[int, tuple[str, int]] = {
          77),
     11: ("2026-12-07, hard mismatched pictures (data.hard_negatives), FiLM by c (model.c_film)",
          79),
+    12: ("2026-12-07, differentiable augmentation for the discriminators (loss.d_augment)", 80),
 }
 CONFIG_VERSION = max(VERSIONS)
 WEIGHT = dict(at_least=0.0)  # a loss weight: any finite number >= 0
@@ -183,6 +184,12 @@ class LossConfig:
         "folder). Off in the paper.", added=8, before=False)
     damsm_weight: float = knob(5.0, "AttnGAN's TRAIN.SMOOTH.LAMBDA (5 for birds).",
                                **WEIGHT, added=8, before=5.0)  # the term was off
+    d_augment: str = knob(
+        "none", "DiffAugment (Zhao et al. 2020) on every picture a discriminator sees, real, "
+        "mismatched and generated, in its steps and the generator's: translation (shifts of up "
+        "to 1/8 of the side) or translation-cutout (and one zeroed square of half the side); "
+        "no colour jitter, since colour is what the captions condition on. Off in the paper.",
+        choices=("none", "translation", "translation-cutout"), added=12, before="none")
 
 
 @dataclass

@@ -24,6 +24,7 @@ from ..models import (DiscriminatorOutput, Lite0FidelityFeatures, PixelFeatures,
                       VGGFeatures, kl_divergence)
 from ..models.lite0 import Lite0Features
 from ..models.projected import feature_input
+from .augment import augment
 from .damsm_losses import generated_matching_loss
 
 PROJECTED_STRIDES = (4, 8, 16)  # the Lite0 feature maps the projected discriminators read
@@ -193,6 +194,10 @@ class GtGANLoss:
                                          lc.fidelity_lite0_size)
         return given if given is not None else VGGFeatures(lc.vgg_weights)
 
+    def augment(self, images: torch.Tensor) -> torch.Tensor:
+        """What a discriminator sees of `images` (loss.d_augment; the identity when off)."""
+        return augment(images, self.cfg.loss.d_augment)
+
     def projected_features(self, images: torch.Tensor) -> list[torch.Tensor]:
         size = self.cfg.model.projected_d_size or images.size(-1)
         feats = self.lite0(feature_input(images, size), PROJECTED_STRIDES)
@@ -206,9 +211,9 @@ class GtGANLoss:
         real pictures where it is on."""
         lc, mu = self.cfg.loss, s.mu.detach()
         with autocast(self.device, self.amp_dtype):
-            real_o = d(s.reals[i], mu)
-            wrong_o = d(s.wrongs[i], mu)
-            fake_o = d(s.fakes[i].detach(), mu)
+            real_o = d(self.augment(s.reals[i]), mu)
+            wrong_o = d(self.augment(s.wrongs[i]), mu)
+            fake_o = d(self.augment(s.fakes[i].detach()), mu)
             err, out = d_stage_loss(real_o, wrong_o, fake_o, lc.uncond_weight)
             if self.text_regression:
                 t = text_regression_loss(real_o.text, s.features.sentence)
@@ -229,9 +234,9 @@ class GtGANLoss:
         mu = s.mu.detach()
         with autocast(self.device, self.amp_dtype):
             with torch.no_grad():
-                real_f = self.projected_features(s.reals[i])
-                wrong_f = self.projected_features(s.wrongs[i])
-            s.projected_fakes[i] = self.projected_features(s.fakes[i])
+                real_f = self.projected_features(self.augment(s.reals[i]))
+                wrong_f = self.projected_features(self.augment(s.wrongs[i]))
+            s.projected_fakes[i] = self.projected_features(self.augment(s.fakes[i]))
             err, _ = d_stage_loss(p(real_f, mu), p(wrong_f, mu),
                                   p([f.detach() for f in s.projected_fakes[i]], mu),
                                   self.cfg.loss.uncond_weight)
@@ -292,7 +297,9 @@ class GtGANLoss:
                                     z2[:, 1:]), dim=1)
                 first2 = G(s.features, z2, eps2, 1).images[0]
                 if lc.mode_seeking_space == "lite0":  # the projected phase's features if any
-                    first1 = s.projected_fakes.get(0) or self.projected_features(s.fakes[0])
+                    # (those are of the augmented pictures when loss.d_augment is on)
+                    first1 = (s.projected_fakes.get(0) if lc.d_augment == "none" else None) \
+                        or self.projected_features(s.fakes[0])
                     ms = mode_seeking_loss(first1, self.projected_features(first2), s.z, z2)
                 else:
                     ms = mode_seeking_loss(s.fakes[0], first2, s.z, z2)
@@ -308,7 +315,7 @@ class GtGANLoss:
         g_adv = torch.zeros((), device=self.device)
         text_g = torch.zeros((), device=self.device)
         for i, d in enumerate(Ds[:len(s.fakes)]):
-            fo = d(s.fakes[i], s.mu)
+            fo = d(self.augment(s.fakes[i]), s.mu)
             g_adv = g_adv + g_stage_loss(fo, lc.uncond_weight)
             if self.text_regression:
                 text_g = text_g + text_regression_loss(fo.text, s.features.sentence)
