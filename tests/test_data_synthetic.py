@@ -180,3 +180,8 @@ def test_hard_negatives_need_a_data_set_that_knows_its_captions(tmp_path):
     split = max(rep["splits"], key=rep["splits"].get)
     with pytest.raises(DataError, match=r"data.hard_negatives = 0.5: data.kind 'folder'"):
         build_dataset(replace(folder_cfg(root), hard_negatives=0.5), split, [64], train=True, seed=0)
+    # and the start checks say so before any caption is encoded or model built
+    from gtgan.data import check_data_available
+    with pytest.raises(DataError, match=r"data.kind 'folder' cannot .* \(only 'synthetic' can\)"):
+        check_data_available(replace(folder_cfg(root), hard_negatives=0.5))
+    check_data_available(replace(_cfg(600), hard_negatives=0.5))

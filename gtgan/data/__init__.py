@@ -36,14 +36,20 @@ def build_dataset(data_cfg: Any, split: str, image_sizes: list[int], train: bool
     dataset, encoder = _build_dataset(data_cfg, split, image_sizes, train, seed, encoder)
     if encoder.has_word_features:
         dataset.word_encoder = encoder
-    hard = float(getattr(data_cfg, "hard_negatives", 0.0))
-    if hard > 0 and train:
-        if not dataset.knows_caption_contents:
-            raise DataError(f"data.hard_negatives = {hard:g}: data.kind {data_cfg.kind!r} cannot "
-                            "tell which pictures contradict a caption (only 'synthetic' can); "
-                            "set data.hard_negatives=0")
-        dataset.hard_negatives = hard
+    if train and _check_hard_negatives(data_cfg):
+        dataset.hard_negatives = float(data_cfg.hard_negatives)
     return dataset
+
+
+def _check_hard_negatives(data_cfg: Any) -> bool:
+    """Whether data.hard_negatives is on; a DataError if the data kind cannot use it."""
+    hard = float(getattr(data_cfg, "hard_negatives", 0.0))
+    if hard > 0 and not data_kind(data_cfg.kind).knows_caption_contents:
+        able = [k.name for k in data_kinds().values() if k.knows_caption_contents]
+        raise DataError(f"data.hard_negatives = {hard:g}: data.kind {data_cfg.kind!r} cannot "
+                        "tell which pictures contradict a caption (only "
+                        f"{', '.join(repr(n) for n in able)} can); set data.hard_negatives=0")
+    return hard > 0
 
 
 def _build_dataset(data_cfg: Any, split: str, image_sizes: list[int], train: bool, seed: int,
@@ -61,6 +67,7 @@ def check_data_available(data_cfg: Any) -> None:
     folder's manifest), checked without decoding anything or encoding any caption: a run
     does this before its expensive set-up."""
     data_kind(data_cfg.kind).check(data_cfg, _split_name(data_cfg, "train"))
+    _check_hard_negatives(data_cfg)
 
 
 def _split_name(data_cfg: Any, split: str) -> str:

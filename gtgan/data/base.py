@@ -164,9 +164,8 @@ class CaptionedImageDataset(Dataset):
     word_encoder = None
     # The share of mismatched pictures drawn from the item's own class among those that
     # contradict its caption (data.hard_negatives; training only). Set by build_dataset, for
-    # data sets whose `contradicts` can tell (knows_caption_contents).
+    # data sets whose `contradicts` can tell (their kind's knows_caption_contents).
     hard_negatives = 0.0
-    knows_caption_contents = False
     HARD_NEGATIVE_TRIES = 16  # draws within the class before falling back to another class
 
     def __init__(self, image_sizes: list[int], train: bool, seed: int, encoder_identity: dict,
@@ -222,7 +221,7 @@ class CaptionedImageDataset(Dataset):
 
     def contradicts(self, index: int, k: int, other: int) -> bool:
         """Does item `other`'s picture contradict caption `k` of item `index` in something that
-        caption states? Only data sets with knows_caption_contents can tell."""
+        caption states? Only data sets whose kind knows_caption_contents can tell."""
         raise NotImplementedError
 
     def wrong_index(self, index: int, rng: np.random.Generator, caption: int | None = None) -> int:

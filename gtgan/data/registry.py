@@ -44,6 +44,9 @@ class DataKind:
     defining_fields: tuple[str, ...] = ()
     encoder_preset: str = "attngan"  # the default DAMSM preset of `gtgan encoder train`
     layout: Any = None  # the StackGAN layout (cub_files.StackGanLayout) of such kinds
+    # its data sets' `contradicts` can tell which pictures contradict a caption
+    # (data.hard_negatives needs it)
+    knows_caption_contents: bool = False
 
 
 def register_data_kind(kind: DataKind) -> DataKind:

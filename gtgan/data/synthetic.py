@@ -338,8 +338,6 @@ class SyntheticBirds(CaptionedImageDataset):
         """The attributes caption `k` of picture `index` mentions, with their values."""
         return dict(self._caps[index][k][1])
 
-    knows_caption_contents = True
-
     def contradicts(self, index: int, k: int, other: int) -> bool:
         """A drawn attribute of `other` differs from one that caption `k` of `index` states."""
         drawn = self.attributes(other)
@@ -405,4 +403,5 @@ register_data_kind(DataKind(
     name="synthetic", title="built-in synthetic birds, drawn on demand (data.synthetic_count, "
     "data.synthetic_seed; no root)", build=_build, check=lambda data_cfg, split: None,
     inspect=inspect_synthetic, needs_root=False, spec_field="synthetic_count",
-    defining_fields=("synthetic_seed", "synthetic_count"), encoder_preset="synthetic-small"))
+    defining_fields=("synthetic_seed", "synthetic_count"), encoder_preset="synthetic-small",
+    knows_caption_contents=True))
