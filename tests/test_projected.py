@@ -73,3 +73,25 @@ def test_a_run_with_projected_discriminators_resumes_them(tmp_path):
     assert result.step == 3
     logs = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logs if r["kind"] == "train"][-1] == 3
+
+
+def test_random_mixing_is_fixed_saved_and_lets_every_scale_reach_the_shallowest_head():
+    torch.manual_seed(0)
+    cfg = apply_overrides(get_preset("demo"), TINY + [
+        "model.projected_d_stages=[1]", "model.projected_d_mixing=true", "model.stages=1",
+        "model.attention_stages=[]", "loss.lite0_weights=random", "model.text_dim=16",
+        "model.text_scale=1", "loss.damsm_match=false"])
+    t = Trainer(cfg, "cpu")
+    p = t.Ps[0]
+    mixing = {k: v.clone() for k, v in p.mixing.state_dict().items()}
+    heads = [q.detach().clone() for q in p.heads.parameters()]
+    t(make_fake_batch(cfg, 2))
+    assert all(torch.equal(v, p.mixing.state_dict()[k]) for k, v in mixing.items())
+    assert any(not torch.equal(a, b) for a, b in zip(heads, p.heads.parameters()))
+    assert any(k.startswith("mixing.") for k in t.weights()["P1"])  # resumed runs see the same
+    # the deepest scale reaches the shallowest head's input through the scale mixing
+    shapes = [(CHANNELS[k], 64 // k) for k in PROJECTED_STRIDES]
+    feats = [torch.randn(1, ch, s, s) for ch, s in shapes]
+    base = p.mixing(feats)[0]
+    feats[-1] = feats[-1] + 1
+    assert not torch.allclose(base, p.mixing(feats)[0])

@@ -28,7 +28,8 @@ VERSIONS: dict[int, tuple[str, int]] = {
          77),
     11: ("2026-12-07, hard mismatched pictures (data.hard_negatives), FiLM by c (model.c_film)",
          79),
-    12: ("2026-12-07, differentiable augmentation for the discriminators (loss.d_augment)", 80),
+    12: ("2026-12-07, differentiable augmentation for the discriminators (loss.d_augment), "
+         "random feature mixing for the projected ones (model.projected_d_mixing)", 81),
 }
 CONFIG_VERSION = max(VERSIONS)
 WEIGHT = dict(at_least=0.0)  # a loss weight: any finite number >= 0
@@ -96,6 +97,12 @@ class ModelConfig:
     projected_d_size: int = knob(0, "The projected discriminators' Lite0 features are computed "
                                  "at this size (the picture resized; 0 = its own size).",
                                  choices=(0, 64, 128, 256), added=7, before=0)
+    projected_d_mixing: bool = knob(
+        False, "The projected discriminators' heads read fixed random 1x1 projections of the "
+        "Lite0 features, each deeper scale added into the next shallower one (Projected GAN's "
+        "cross-channel and cross-scale mixing), instead of the features themselves: a "
+        "discriminator then cannot rest on a few channels of one scale.",
+        added=12, before=False)
     word_attention: bool = knob(
         False, "AttnGAN's word attention (the paper's future work) in every refinement stage, "
         "beside the dual attention; the word context joins [c ; h] in the joint layer. Needs "

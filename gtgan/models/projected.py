@@ -10,6 +10,8 @@ Each head: spectral-normalised convolutions down to a 4x4 code; the unconditiona
 4x4 convolution of that code and the conditional logit adds the projection <W mu, pooled
 code> (Miyato & Koyama 2018), so the output is the project's `DiscriminatorOutput` and the
 StackGAN++ losses apply unchanged. The heads' logits are averaged over scales.
+With `mixing` (model.projected_d_mixing), the heads read Projected GAN's random projections of
+the features instead of the features themselves (below, `RandomMixing`).
 Not in the paper or StackGAN++: `model.projected_d_stages` (docs/architecture.md).
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from .discriminator import DiscriminatorOutput
 
 HEAD_WIDTH = 128
+MIXING_WIDTHS = (64, 128, 256)  # Projected GAN's expanded widths, shallowest scale first
 
 
 def _sn_conv(in_ch: int, out_ch: int, k: int, s: int, p: int) -> nn.Module:
@@ -45,12 +48,49 @@ class _ScaleHead(nn.Module):
         return code, self.logits(code).flatten()
 
 
+class RandomMixing(nn.Module):
+    """Projected GAN's cross-channel and cross-scale mixing (CCM, CSM): fixed random 1x1
+    convolutions widen each scale's features, and each deeper scale, upsampled and passed
+    through another, is added to the next shallower one, as in a feature pyramid.
+
+    Why: a discriminator on frozen features can separate real from fake with a few channels of
+    one scale and then gives the generator no signal about the rest. Random projections spread
+    every channel over all the discriminator's inputs (Sauer et al. 2021 report it as what made
+    the pretrained features work). The weights are drawn once and never trained; they are
+    saved with the heads, so a resumed run sees the same projection."""
+
+    def __init__(self, feature_shapes: list[tuple[int, int]]):
+        super().__init__()
+        widths = list(MIXING_WIDTHS[:len(feature_shapes)])
+        if len(widths) < len(feature_shapes):
+            raise ValueError(f"random mixing takes up to {len(MIXING_WIDTHS)} scales")
+        self.channel_mix = nn.ModuleList(nn.Conv2d(ch, w, 1) for (ch, _), w in
+                                         zip(feature_shapes, widths))
+        # scale_mix[i] brings the mixed output of scale i + 1 to scale i's width
+        self.scale_mix = nn.ModuleList(nn.Conv2d(widths[i + 1], widths[i], 1)
+                                       for i in range(len(widths) - 1))
+        self.requires_grad_(False)
+        self.shapes = [(w, size) for (_, size), w in zip(feature_shapes, widths)]
+
+    def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        mixed = [mix(f) for mix, f in zip(self.channel_mix, features)]
+        out = [mixed[-1]]
+        for i in range(len(mixed) - 2, -1, -1):
+            deeper = F.interpolate(out[0], size=mixed[i].shape[-2:], mode="bilinear",
+                                   align_corners=False)
+            out.insert(0, mixed[i] + self.scale_mix[i](deeper))
+        return out
+
+
 class ProjectedDiscriminator(nn.Module):
     """Trainable heads over a frozen feature network given at call time (never saved with
     the heads: its weights come from its own file, checked by hash)."""
 
-    def __init__(self, feature_shapes: list[tuple[int, int]], c_dim: int):
+    def __init__(self, feature_shapes: list[tuple[int, int]], c_dim: int, mixing: bool = False):
         super().__init__()
+        self.mixing = RandomMixing(feature_shapes) if mixing else None
+        if self.mixing is not None:
+            feature_shapes = self.mixing.shapes
         self.heads = nn.ModuleList(_ScaleHead(ch, size) for ch, size in feature_shapes)
         self.projection = nn.ModuleList(nn.Linear(c_dim, HEAD_WIDTH, bias=False)
                                         for _ in feature_shapes)
@@ -58,6 +98,8 @@ class ProjectedDiscriminator(nn.Module):
     def forward(self, features: list[torch.Tensor], c: torch.Tensor | None = None
                 ) -> DiscriminatorOutput:
         uncond, cond = [], []
+        if self.mixing is not None:
+            features = self.mixing(features)
         for feature, head, proj in zip(features, self.heads, self.projection):
             code, logit = head(feature)
             uncond.append(logit)
