@@ -43,6 +43,24 @@ def test_features_at_every_stride_and_pooled(lite0):
         lite0(x, (2,))
 
 
+def test_batch_norms_are_folded_into_the_convolutions_without_changing_the_features(
+        lite0, monkeypatch):
+    """The speed-up (no batch-norm passes when the projected discriminators backpropagate
+    through the network) gives the features of the network as the wheel's file defines it."""
+    from gtgan.models import lite0 as lite0_module
+
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in lite0.modules())
+    monkeypatch.setattr(lite0_module, "_fold_batch_norms", lambda net: None)
+    unfolded = Lite0Features()
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in unfolded.modules()) == 49
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        folded_out, unfolded_out = lite0(x, (4, 8, 16, "pooled")), unfolded(x, (4, 8, 16, "pooled"))
+    for key, ref in unfolded_out.items():
+        assert torch.allclose(folded_out[key], ref, rtol=1e-4, atol=1e-4 * ref.abs().max()), key
+    assert lite0.sha256 == unfolded.sha256
+
+
 def test_random_weights_only_when_asked_and_labelled(lite0):
     with pytest.warns(UserWarning, match="RANDOM"):
         rnd = Lite0Features("random")

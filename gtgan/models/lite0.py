@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..fileio import sha256_file
 from .fidelity import WeightsError
@@ -88,6 +89,31 @@ def _load_state(model: nn.Module, path: Path) -> None:
                            f"{str(exc).splitlines()[-1].strip()}") from None
 
 
+# (convolution, the batch norm after it) in the network and in each MBConv block
+_CONV_BN = (("_conv_stem", "_bn0"), ("_conv_head", "_bn1"))
+_BLOCK_CONV_BN = (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"))
+
+
+def _fold_batch_norms(net: nn.Module) -> None:
+    """Fold every batch norm (frozen, eval mode) into the convolution before it.
+
+    The features are the same up to float rounding, and a step that backpropagates through the
+    network (the projected discriminators) no longer runs 33 batch-norm passes each way; the
+    network's file and its hash are untouched (folding happens after loading)."""
+    def fold(owner: nn.Module, conv_name: str, bn_name: str) -> None:
+        conv, bn = getattr(owner, conv_name, None), getattr(owner, bn_name, None)
+        if conv is None or not isinstance(bn, nn.BatchNorm2d):
+            return
+        setattr(owner, conv_name, fuse_conv_bn_eval(conv, bn).requires_grad_(False))
+        setattr(owner, bn_name, nn.Identity())
+
+    for conv_name, bn_name in _CONV_BN:
+        fold(net, conv_name, bn_name)
+    for block in net._blocks:
+        for conv_name, bn_name in _BLOCK_CONV_BN:
+            fold(block, conv_name, bn_name)
+
+
 class Lite0Features(nn.Module):
     """Frozen EfficientNet-Lite0 (eval mode always) on images in [-1, 1].
 
@@ -116,6 +142,7 @@ class Lite0Features(nn.Module):
         del self.net._fc, self.net._dropout  # the classifier is never used
         self.requires_grad_(False)
         self.eval()
+        _fold_batch_norms(self.net)
 
     @property
     def identity(self) -> dict:
