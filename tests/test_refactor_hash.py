@@ -42,12 +42,12 @@ EXPECTED_STEP: dict[str, float] = {
 
 # The demo preset as these values were recorded (issue 20); the preset has since changed on
 # purpose (issue 19: the built-in DAMSM, projected discriminators, the DAMSM loss, the 4x4
-# fidelity, the mirror by noise and mode seeking at 0.5), each a switch, so the record pins
-# the recorded settings and keeps guarding the code path itself.
+# fidelity, the mirror by noise and mode seeking at 0.5, the learning rate 4e-4), each a
+# switch, so the record pins the recorded settings and keeps guarding the code path itself.
 AS_RECORDED = {"demo": ["data.encoder.kind=bow", "loss.damsm_match=false", "data.encoder.name=synonyms",
                         "model.projected_d_stages=[]", "loss.fidelity_pixel_size=16",
                         "loss.fidelity_weight=10", "model.mirror_noise=false",
-                        "loss.mode_seeking_weight=0.2"]}
+                        "loss.mode_seeking_weight=0.2", "optim.lr_g=0.0002", "optim.lr_d=0.0002"]}
 
 
 def _config(name: str):
