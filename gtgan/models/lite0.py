@@ -98,8 +98,9 @@ def _fold_batch_norms(net: nn.Module) -> None:
     """Fold every batch norm (frozen, eval mode) into the convolution before it.
 
     The features are the same up to float rounding, and a step that backpropagates through the
-    network (the projected discriminators) no longer runs 33 batch-norm passes each way; the
-    network's file and its hash are untouched (folding happens after loading)."""
+    network (the projected discriminators) no longer runs a batch-norm pass after every
+    convolution, forward and backward; the network's file and its hash are untouched (folding
+    happens after loading)."""
     def fold(owner: nn.Module, conv_name: str, bn_name: str) -> None:
         conv, bn = getattr(owner, conv_name, None), getattr(owner, bn_name, None)
         if conv is None or not isinstance(bn, nn.BatchNorm2d):

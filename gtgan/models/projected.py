@@ -55,8 +55,8 @@ class RandomMixing(nn.Module):
 
     Why: a discriminator on frozen features can separate real from fake with a few channels of
     one scale and then gives the generator no signal about the rest. Random projections spread
-    every channel over all the discriminator's inputs (Sauer et al. 2021 report it as what made
-    the pretrained features work). The weights are drawn once and never trained; they are
+    every channel over all the discriminator's inputs (Sauer et al. 2021, whose ablation credits
+    it with a large part of their gain). The weights are drawn once and never trained; they are
     saved with the heads, so a resumed run sees the same projection."""
 
     def __init__(self, feature_shapes: list[tuple[int, int]]):
