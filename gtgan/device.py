@@ -206,6 +206,12 @@ def _check_supported(precision: str, device: torch.device) -> None:
         raise ConfigError(f"run.precision = {precision!r}: must be auto, fp32, bf16 or fp16")
 
 
+def is_channels_last(x: torch.Tensor) -> bool:
+    """A 4-d tensor laid out channels_last (and not also plain contiguous, as 1x1 maps are):
+    code that builds a new tensor from it keeps that layout, or the next convolution copies."""
+    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+
 def autocast(device: torch.device, dtype: torch.dtype | None):
     """An autocast context (a no-op for fp32)."""
     if dtype is None:

@@ -33,6 +33,7 @@ VERSIONS: dict[int, tuple[str, int]] = {
 }
 CONFIG_VERSION = max(VERSIONS)
 WEIGHT = dict(at_least=0.0)  # a loss weight: any finite number >= 0
+D_AUGMENT_POLICIES = ("none", "translation", "translation-cutout")  # loss.d_augment
 
 
 @dataclass
@@ -196,7 +197,7 @@ class LossConfig:
         "mismatched and generated, in its steps and the generator's: translation (shifts of up "
         "to 1/8 of the side) or translation-cutout (and one zeroed square of half the side); "
         "no colour jitter, since colour is what the captions condition on. Off in the paper.",
-        choices=("none", "translation", "translation-cutout"), added=12, before="none")
+        choices=D_AUGMENT_POLICIES, added=12, before="none")
 
 
 @dataclass

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from ..device import is_channels_last
+
 # Bytes of one block of logits (a group of batch items x a range of query rows x N keys); the
 # backward pass keeps three such blocks (logits/their gradient, probabilities, gradient of the
 # probabilities). Small enough to stay in the last-level cache, large enough to feed the GEMMs.
@@ -111,10 +113,6 @@ def scaled_residual(x: torch.Tensor, gamma: torch.Tensor, out: torch.Tensor) -> 
     autocast, and everything downstream (residual blocks, upsampling) would then run in fp32.
     """
     return x + gamma.to(x.dtype) * out.to(x.dtype)
-
-
-def _channels_last(x: torch.Tensor) -> bool:
-    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
 
 
 def _autocast_dtype(device_type: str) -> torch.dtype | None:
@@ -223,7 +221,7 @@ class ChannelAttention(nn.Module):
             energy = torch.bmm(v, v.transpose(1, 2))
             energy = energy.max(dim=-1, keepdim=True)[0].expand_as(energy) - energy
             attn = torch.softmax(energy, dim=-1)
-        if _channels_last(x):  # out^T = v^T attn^T: (B, N, C), a channels_last view, no copy
+        if is_channels_last(x):  # out^T = v^T attn^T: (B, N, C), a channels_last view, no copy
             out = torch.bmm(v.transpose(1, 2), attn.transpose(1, 2)).transpose(1, 2)
         else:
             out = torch.bmm(attn, v)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ConfigError, ModelConfig
+from ..device import is_channels_last
 from .attention import DualAttention, WordAttention
 from .conditioning import TextFeatures
 
@@ -47,8 +48,7 @@ class GLU(nn.GLU):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.dim in (1, -3) and x.dim() == 4 and not x.is_contiguous() \
-                and x.is_contiguous(memory_format=torch.channels_last) \
+        if self.dim in (1, -3) and is_channels_last(x) \
                 and torch.is_grad_enabled() and x.requires_grad:
             return _GLUFunction.apply(x)
         return super().forward(x)
@@ -61,7 +61,7 @@ def cat_condition(c: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     NCHW tensor, which the next convolution would convert back at the cost of a full copy.
     """
     c_tiled = c[:, :, None, None].expand(-1, -1, h.size(2), h.size(3)).to(h.dtype)
-    if h.dim() == 4 and not h.is_contiguous() and h.is_contiguous(memory_format=torch.channels_last):
+    if is_channels_last(h):
         c_tiled = c_tiled.contiguous(memory_format=torch.channels_last)
     return torch.cat((c_tiled, h), dim=1)
 

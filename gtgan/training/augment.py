@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import torch
 
+from ..config.schema import D_AUGMENT_POLICIES as POLICIES
+from ..device import is_channels_last
+
 TRANSLATION_RATIO = 0.125  # DiffAugment's: shifts of up to 1/8 of the picture, zero-filled
 CUTOUT_RATIO = 0.5  # DiffAugment's: one zeroed square of half the picture's side
-POLICIES = ("none", "translation", "translation-cutout")
 
 
 def translate(images: torch.Tensor, ratio: float = TRANSLATION_RATIO) -> torch.Tensor:
@@ -29,7 +31,8 @@ def translate(images: torch.Tensor, ratio: float = TRANSLATION_RATIO) -> torch.T
     padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
     batch = torch.arange(b, device=dev)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (b, h, w, c)
-    return out.permute(0, 3, 1, 2).contiguous(memory_format=_format_of(images))
+    layout = torch.channels_last if is_channels_last(images) else torch.contiguous_format
+    return out.permute(0, 3, 1, 2).contiguous(memory_format=layout)
 
 
 def cutout(images: torch.Tensor, ratio: float = CUTOUT_RATIO) -> torch.Tensor:
@@ -55,9 +58,3 @@ def augment(images: torch.Tensor, policy: str) -> torch.Tensor:
     if policy == "translation-cutout":
         out = cutout(out)
     return out
-
-
-def _format_of(images: torch.Tensor) -> torch.memory_format:
-    channels_last = images.dim() == 4 and images.is_contiguous(memory_format=torch.channels_last) \
-        and not images.is_contiguous()
-    return torch.channels_last if channels_last else torch.contiguous_format
