@@ -43,6 +43,25 @@ def test_features_at_every_stride_and_pooled(lite0):
         lite0(x, (2,))
 
 
+def test_strided_depthwise_convolutions_run_in_fp32_under_cpu_bf16_autocast(lite0):
+    """oneDNN's bf16 backward of a strided depthwise convolution is ~10x slower than fp32 on the
+    CPU; the four such convolutions run in fp32 and hand bf16 on, exactly as computed in fp32."""
+    from gtgan.models.lite0 import _StridedDepthwiseInFp32
+
+    wrapped = [i for i, b in enumerate(lite0.net._blocks)
+               if isinstance(b._depthwise_conv, _StridedDepthwiseInFp32)]
+    assert wrapped == [1, 3, 5, 11]  # the stride-2 blocks of EfficientNet-Lite0
+    layer = lite0.net._blocks[1]._depthwise_conv
+    x = torch.randn(2, layer.conv.in_channels, 17, 17)
+    with torch.no_grad():
+        assert torch.equal(layer(x), layer.conv(x))  # fp32 in, untouched
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = layer(x.bfloat16())
+            plain = layer.conv(x.bfloat16())
+        exact = layer.conv(x.bfloat16().float()).bfloat16()
+    assert low.dtype == plain.dtype == torch.bfloat16 and torch.equal(low, exact)
+
+
 def test_batch_norms_are_folded_into_the_convolutions_without_changing_the_features(
         lite0, monkeypatch):
     """The speed-up (no batch-norm passes when the projected discriminators backpropagate

@@ -95,3 +95,16 @@ def test_random_mixing_is_fixed_saved_and_lets_every_scale_reach_the_shallowest_
     base = p.mixing(feats)[0]
     feats[-1] = feats[-1] + 1
     assert not torch.allclose(base, p.mixing(feats)[0])
+
+
+def test_the_logit_is_the_four_by_four_convolution_of_the_code():
+    """The head computes its last 4x4 convolution as a dot product (faster on the CPU); it must
+    be the convolution its saved weights define."""
+    torch.manual_seed(0)
+    d = ProjectedDiscriminator([(CHANNELS[4], 16), (CHANNELS[8], 8)], c_dim=4)
+    feats = [torch.randn(3, CHANNELS[4], 16, 16), torch.randn(3, CHANNELS[8], 8, 8)]
+    d.eval()
+    with torch.no_grad():
+        for head, feature in zip(d.heads, feats):
+            code, logit = head(feature)
+            assert torch.allclose(logit, head.logits(code).flatten(), atol=1e-5)
