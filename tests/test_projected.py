@@ -108,3 +108,15 @@ def test_the_logit_is_the_four_by_four_convolution_of_the_code():
         for head, feature in zip(d.heads, feats):
             code, logit = head(feature)
             assert torch.allclose(logit, head.logits(code).flatten(), atol=1e-5)
+
+
+def test_the_head_width_is_the_configured_one():
+    cfg = apply_overrides(get_preset("demo"), TINY + [
+        "model.projected_d_stages=[1]", "loss.lite0_weights=random", "model.text_dim=16",
+        "model.text_scale=1", "loss.damsm_match=false", "model.projected_d_width=32"])
+    t = Trainer(cfg, "cpu")
+    convs = [m for m in t.Ps[0].modules() if isinstance(m, torch.nn.Conv2d)]
+    assert {m.out_channels for m in convs} == {32, 1}  # the code, then the logit
+    assert all(p.out_features == 32 for p in t.Ps[0].projection)
+    with pytest.raises(ConfigError, match="projected_d_width"):
+        apply_overrides(get_preset("demo"), ["model.projected_d_width=48"])

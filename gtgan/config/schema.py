@@ -30,6 +30,7 @@ VERSIONS: dict[int, tuple[str, int]] = {
          79),
     12: ("2026-12-07, differentiable augmentation for the discriminators (loss.d_augment), "
          "random feature mixing for the projected ones (model.projected_d_mixing)", 81),
+    13: ("2026-12-07, the projected discriminators' head width (model.projected_d_width)", 82),
 }
 CONFIG_VERSION = max(VERSIONS)
 WEIGHT = dict(at_least=0.0)  # a loss weight: any finite number >= 0
@@ -104,6 +105,10 @@ class ModelConfig:
         "cross-channel and cross-scale mixing), instead of the features themselves: a "
         "discriminator then cannot rest on a few channels of one scale.",
         added=12, before=False)
+    projected_d_width: int = knob(
+        128, "Channels of the projected discriminators' trainable heads (every scale). Their "
+        "4x4 stride-2 convolutions are most of a head's cost, which grows with the square of "
+        "this.", choices=(32, 64, 128, 256), added=13, before=128)
     word_attention: bool = knob(
         False, "AttnGAN's word attention (the paper's future work) in every refinement stage, "
         "beside the dual attention; the word context joins [c ; h] in the joint layer. Needs "

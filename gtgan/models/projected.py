@@ -23,7 +23,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from .discriminator import DiscriminatorOutput
 
-HEAD_WIDTH = 128
+HEAD_WIDTH = 128  # the default of model.projected_d_width
 MIXING_WIDTHS = (64, 128, 256)  # Projected GAN's expanded widths, shallowest scale first
 
 
@@ -32,16 +32,16 @@ def _sn_conv(in_ch: int, out_ch: int, k: int, s: int, p: int) -> nn.Module:
 
 
 class _ScaleHead(nn.Module):
-    """One feature map (C x S x S, S a power of two >= 4) -> a HEAD_WIDTH x 4 x 4 code."""
+    """One feature map (C x S x S, S a power of two >= 4) -> a width x 4 x 4 code."""
 
-    def __init__(self, channels: int, size: int):
+    def __init__(self, channels: int, size: int, width: int = HEAD_WIDTH):
         super().__init__()
-        layers: list[nn.Module] = [_sn_conv(channels, HEAD_WIDTH, 1, 1, 0), nn.LeakyReLU(0.2)]
+        layers: list[nn.Module] = [_sn_conv(channels, width, 1, 1, 0), nn.LeakyReLU(0.2)]
         while size > 4:
-            layers += [_sn_conv(HEAD_WIDTH, HEAD_WIDTH, 4, 2, 1), nn.LeakyReLU(0.2)]
+            layers += [_sn_conv(width, width, 4, 2, 1), nn.LeakyReLU(0.2)]
             size //= 2
         self.code = nn.Sequential(*layers)
-        self.logits = _sn_conv(HEAD_WIDTH, 1, 4, 1, 0)
+        self.logits = _sn_conv(width, 1, 4, 1, 0)
 
     def forward(self, feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         code = self.code(feature)
@@ -91,13 +91,14 @@ class ProjectedDiscriminator(nn.Module):
     """Trainable heads over a frozen feature network given at call time (never saved with
     the heads: its weights come from its own file, checked by hash)."""
 
-    def __init__(self, feature_shapes: list[tuple[int, int]], c_dim: int, mixing: bool = False):
+    def __init__(self, feature_shapes: list[tuple[int, int]], c_dim: int, mixing: bool = False,
+                 width: int = HEAD_WIDTH):
         super().__init__()
         self.mixing = RandomMixing(feature_shapes) if mixing else None
         if self.mixing is not None:
             feature_shapes = self.mixing.shapes
-        self.heads = nn.ModuleList(_ScaleHead(ch, size) for ch, size in feature_shapes)
-        self.projection = nn.ModuleList(nn.Linear(c_dim, HEAD_WIDTH, bias=False)
+        self.heads = nn.ModuleList(_ScaleHead(ch, size, width) for ch, size in feature_shapes)
+        self.projection = nn.ModuleList(nn.Linear(c_dim, width, bias=False)
                                         for _ in feature_shapes)
 
     def forward(self, features: list[torch.Tensor], c: torch.Tensor | None = None

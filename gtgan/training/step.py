@@ -104,7 +104,8 @@ class Trainer:
         for stage in self.projected_stages:
             size = mc.projected_d_size or mc.image_sizes[stage - 1]
             shapes = [(LITE0_CHANNELS[k], size // k) for k in PROJECTED_STRIDES]
-            self.Ps.append(ProjectedDiscriminator(shapes, mc.c_dim, mc.projected_d_mixing))
+            self.Ps.append(ProjectedDiscriminator(shapes, mc.c_dim, mc.projected_d_mixing,
+                                                  mc.projected_d_width))
         self.Ps.to(self.device)
         self.opt_p = [torch.optim.Adam([q for q in p.parameters() if q.requires_grad], lr=o.lr_d,
                                        betas=(o.beta1, o.beta2))
