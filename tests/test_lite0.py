@@ -52,14 +52,21 @@ def test_strided_depthwise_convolutions_run_in_fp32_under_cpu_bf16_autocast(lite
                if isinstance(b._depthwise_conv, _StridedDepthwiseInFp32)]
     assert wrapped == [1, 3, 5, 11]  # the stride-2 blocks of EfficientNet-Lite0
     layer = lite0.net._blocks[1]._depthwise_conv
+    seen = []  # what the convolution itself receives: input dtype, autocast on
+    layer.conv.register_forward_pre_hook(
+        lambda mod, args: seen.append((args[0].dtype, torch.is_autocast_enabled("cpu"))))
     x = torch.randn(2, layer.conv.in_channels, 17, 17)
     with torch.no_grad():
         assert torch.equal(layer(x), layer.conv(x))  # fp32 in, untouched
+        assert seen[0] == (torch.float32, False)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            low = layer(x.bfloat16())
-            plain = layer.conv(x.bfloat16())
+            low = layer(x)  # fp32 in, but autocast would run the convolution in bf16
+            assert seen[-1] == (torch.float32, False)
+            low_from_bf16 = layer(x.bfloat16())
+            assert seen[-1] == (torch.float32, False)
         exact = layer.conv(x.bfloat16().float()).bfloat16()
-    assert low.dtype == plain.dtype == torch.bfloat16 and torch.equal(low, exact)
+    assert low.dtype == low_from_bf16.dtype == torch.bfloat16
+    assert torch.equal(low_from_bf16, exact)
 
 
 def test_batch_norms_are_folded_into_the_convolutions_without_changing_the_features(

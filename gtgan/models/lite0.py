@@ -119,10 +119,10 @@ class _StridedDepthwiseInFp32(nn.Module):
     """A stride-2 depthwise convolution that runs in fp32 on the CPU when the step is in bf16.
 
     Why: oneDNN's bf16 backward pass of a strided depthwise convolution is about 10x slower than
-    its fp32 one on AVX-512-bf16 CPUs (32 x 96 x 33 x 33, k3: 9.3 ms against 0.9 ms), and the
-    projected discriminators backpropagate through three of them every generator step. The
-    output is cast back to bf16, what autocast would have given; on other devices, or in fp32,
-    the convolution runs as it is."""
+    its fp32 one on an AVX-512-bf16 CPU (AMD Zen 4; 32 x 96 x 33 x 33, k3: 9.3 ms against
+    0.9 ms), and the projected discriminators backpropagate through three of them every
+    generator step. The output is cast back to bf16, what autocast would have given; on other
+    devices, or in fp32, the convolution runs as it is."""
 
     def __init__(self, conv: nn.Conv2d):
         super().__init__()
