@@ -12,6 +12,7 @@ about half of them, less the threads' imperfect scaling).
 from __future__ import annotations
 
 import argparse
+import copy
 import platform
 import statistics
 import time
@@ -77,8 +78,6 @@ def projected_cost(net, batch: int, bf16: bool, reps: int) -> float:
 def without_fp32_depthwise(net):
     """The same network with its strided depthwise convolutions left to autocast (as before
     2026-12-07), to show what running them in fp32 saves."""
-    import copy
-
     plain = copy.deepcopy(net)
     for block in plain.net._blocks:
         if isinstance(block._depthwise_conv, _StridedDepthwiseInFp32):

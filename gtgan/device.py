@@ -212,6 +212,16 @@ def is_channels_last(x: torch.Tensor) -> bool:
     return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
 
 
+def autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The dtype autocast is running in on this device type, or None when it is off (torch 2.2
+    and 2.3, which the project supports, lack the device-type forms of these calls)."""
+    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
+        return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
+    if device_type == "cpu":
+        return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
+    return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None
+
+
 def autocast(device: torch.device, dtype: torch.dtype | None):
     """An autocast context (a no-op for fp32)."""
     if dtype is None:

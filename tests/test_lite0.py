@@ -10,6 +10,7 @@ import torch
 
 from gtgan.cli import main as cli_main
 from gtgan.config import apply_overrides
+from gtgan.device import autocast_dtype
 from gtgan.fileio import sha256_file
 from gtgan.models import Lite0FidelityFeatures, Lite0Features, WeightsError
 from gtgan.models.lite0 import WHEEL_SHA256_PREFIX, resolve_lite0_weights, wheel_weights_path
@@ -53,18 +54,21 @@ def test_strided_depthwise_convolutions_run_in_fp32_under_cpu_bf16_autocast(lite
     assert wrapped == [1, 3, 5, 11]  # the stride-2 blocks of EfficientNet-Lite0
     layer = lite0.net._blocks[1]._depthwise_conv
     seen = []  # what the convolution itself receives: input dtype, autocast on
-    layer.conv.register_forward_pre_hook(
-        lambda mod, args: seen.append((args[0].dtype, torch.is_autocast_enabled("cpu"))))
+    hook = layer.conv.register_forward_pre_hook(  # removed below: the fixture is shared
+        lambda mod, args: seen.append((args[0].dtype, autocast_dtype("cpu") is not None)))
     x = torch.randn(2, layer.conv.in_channels, 17, 17)
-    with torch.no_grad():
-        assert torch.equal(layer(x), layer.conv(x))  # fp32 in, untouched
-        assert seen[0] == (torch.float32, False)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            low = layer(x)  # fp32 in, but autocast would run the convolution in bf16
-            assert seen[-1] == (torch.float32, False)
-            low_from_bf16 = layer(x.bfloat16())
-            assert seen[-1] == (torch.float32, False)
-        exact = layer.conv(x.bfloat16().float()).bfloat16()
+    try:
+        with torch.no_grad():
+            assert torch.equal(layer(x), layer.conv(x))  # fp32 in, untouched
+            assert seen[0] == (torch.float32, False)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                low = layer(x)  # fp32 in, but autocast would run the convolution in bf16
+                assert seen[-1] == (torch.float32, False)
+                low_from_bf16 = layer(x.bfloat16())
+                assert seen[-1] == (torch.float32, False)
+            exact = layer.conv(x.bfloat16().float()).bfloat16()
+    finally:
+        hook.remove()
     assert low.dtype == low_from_bf16.dtype == torch.bfloat16
     assert torch.equal(low_from_bf16, exact)
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ..device import is_channels_last
+from ..device import autocast_dtype, is_channels_last
 
 # Bytes of one block of logits (a group of batch items x a range of query rows x N keys); the
 # backward pass keeps three such blocks (logits/their gradient, probabilities, gradient of the
@@ -115,14 +115,6 @@ def scaled_residual(x: torch.Tensor, gamma: torch.Tensor, out: torch.Tensor) -> 
     return x + gamma.to(x.dtype) * out.to(x.dtype)
 
 
-def _autocast_dtype(device_type: str) -> torch.dtype | None:
-    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
-        return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
-    if device_type == "cpu":
-        return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
-    return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None
-
-
 def chunked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                       chunk_bytes: int = CHUNK_BYTES) -> torch.Tensor:
     """softmax(q k^T, dim=-1) v for q (B, Nq, d), k (B, Nk, d), v (B, Nk, C), without the
@@ -131,7 +123,7 @@ def chunked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     Under autocast the inputs are cast to the autocast dtype (as autocast does for bmm); the
     result has that dtype.
     """
-    dt = _autocast_dtype(q.device.type) or torch.result_type(q, v)
+    dt = autocast_dtype(q.device.type) or torch.result_type(q, v)
     b, n = q.shape[0], q.shape[1]
     row_bytes = k.shape[1] * torch.finfo(dt).bits // 8
     rows = min(n, max(MIN_ROWS, chunk_bytes // (b * row_bytes)))

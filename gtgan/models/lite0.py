@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from ..device import autocast_dtype
 from ..fileio import sha256_file
 from .fidelity import WeightsError
 
@@ -129,8 +130,7 @@ class _StridedDepthwiseInFp32(nn.Module):
         self.conv = conv
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        low = x.dtype == torch.bfloat16 or (torch.is_autocast_enabled("cpu")
-                                            and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        low = x.dtype == torch.bfloat16 or autocast_dtype("cpu") == torch.bfloat16
         if x.device.type != "cpu" or not low:
             return self.conv(x)
         with torch.autocast("cpu", enabled=False):
