@@ -31,10 +31,8 @@ def main() -> None:
 
     result = train(cfg, run_dir, progress=False, on_step=on_step)
     gan, rank = seen["gan"], seen["rank"]
-    state = {f"G.{k}": v for k, v in gan.G.state_dict().items()}
-    state.update({f"G_ema.{k}": v for k, v in gan.ema.module.state_dict().items()})
-    for i, d in enumerate(gan.Ds):
-        state.update({f"D{i}.{k}": v for k, v in d.state_dict().items()})
+    state = {f"{name}.{k}": v for name, weights in gan.weights().items()
+             for k, v in weights.items()}  # G, G_ema, D*, P* and E where the run has them
     save_file({k: v.detach().cpu().contiguous() for k, v in state.items()},
               str(out / f"rank{rank}.safetensors"))
     (out / f"rank{rank}.json").write_text(json.dumps(

@@ -120,3 +120,29 @@ def test_the_head_width_is_the_configured_one():
     assert all(p.out_features == 32 for p in t.Ps[0].projection)
     with pytest.raises(ConfigError, match="projected_d_width"):
         apply_overrides(get_preset("demo"), ["model.projected_d_width=48"])
+
+
+def test_mirror_pairs_let_the_first_layer_compare_a_position_with_its_mirror():
+    """model.d_mirror_pairs: with it, the first layer's leftmost column depends on the picture's
+    rightmost column (so a symmetric picture is visible there); without, it cannot. Both kinds
+    of discriminator, as the config builds them."""
+    from gtgan.models import build_discriminators
+    for pairs in (False, True):
+        cfg = apply_overrides(get_preset("demo"), TINY + [
+            "model.projected_d_stages=[1]", "loss.lite0_weights=random", "model.text_dim=16",
+            "model.text_scale=1", "loss.damsm_match=false", f"model.d_mirror_pairs={pairs}"])
+        pixel_d = build_discriminators(cfg.model)[0]
+        projected = Trainer(cfg, "cpu").Ps[0]
+        assert pixel_d.img_code_s16[0].in_channels == (6 if pairs else 3)
+        pixel_d.eval()  # batch norm from running statistics: positions do not mix through it
+        x = torch.randn(1, 3, 64, 64, requires_grad=True)
+        pixel_d.encode(x)[..., 0].sum().backward()
+        assert (x.grad[..., -1].abs().sum() > 0) == pairs
+        feats = [torch.randn(2, ch, s, s) for ch, s in
+                 [(CHANNELS[k], 64 // k) for k in PROJECTED_STRIDES]]
+        first = projected.heads[0].code[0]
+        assert first.in_channels == CHANNELS[4] * (2 if pairs else 1)
+        symmetric = [f + f.flip(-1) for f in feats]
+        projected.eval()
+        out = projected(symmetric, torch.randn(2, 8))
+        assert torch.isfinite(out.cond).all() and out.uncond.shape == (2,)

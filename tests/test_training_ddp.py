@@ -22,7 +22,9 @@ def test_two_gloo_processes_keep_identical_parameters(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(WORKER), str(run), str(out), "demo", *TINY],
+         str(WORKER), str(run), str(out), "demo", *TINY,
+         # the switches with networks of their own or wider inputs, under DDP too
+         "loss.reconstruction_weight=1", "model.d_mirror_pairs=true"],
         env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     r0, r1 = (json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1))
@@ -31,9 +33,10 @@ def test_two_gloo_processes_keep_identical_parameters(tmp_path):
     # each rank trained on its own shard: their losses differ ...
     assert r0["losses"][0]["d_loss"] != r1["losses"][0]["d_loss"]
     assert "mode_seeking" in r0["losses"][0]  # the demo's second generator pass ran under DDP
+    assert "reconstruction" in r0["losses"][0]  # and the noise encoder's redrawing pass
     # ... yet the replicas are identical, bit for bit (parameters, buffers, EMA)
     w0, w1 = load_file(str(out / "rank0.safetensors")), load_file(str(out / "rank1.safetensors"))
-    assert w0.keys() == w1.keys() and len(w0) > 50
+    assert w0.keys() == w1.keys() and len(w0) > 50 and any(k.startswith("E.") for k in w0)
     for k in w0:
         assert torch.equal(w0[k], w1[k]), k
     # rank 0 alone wrote the run; the checkpoint records the replicas' common digest

@@ -31,6 +31,9 @@ VERSIONS: dict[int, tuple[str, int]] = {
     12: ("2026-12-07, differentiable augmentation for the discriminators (loss.d_augment), "
          "random feature mixing for the projected ones (model.projected_d_mixing)", 81),
     13: ("2026-12-07, the projected discriminators' head width (model.projected_d_width)", 82),
+    14: ("2026-12-07, discriminators that see each picture beside its mirror image "
+         "(model.d_mirror_pairs); BicycleGAN's reconstruction from encoded noise "
+         "(loss.reconstruction_weight, loss.reconstruction_kl_weight)", 85),
 }
 CONFIG_VERSION = max(VERSIONS)
 WEIGHT = dict(at_least=0.0)  # a loss weight: any finite number >= 0
@@ -109,6 +112,12 @@ class ModelConfig:
         128, "Channels of the projected discriminators' trainable heads (every scale). Their "
         "4x4 stride-2 convolutions are most of a head's cost, which grows with the square of "
         "this.", choices=(32, 64, 128, 256), added=13, before=128)
+    d_mirror_pairs: bool = knob(
+        False, "Every discriminator sees each picture beside its left-right mirror (pixel "
+        "discriminators: 6 input channels; projected heads: each feature map beside its "
+        "mirror), so a mirror-symmetric picture, which side-view pictures never are, is told "
+        "apart at every position instead of only by the last layer. Not in StackGAN++.",
+        added=14, before=False)
     word_attention: bool = knob(
         False, "AttnGAN's word attention (the paper's future work) in every refinement stage, "
         "beside the dual attention; the word context joins [c ; h] in the joint layer. Needs "
@@ -197,6 +206,18 @@ class LossConfig:
         "folder). Off in the paper.", added=8, before=False)
     damsm_weight: float = knob(5.0, "AttnGAN's TRAIN.SMOOTH.LAMBDA (5 for birds).",
                                **WEIGHT, added=8, before=5.0)  # the term was off
+    reconstruction_weight: float = knob(
+        0.0, "BicycleGAN's cVAE-GAN path (Zhu et al. 2017), off in the paper: a noise encoder "
+        "E reads each real stage-1 picture, and the generator redraws that picture from its "
+        "caption and z = E(picture), an L1 on pixels with this weight (against the picture or "
+        "its mirror, whichever is closer, with model.mirror_noise). The caption leaves pose and "
+        "place open; E gives them, so the term asks for a sharp picture, not the average the "
+        "fidelity term asks for, and the noise learns to carry pose. Costs a second stage-1 "
+        "generator pass and E.", **WEIGHT, added=14, before=0.0)
+    reconstruction_kl_weight: float = knob(
+        0.01, "Weight of KL(E's code || N(0, I)), summed over z, beside "
+        "loss.reconstruction_weight (BicycleGAN's lambda_kl): keeps the codes where sampling "
+        "draws z.", **WEIGHT, added=14, before=0.01)
     d_augment: str = knob(
         "none", "DiffAugment (Zhao et al. 2020) on every picture a discriminator sees, real, "
         "mismatched and generated, in its steps and the generator's: translation (shifts of up "

@@ -10,6 +10,7 @@ from .discriminator import Discriminator, DiscriminatorOutput
 from .fidelity import PixelFeatures, VGGFeatures, WeightsError
 from .lite0 import Lite0FidelityFeatures, Lite0Features
 from .generator import ConditioningAugmentation, Generator, GeneratorOutput, kl_divergence
+from .noise_encoder import NoiseEncoder, code_kl
 
 
 def init_weights(module: nn.Module) -> None:
@@ -40,7 +41,8 @@ def build_generator(cfg: ModelConfig, init: bool = True) -> Generator:
 def build_discriminators(cfg: ModelConfig, init: bool = True) -> nn.ModuleList:
     """One discriminator per stage, for images of 64, 128(, 256) px."""
     text_dim = cfg.text_dim if cfg.d_text_regression else 0
-    ds = nn.ModuleList(Discriminator(size, cfg.ndf, cfg.c_dim, text_dim, cfg.d_condition) for size in cfg.image_sizes)
+    ds = nn.ModuleList(Discriminator(size, cfg.ndf, cfg.c_dim, text_dim, cfg.d_condition,
+                                    cfg.d_mirror_pairs) for size in cfg.image_sizes)
     if init:
         for d in ds:
             init_weights(d)
@@ -50,6 +52,14 @@ def build_discriminators(cfg: ModelConfig, init: bool = True) -> nn.ModuleList:
     return ds
 
 
+def build_noise_encoder(cfg: ModelConfig, init: bool = True) -> NoiseEncoder:
+    """BicycleGAN's E for loss.reconstruction_weight: stage 1's pictures -> z."""
+    e = NoiseEncoder(cfg.z_dim, cfg.ndf, cfg.image_sizes[0])
+    if init:
+        init_weights(e)
+    return e
+
+
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -57,6 +67,7 @@ def count_parameters(module: nn.Module) -> int:
 __all__ = [
     "ChannelAttention", "ConditioningAugmentation", "Discriminator", "DiscriminatorOutput",
     "DualAttention", "Generator", "GeneratorOutput", "Lite0FidelityFeatures", "Lite0Features",
+    "NoiseEncoder", "build_noise_encoder", "code_kl",
     "PixelFeatures", "PositionAttention", "TextFeatures", "VGGFeatures", "WeightsError",
     "WordAttention", "build_discriminators", "build_generator", "count_parameters", "init_weights",
     "kl_divergence",

@@ -17,10 +17,10 @@ def _lrelu() -> nn.LeakyReLU:
     return nn.LeakyReLU(0.2, inplace=True)
 
 
-def encode_by_16(ndf: int) -> nn.Sequential:
-    """Four stride-2 4x4 convs: 3 x S x S -> ndf*8 x S/16 x S/16."""
+def encode_by_16(ndf: int, in_channels: int = 3) -> nn.Sequential:
+    """Four stride-2 4x4 convs: in_channels x S x S -> ndf*8 x S/16 x S/16."""
     return nn.Sequential(
-        nn.Conv2d(3, ndf, 4, 2, 1, bias=False), _lrelu(),
+        nn.Conv2d(in_channels, ndf, 4, 2, 1, bias=False), _lrelu(),
         nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), _lrelu(),
         nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), _lrelu(),
         nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8), _lrelu(),
@@ -37,6 +37,16 @@ def block3x3_lrelu(in_ch: int, out_ch: int) -> nn.Sequential:
                          _lrelu())
 
 
+def with_mirror(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, 2C, H, W): each position beside its left-right counterpart.
+
+    Why: a convolutional discriminator compares the two halves of a picture only in its last
+    layer, so a generator that draws the symmetric average of left- and right-facing birds
+    (what it draws first) is hard to tell from real; side by side with its mirror, a symmetric
+    picture is two equal copies at every position."""
+    return torch.cat((x, x.flip(-1)), dim=1)
+
+
 class DiscriminatorOutput(NamedTuple):
     cond: torch.Tensor | None  # (B,) logits of "real image matching this text"; None without c
     uncond: torch.Tensor  # (B,) logits of "real image"
@@ -45,15 +55,17 @@ class DiscriminatorOutput(NamedTuple):
 
 class Discriminator(nn.Module):
     """D_NET{64,128,256} by image size; conditional head on [mu tiled; image code] (StackGAN++)
-    or, with condition="projection", a projection head (model.d_condition)."""
+    or, with condition="projection", a projection head (model.d_condition). With
+    `mirror_pairs` (model.d_mirror_pairs) it reads the picture and its mirror as 6 channels."""
 
     def __init__(self, image_size: int, ndf: int, c_dim: int, text_regression_dim: int = 0,
-                 condition: str = "concat"):
+                 condition: str = "concat", mirror_pairs: bool = False):
         super().__init__()
         if image_size not in (64, 128, 256):
             raise ValueError(f"image_size must be 64, 128 or 256, got {image_size}")
         self.image_size = image_size
-        self.img_code_s16 = encode_by_16(ndf)
+        self.mirror_pairs = mirror_pairs
+        self.img_code_s16 = encode_by_16(ndf, 6 if mirror_pairs else 3)
         if image_size >= 128:
             self.img_code_s32 = down_block(ndf * 8, ndf * 16)
         if image_size == 128:
@@ -74,6 +86,8 @@ class Discriminator(nn.Module):
         self.text_head = nn.Conv2d(ndf * 8, text_regression_dim, 4, 4) if text_regression_dim else None
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mirror_pairs:
+            x = with_mirror(x)
         h = self.img_code_s16(x)
         if self.image_size == 128:
             h = self.img_code_s32_1(self.img_code_s32(h))

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .discriminator import DiscriminatorOutput
+from .discriminator import DiscriminatorOutput, with_mirror
 
 HEAD_WIDTH = 128  # the default of model.projected_d_width
 MIXING_WIDTHS = (64, 128, 256)  # Projected GAN's expanded widths, shallowest scale first
@@ -91,12 +91,14 @@ class ProjectedDiscriminator(nn.Module):
     the heads: its weights come from its own file, checked by hash)."""
 
     def __init__(self, feature_shapes: list[tuple[int, int]], c_dim: int, mixing: bool = False,
-                 width: int = HEAD_WIDTH):
+                 width: int = HEAD_WIDTH, mirror_pairs: bool = False):
         super().__init__()
         self.mixing = RandomMixing(feature_shapes) if mixing else None
         if self.mixing is not None:
             feature_shapes = self.mixing.shapes
-        self.heads = nn.ModuleList(_ScaleHead(ch, size, width) for ch, size in feature_shapes)
+        self.mirror_pairs = mirror_pairs  # model.d_mirror_pairs: each map beside its mirror
+        self.heads = nn.ModuleList(_ScaleHead(ch * (2 if mirror_pairs else 1), size, width)
+                                   for ch, size in feature_shapes)
         self.projection = nn.ModuleList(nn.Linear(c_dim, width, bias=False)
                                         for _ in feature_shapes)
 
@@ -105,6 +107,8 @@ class ProjectedDiscriminator(nn.Module):
         uncond, cond = [], []
         if self.mixing is not None:
             features = self.mixing(features)
+        if self.mirror_pairs:
+            features = [with_mirror(f) for f in features]
         for feature, head, proj in zip(features, self.heads, self.projection):
             code, logit = head(feature)
             uncond.append(logit)

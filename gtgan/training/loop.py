@@ -415,8 +415,9 @@ class _Run:
         gan, info, step = self.gan, self.info, at.step
         digest = None
         if info.enabled:
-            distributed.sync_buffers(info, gan.G, gan.ema.module, *gan.Ds)
-            digest = distributed.check_replicas(info, gan.G, gan.ema.module, *gan.Ds)
+            replicated = [gan.G, gan.ema.module, *gan.Ds] + ([gan.E] if gan.E is not None else [])
+            distributed.sync_buffers(info, *replicated)
+            digest = distributed.check_replicas(info, *replicated)
         path = None
         if info.is_main:
             loop_state = {"epoch": at.epoch, "position": at.position, "world_size": info.world_size,

@@ -20,8 +20,8 @@ from torch import nn
 from ..config import RunConfig
 from ..data.damsm_folder import load_damsm
 from ..device import autocast
-from ..models import (DiscriminatorOutput, Lite0FidelityFeatures, PixelFeatures, TextFeatures,
-                      VGGFeatures, kl_divergence)
+from ..models import (DiscriminatorOutput, Lite0FidelityFeatures, NoiseEncoder, PixelFeatures,
+                      TextFeatures, VGGFeatures, code_kl, kl_divergence)
 from ..models.lite0 import Lite0Features
 from ..models.projected import feature_input
 from .augment import augment
@@ -143,6 +143,8 @@ class StepTensors:
     second_noise: tuple[torch.Tensor, torch.Tensor] | None  # (z2, eps2) for mode seeking
     # stage index -> the fakes' Lite0 features, with their graph (set by the projected phase)
     projected_fakes: dict[int, list[torch.Tensor]] = field(default_factory=dict)
+    eps: torch.Tensor | None = None  # the CA noise of `fakes`
+    code_noise: torch.Tensor | None = None  # reparameterises E's codes (loss.reconstruction)
 
 
 class GtGANLoss:
@@ -259,12 +261,14 @@ class GtGANLoss:
 
     # ------------------------------------------------------------------ generator phase
     def generator_phase(self, G: nn.Module, Ds: list[nn.Module], Ps: dict[int, nn.Module],
-                        s: StepTensors, scaler: torch.amp.GradScaler) -> dict[str, torch.Tensor]:
+                        s: StepTensors, scaler: torch.amp.GradScaler,
+                        encoder: nn.Module | None = None) -> dict[str, torch.Tensor]:
         """The generator's loss: the adversarial terms of every trained stage (and of its
         projected discriminator, `Ps` by stage index), KL, then each switched-on term.
 
         `Ds`, `Ps` and `G` are the raw modules (no DDP gradient sync here; the caller has
-        frozen the discriminators); `G` draws mode seeking's second picture."""
+        frozen the discriminators); `G` draws mode seeking's second picture and, with the noise
+        `encoder` (loss.reconstruction_weight), the redrawn real pictures."""
         lc = self.cfg.loss
         log: dict[str, torch.Tensor] = {}
         with autocast(self.device, self.amp_dtype):
@@ -305,6 +309,10 @@ class GtGANLoss:
                     ms = mode_seeking_loss(s.fakes[0], first2, s.z, z2)
                 err = err + lc.mode_seeking_weight * ms
                 log["mode_seeking"] = ms.detach()
+            if encoder is not None and lc.reconstruction_weight > 0:
+                rec, code_kl_term = self._reconstruction(G, encoder, s)
+                err = err + lc.reconstruction_weight * rec + lc.reconstruction_kl_weight * code_kl_term
+                log["reconstruction"], log["code_kl"] = rec.detach(), code_kl_term.detach()
         scaler.scale(err).backward()
         return {**log, "g_loss": err.detach(), "g_adv": g_adv.detach(), "kl": kl.detach()}
 
@@ -323,6 +331,24 @@ class GtGANLoss:
                 po = Ps[i](s.projected_fakes[i], s.mu)
                 g_adv = g_adv + lc.projected_weight * g_stage_loss(po, lc.uncond_weight)
         return g_adv, text_g
+
+    def _reconstruction(self, G: nn.Module, encoder: nn.Module, s: StepTensors
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(L1 of G(caption, E(real)) against the real stage-1 picture, KL of E's codes).
+
+        With model.mirror_noise the sign of z's first coordinate mirrors the picture, a choice
+        no gradient reaches, so each redrawn picture is compared with the real one or its
+        mirror, whichever is closer (as loss.fidelity_mirror does)."""
+        real = s.reals[0]
+        mu, logvar = encoder(real)
+        z = NoiseEncoder.sample(mu, logvar, s.code_noise)
+        redrawn = G(s.features, z, s.eps, 1).images[0].float()
+        real = real.float()
+        per_picture = (redrawn - real).abs().flatten(1).mean(1)
+        if self.cfg.model.mirror_noise:
+            mirrored = (redrawn - real.flip(3)).abs().flatten(1).mean(1)
+            per_picture = torch.minimum(per_picture, mirrored)
+        return per_picture.mean(), code_kl(mu, logvar)
 
     def _fidelity(self, s: StepTensors) -> torch.Tensor:
         """Eq. 5 on every trained stage: the fakes' features against the reals' (or their

@@ -19,7 +19,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..config import RunConfig
 from ..device import autocast, resolve_execution
-from ..models import TextFeatures, VGGFeatures, build_discriminators, build_generator
+from ..models import (TextFeatures, VGGFeatures, build_discriminators, build_generator,
+                      build_noise_encoder)
 from ..models.lite0 import CHANNELS as LITE0_CHANNELS
 from ..models.projected import ProjectedDiscriminator
 from .distributed import ddp_buffer_sync_kwargs
@@ -68,6 +69,10 @@ class Trainer:
         self.ema = EMA(self.G, cfg.optim.ema_decay)
         o = cfg.optim
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
+        # loss.reconstruction_weight: BicycleGAN's noise encoder, trained with the generator
+        # (a second parameter group of its optimiser); built last, so that runs without it
+        # draw the same initialisations as before.
+        self.E: nn.Module | None = None
         self.opt_d = [torch.optim.Adam(d.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
                       for d in self.Ds]
         # Loss scaling only where fp16 gradients can underflow; a disabled scaler is a no-op.
@@ -78,8 +83,12 @@ class Trainer:
         # torch's generator in this order, which fixed-seed runs depend on.
         self.loss = GtGANLoss(cfg, self.device, self.amp_dtype, self.memory_format, fidelity_net)
         self._build_projected(cfg)
+        if cfg.loss.reconstruction_weight > 0:
+            self.E = build_noise_encoder(cfg.model).to(self.device, memory_format=self.memory_format)
+            self.opt_g.add_param_group({"params": list(self.E.parameters())})
 
         self.G_train: nn.Module = self.G
+        self.E_train: nn.Module | None = self.E
         self.D_train: list[nn.Module] = list(self.Ds)
         self.P_train: list[nn.Module] = list(self.Ps)
         if self.world_size > 1:
@@ -105,7 +114,7 @@ class Trainer:
             size = mc.projected_d_size or mc.image_sizes[stage - 1]
             shapes = [(LITE0_CHANNELS[k], size // k) for k in PROJECTED_STRIDES]
             self.Ps.append(ProjectedDiscriminator(shapes, mc.c_dim, mc.projected_d_mixing,
-                                                  mc.projected_d_width))
+                                                  mc.projected_d_width, mc.d_mirror_pairs))
         self.Ps.to(self.device)
         self.opt_p = [torch.optim.Adam([q for q in p.parameters() if q.requires_grad], lr=o.lr_d,
                                        betas=(o.beta1, o.beta2))
@@ -124,6 +133,8 @@ class Trainer:
         self.D_train = [DDP(d, device_ids=ids, find_unused_parameters=d_unused, **sync)
                         for d in self.Ds]
         self.P_train = [DDP(p, device_ids=ids, **sync) for p in self.Ps]
+        if self.E is not None:
+            self.E_train = DDP(self.E, device_ids=ids, **sync)
 
     def _put(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
@@ -142,6 +153,13 @@ class Trainer:
         eps2 = torch.randn(batch_size, self.cfg.model.c_dim, generator=g)
         return tuple(t.to(self.device) for t in (z, eps, z2, eps2))
 
+    def code_noise(self, batch_size: int) -> torch.Tensor:
+        """The reparameterisation noise of the encoder's codes at the next step (its own seed:
+        the other draws stay what they were without the encoder)."""
+        g = torch.Generator().manual_seed(step_seed(self.cfg.run.seed, self.rank, self.step)
+                                          ^ 0x5EED)
+        return torch.randn(batch_size, self.cfg.model.z_dim, generator=g).to(self.device)
+
     # ------------------------------------------------------------------ the step
     def __call__(self, batch: dict, num_stages: int | None = None) -> dict[str, float]:
         """D phases then the G phase; returns the losses (non-finite values are returned, not
@@ -154,7 +172,8 @@ class Trainer:
         with frozen([*self.Ds, *self.Ps]):
             self.opt_g.zero_grad(set_to_none=True)
             projected = {stage - 1: p for stage, p in zip(self.projected_stages, self.Ps)}
-            log.update(self.loss.generator_phase(self.G, list(self.Ds), projected, s, self.scaler_g))
+            log.update(self.loss.generator_phase(self.G, list(self.Ds), projected, s, self.scaler_g,
+                                                 self.E_train))
             self.scaler_g.step(self.opt_g)
             self.scaler_g.update()
         self.ema.update(self.G)
@@ -186,12 +205,14 @@ class Trainer:
         self.G_train.train()
         for d in self.Ds:
             d.train()
+        code_noise = self.code_noise(len(features)) if self.E is not None else None
         with autocast(self.device, self.amp_dtype):
             out = self.G_train(features, z, eps, n_stages)
         ids = batch.get("class_id")
         return StepTensors(reals[:n_stages], wrongs[:n_stages], features,
                            None if ids is None else ids.to(self.device), out.images, out.mu,
-                           out.logvar, z, None if second is None else tuple(second))
+                           out.logvar, z, None if second is None else tuple(second), eps=eps,
+                           code_noise=code_noise)
 
     def _discriminator_phases(self, s: StepTensors) -> dict[str, torch.Tensor]:
         """Each trained stage's discriminator, then its projected one, each updated at once."""
@@ -234,6 +255,8 @@ class Trainer:
             out[f"D{i}"] = d.state_dict()
         for stage, p in zip(self.projected_stages, self.Ps):
             out[f"P{stage}"] = p.state_dict()
+        if self.E is not None:
+            out["E"] = self.E.state_dict()
         return out
 
     def load_weights(self, weights: dict[str, dict[str, torch.Tensor]]) -> None:
@@ -243,6 +266,11 @@ class Trainer:
             d.load_state_dict(weights[f"D{i}"])
         for stage, p in zip(self.projected_stages, self.Ps):
             p.load_state_dict(weights[f"P{stage}"])
+        if self.E is not None:
+            if "E" not in weights:
+                raise ValueError("checkpoint has no noise encoder (E), but "
+                                 "loss.reconstruction_weight > 0 needs one")
+            self.E.load_state_dict(weights["E"])
 
     def train_state(self) -> dict:
         """Optimiser, loss-scaler and EMA state, plus the step (torch.save-able, weights_only)."""
