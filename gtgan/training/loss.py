@@ -268,7 +268,8 @@ class GtGANLoss:
 
         `Ds`, `Ps` and `G` are the raw modules (no DDP gradient sync here; the caller has
         frozen the discriminators); `G` draws mode seeking's second picture and, with the noise
-        `encoder` (loss.reconstruction_weight), the redrawn real pictures."""
+        `encoder` (loss.reconstruction_weight; DDP-wrapped when distributed, since its only
+        forward pass is here), the redrawn real pictures."""
         lc = self.cfg.loss
         log: dict[str, torch.Tensor] = {}
         with autocast(self.device, self.amp_dtype):
