@@ -116,7 +116,8 @@ class ModelConfig:
         False, "Every discriminator sees each picture beside its left-right mirror (pixel "
         "discriminators: 6 input channels; projected heads: each feature map beside its "
         "mirror), so a mirror-symmetric picture, which side-view pictures never are, is told "
-        "apart at every position instead of only by the last layer. Not in StackGAN++.",
+        "apart at every position instead of only by the last layer. Not in StackGAN++; "
+        "measured on the demo in docs/demo.md (\"Symmetric birds first\").",
         added=14, before=False)
     word_attention: bool = knob(
         False, "AttnGAN's word attention (the paper's future work) in every refinement stage, "
@@ -213,7 +214,8 @@ class LossConfig:
         "its mirror, whichever is closer, with model.mirror_noise). The caption leaves pose and "
         "place open; E gives them, so the term asks for a sharp picture, not the average the "
         "fidelity term asks for, and the noise learns to carry pose. Costs a second stage-1 "
-        "generator pass and E.", **WEIGHT, added=14, before=0.0)
+        "generator pass and E. On the demo it made 1,000-step stage-1 runs worse (docs/demo.md).",
+        **WEIGHT, added=14, before=0.0)
     reconstruction_kl_weight: float = knob(
         0.01, "Weight of KL(E's code || N(0, I)), summed over z, beside "
         "loss.reconstruction_weight (BicycleGAN's lambda_kl): keeps the codes where sampling "
