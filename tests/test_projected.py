@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from gtgan.config import ConfigError, apply_overrides
+from gtgan.models import build_discriminators
 from gtgan.models.lite0 import CHANNELS
 from gtgan.models.projected import ProjectedDiscriminator, feature_input
 from gtgan.presets import get_preset
@@ -126,7 +127,6 @@ def test_mirror_pairs_let_the_first_layer_compare_a_position_with_its_mirror():
     """model.d_mirror_pairs: with it, the first layer's leftmost column depends on the picture's
     rightmost column (so a symmetric picture is visible there); without, it cannot. Both kinds
     of discriminator, as the config builds them."""
-    from gtgan.models import build_discriminators
     for pairs in (False, True):
         cfg = apply_overrides(get_preset("demo"), TINY + [
             "model.projected_d_stages=[1]", "loss.lite0_weights=random", "model.text_dim=16",

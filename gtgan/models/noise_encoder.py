@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .discriminator import encode_by_16
+from .generator import kl_divergence
 
 
 class NoiseEncoder(nn.Module):
@@ -40,4 +41,4 @@ class NoiseEncoder(nn.Module):
 def code_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, sigma) || N(0, I)) summed over z's dimensions, averaged over the batch
     (BicycleGAN sums; a per-dimension mean would make the weight depend on z_dim)."""
-    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
+    return kl_divergence(mu, logvar) * mu.size(1)

@@ -310,7 +310,7 @@ class GtGANLoss:
                     ms = mode_seeking_loss(s.fakes[0], first2, s.z, z2)
                 err = err + lc.mode_seeking_weight * ms
                 log["mode_seeking"] = ms.detach()
-            if encoder is not None and lc.reconstruction_weight > 0:
+            if encoder is not None:  # the Trainer builds one only for reconstruction_weight > 0
                 rec, code_kl_term = self._reconstruction(G, encoder, s)
                 err = err + lc.reconstruction_weight * rec + lc.reconstruction_kl_weight * code_kl_term
                 log["reconstruction"], log["code_kl"] = rec.detach(), code_kl_term.detach()
@@ -339,17 +339,12 @@ class GtGANLoss:
 
         With model.mirror_noise the sign of z's first coordinate mirrors the picture, a choice
         no gradient reaches, so each redrawn picture is compared with the real one or its
-        mirror, whichever is closer (as loss.fidelity_mirror does)."""
+        mirror, whichever is closer: `fidelity_loss`, as loss.fidelity_mirror uses it."""
         real = s.reals[0]
         mu, logvar = encoder(real)
-        z = NoiseEncoder.sample(mu, logvar, s.code_noise)
-        redrawn = G(s.features, z, s.eps, 1).images[0].float()
-        real = real.float()
-        per_picture = (redrawn - real).abs().flatten(1).mean(1)
-        if self.cfg.model.mirror_noise:
-            mirrored = (redrawn - real.flip(3)).abs().flatten(1).mean(1)
-            per_picture = torch.minimum(per_picture, mirrored)
-        return per_picture.mean(), code_kl(mu, logvar)
+        redrawn = G(s.features, NoiseEncoder.sample(mu, logvar, s.code_noise), s.eps, 1).images[0]
+        mirrored = real.flip(3) if self.cfg.model.mirror_noise else None
+        return fidelity_loss(redrawn, real, mirrored), code_kl(mu, logvar)
 
     def _fidelity(self, s: StepTensors) -> torch.Tensor:
         """Eq. 5 on every trained stage: the fakes' features against the reals' (or their

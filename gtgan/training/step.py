@@ -69,10 +69,6 @@ class Trainer:
         self.ema = EMA(self.G, cfg.optim.ema_decay)
         o = cfg.optim
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
-        # loss.reconstruction_weight: BicycleGAN's noise encoder, trained with the generator
-        # (a second parameter group of its optimiser); built last, so that runs without it
-        # draw the same initialisations as before.
-        self.E: nn.Module | None = None
         self.opt_d = [torch.optim.Adam(d.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
                       for d in self.Ds]
         # Loss scaling only where fp16 gradients can underflow; a disabled scaler is a no-op.
@@ -83,6 +79,10 @@ class Trainer:
         # torch's generator in this order, which fixed-seed runs depend on.
         self.loss = GtGANLoss(cfg, self.device, self.amp_dtype, self.memory_format, fidelity_net)
         self._build_projected(cfg)
+        # loss.reconstruction_weight: BicycleGAN's noise encoder, trained with the generator
+        # (a second parameter group of its optimiser); built last, so that runs without it
+        # draw the same initialisations as before.
+        self.E: nn.Module | None = None
         if cfg.loss.reconstruction_weight > 0:
             self.E = build_noise_encoder(cfg.model).to(self.device, memory_format=self.memory_format)
             self.opt_g.add_param_group({"params": list(self.E.parameters())})
