@@ -2,6 +2,7 @@
 birds for several seeds of the halves, at the demo's sample count, and what it costs.
 
     PYTHONPATH=. python benchmarks/shape_anchors.py --seeds 5 --feed 128 224
+    PYTHONPATH=. python benchmarks/shape_anchors.py --parts   # what each flaw of a drawn bird costs
 
 For every seed the split is divided into two disjoint halves (reference A, anchors B) as the
 metric does with that seed; FD and KID of B, B blurred and B as one-colour blobs against A.
@@ -19,7 +20,8 @@ import torch
 import gtgan.metrics.lite0_fd as M
 from gtgan.config import EncoderConfig
 from gtgan.data import BOW_DIM, build_encoder
-from gtgan.data.synthetic import SyntheticBirds
+from gtgan.data.base import multiscale_views
+from gtgan.data.synthetic import SyntheticBirds, _pose, draw_bird
 from gtgan.metrics.frechet import frechet_distance_from_samples as _fd
 from gtgan.metrics.judge_fid import blur
 from gtgan.models.lite0 import Lite0Features
@@ -34,7 +36,12 @@ def main() -> None:
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--cache", help="a folder to keep the features in between runs")
     p.add_argument("--metric", action="store_true", help="also time the metric as the demo runs it")
+    p.add_argument("--parts", action="store_true",
+                   help="instead: the position of real birds redrawn with one flaw each (a part left "
+                        "out, a bow tie, a flat background, drawn at 64 px, blurred by 1-2 px)")
     args = p.parse_args()
+    if args.parts:
+        return parts_positions(args.count, args.samples, args.size)
     test = SyntheticBirds("test", args.count, 0, build_encoder(EncoderConfig(kind="bow", dim=BOW_DIM)),
                           [64, args.size], train=False, seed=0)
     reals = torch.stack([test.real_image(i, args.size) for i in range(len(test))])
@@ -74,6 +81,54 @@ def main() -> None:
                   f"{gap / spread:.0f}x")
     if args.metric:
         time_metric(test, args.samples)
+
+
+FLAWS = {  # name -> draw_bird options (benchmarks only: the data is always drawn whole)
+    "no legs": dict(leave_out=("legs",)), "no beak": dict(leave_out=("beak",)),
+    "no eye": dict(leave_out=("eye",)), "no tail": dict(leave_out=("tail",)),
+    "no outlines": dict(leave_out=("outline",)),
+    "no beak, eye or legs": dict(leave_out=("beak", "eye", "legs")),
+    "no beak, eye, legs or tail": dict(leave_out=("beak", "eye", "legs", "tail")),
+    "bow tie (a head at both ends, no tail)": dict(both_ways=True),
+    "flat background (its mean colour)": dict(flat_background=True),
+}
+
+
+def parts_positions(count: int, samples: int, size: int) -> None:
+    """Where flawed but otherwise exact drawings of half B land on the shape measure (position
+    against reference half A, as lite0_fd computes it): what a position target asks for."""
+    test = SyntheticBirds("test", count, 0, build_encoder(EncoderConfig(kind="bow", dim=BOW_DIM)),
+                          [64, size], train=False, seed=0)
+    ref, anc = M.halves(len(test), samples)
+    net = Lite0Features()
+
+    def feats(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([M.pooled_features(net, x[i:i + 50]) for i in range(0, len(x), 50)])
+
+    def redrawn(**options) -> torch.Tensor:
+        out = []
+        for i in anc:
+            a = test.attribute_indices(i)
+            im = draw_bird(a, _pose(test.synthetic_seed, test.split, i, a["size"]), **options)
+            out.append(multiscale_views(im, [size], None)[0])
+        return torch.stack(out)
+
+    reference = feats(torch.stack([test.real_image(i, size) for i in ref]))
+    half_b = torch.stack([test.real_image(i, size) for i in anc])
+    real, blurred = _fd(feats(half_b), reference), _fd(feats(blur(half_b, size / 32)), reference)
+    print(f"{len(anc)} held-out birds at {size} px against {len(ref)} others (Lite0, feed "
+          f"{M.FEED_SIZE} px); real {real:.1f}, blurred (sigma {size / 32:g} px) {blurred:.1f}; "
+          f"load average {open('/proc/loadavg').read().split()[:3]}")
+    rows = {name: redrawn(**opts) for name, opts in FLAWS.items()}
+    small = torch.stack([test.real_image(i, 64) for i in anc])
+    rows["drawn at 64 px, upsampled"] = torch.nn.functional.interpolate(
+        small, size=size, mode="bilinear", align_corners=False)
+    rows["blurred, sigma 1 px"] = blur(half_b, 1.0)
+    rows["blurred, sigma 2 px"] = blur(half_b, 2.0)
+    print("| real birds, flawed | FD | position (0 real, 1 blurred) |\n|---|---|---|")
+    for name, pics in rows.items():
+        value = _fd(feats(pics), reference)
+        print(f"| {name} | {value:.1f} | {(value - real) / (blurred - real):.2f} |")
 
 
 def time_metric(test, samples: int) -> None:

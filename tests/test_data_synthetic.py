@@ -185,3 +185,26 @@ def test_hard_negatives_need_a_data_set_that_knows_its_captions(tmp_path):
     with pytest.raises(DataError, match=r"data.kind 'folder' cannot .* \(only 'synthetic' can\)"):
         check_data_available(replace(folder_cfg(root), hard_negatives=0.5))
     check_data_available(replace(_cfg(600), hard_negatives=0.5))
+
+
+def test_draw_bird_leaves_out_parts_and_draws_bow_ties_only_when_asked():
+    """The flawed birds that calibrate the shape measure (benchmarks/shape_anchors.py --parts)."""
+    from gtgan.data.synthetic import BIRD_PARTS, _pose, draw_bird, sample_attributes
+    attrs = sample_attributes(0, "test", 3)
+    pose = _pose(0, "test", 3, attrs["size"])
+    whole = np.asarray(draw_bird(attrs, pose, 128), np.int16)
+    for part in BIRD_PARTS:
+        flawed = np.asarray(draw_bird(attrs, pose, 128, leave_out=(part,)), np.int16)
+        changed = (np.abs(flawed - whole).sum(2) > 30).mean()
+        assert 0.0005 < changed < 0.2, (part, changed)  # that part, not the picture
+    with pytest.raises(ValueError, match="wings"):
+        draw_bird(attrs, pose, leave_out=("wings",))
+    level = dict(pose, angle=0.0, dx=0.0)  # centred and upright: a bow tie is its own mirror
+    bow = np.asarray(draw_bird(attrs, dict(level, mirror=False), 128, both_ways=True), np.int16)
+    assert np.array_equal(bow, np.asarray(draw_bird(attrs, dict(level, mirror=True), 128,
+                                                    both_ways=True), np.int16))
+    one_way = np.asarray(draw_bird(attrs, level, 128), np.int16)
+    # a bow tie is its mirror but for where outline pixels fall (1.5 here against 4.3)
+    assert np.abs(bow - bow[:, ::-1]).mean() < 0.5 * np.abs(one_way - one_way[:, ::-1]).mean()
+    flat = np.asarray(draw_bird(attrs, pose, 128, flat_background=True, leave_out=BIRD_PARTS))
+    assert (flat[0] == flat[0, 0]).all()  # the top row is background: one colour

@@ -1,4 +1,5 @@
 """Networks: shapes, attention maths against naive references, parameter counts, StackGAN-v2 keys."""
+import math
 import subprocess
 import sys
 
@@ -391,3 +392,61 @@ def test_position_attention_uses_a_fused_kernel(channels_last, dtype):
     with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):
         m(x).sum().backward()
     assert x.grad is not None
+
+
+def test_placement_starts_as_the_identity_and_moves_the_drawing_as_its_transform_says():
+    """model.placement: zero-initialised it changes nothing; a set shift, scale or turn moves,
+    shrinks or turns a feature map's content the stated way; its layer learns from the loss."""
+    from gtgan.models.generator import Placement
+    torch.manual_seed(0)
+    assert build_generator(ModelConfig(**TINY)).placement is None
+    torch.manual_seed(0)
+    plain = build_generator(ModelConfig(**TINY)).eval()
+    torch.manual_seed(0)
+    placed = build_generator(ModelConfig(**TINY, placement=True)).eval()
+    t, z, eps = TextFeatures(torch.randn(3, 24)), torch.randn(3, 8), torch.zeros(3, 8)
+    with torch.no_grad():
+        for a, b in zip(plain(t, z, eps).images, placed(t, z, eps).images):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    p = Placement(4)
+    h = torch.zeros(1, 1, 32, 32)
+    h[0, 0, 12:20, 12:20] = 1.0  # an 8 x 8 square in the middle
+    code = torch.zeros(1, 4)
+
+    def centre_and_area(bias):
+        with torch.no_grad():
+            p.fc.bias.copy_(torch.tensor(bias))
+            out = p(h, code)[0, 0]
+        ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+        return (float((out * xs).sum() / out.sum()), float((out * ys).sum() / out.sum()),
+                float(out.sum()))
+
+    x0, y0, area0 = centre_and_area([0.0, 0.0, 0.0, 0.0])
+    x1, y1, _ = centre_and_area([0.0, 0.0, 0.5, 0.0])  # shift right by 0.3 tanh(0.5) half-widths
+    assert x1 - x0 == pytest.approx(16 * 0.3 * math.tanh(0.5), abs=0.2) and abs(y1 - y0) < 0.05
+    _, _, area_small = centre_and_area([-1.0, 0.0, 0.0, 0.0])  # scale exp(-0.35 tanh 1)
+    assert area_small / area0 == pytest.approx(math.exp(-0.7 * math.tanh(1.0)), rel=0.05)
+    with torch.no_grad():  # a quarter turn of a bar standing up lays it down
+        p.fc.bias.copy_(torch.tensor([0.0, 10.0, 0.0, 0.0]))
+        bar = torch.zeros(1, 1, 32, 32)
+        bar[0, 0, 4:28, 15:17] = 1.0
+        turned = p(bar, code)[0, 0]
+    assert turned[:, 15:17].sum() < bar[0, 0].sum()  # a 23-degree turn moves it off the column
+    placed.train()
+    placed(t, z, eps).images[-1].mean().backward()
+    assert placed.placement.fc.weight.grad.abs().sum() > 0
+
+
+def test_placement_keeps_the_mirror_by_noise():
+    torch.manual_seed(0)
+    g = build_generator(ModelConfig(**TINY, mirror_noise=True, placement=True)).eval()
+    with torch.no_grad():
+        g.placement.fc.bias.copy_(torch.tensor([0.3, 0.4, 0.5, -0.2]))
+        g.placement.fc.weight.normal_(0, 0.3)
+    t = TextFeatures(torch.randn(1, 24).expand(2, -1))
+    z = torch.randn(1, 8).expand(2, -1).clone()
+    z[0, 0], z[1, 0] = 0.7, -0.7
+    with torch.no_grad():
+        for im in g(t, z, torch.zeros(2, 8)).images:
+            assert torch.allclose(im[1], im[0].flip(2), atol=1e-6)
+            assert not torch.allclose(im[1], im[0], atol=1e-3)

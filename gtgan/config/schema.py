@@ -34,6 +34,8 @@ VERSIONS: dict[int, tuple[str, int]] = {
     14: ("2026-12-07, discriminators that see each picture beside its mirror image "
          "(model.d_mirror_pairs); BicycleGAN's reconstruction from encoded noise "
          "(loss.reconstruction_weight, loss.reconstruction_kl_weight)", 85),
+    15: ("2026-12-07, a learned similarity transform that places stage 1's drawing "
+         "(model.placement)", 86),
 }
 CONFIG_VERSION = max(VERSIONS)
 WEIGHT = dict(at_least=0.0)  # a loss weight: any finite number >= 0
@@ -133,6 +135,12 @@ class ModelConfig:
         "the flip): the model's pictures are as mirror-symmetric as the flip-augmented data, "
         "and a caption's samples face both ways whatever the network learns. Off in the paper.",
         added=10, before=False)
+    placement: bool = knob(
+        False, "A learned similarity transform (scale, turn, shift, from [c; z]; one linear "
+        "layer, zero-initialised) moves stage 1's feature map before its picture and the later "
+        "stages are drawn, so size and place are one step from the caption and the noise "
+        "instead of being built into the convolutions' outline. Not in StackGAN++; measured "
+        "on the demo in docs/demo.md (\"Size and place by a transform\").", added=15, before=False)
 
     c_film: bool = knob(
         False, "The condition code c also scales and shifts the channels of every stage-1 up "

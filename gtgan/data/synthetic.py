@@ -139,48 +139,67 @@ def _ellipse(cx: float, cy: float, rx: float, ry: float, rot: float = 0.0, k: in
     return pts @ np.array([[c, s], [-s, c]]) + [cx, cy]
 
 
-def draw_bird(attrs: dict[str, int], pose: dict[str, float], size: int = IMAGE_SIZE) -> Image.Image:
-    """Render one bird (body, wing, head/crown, tail, beak, eye, legs) on its background."""
+BIRD_PARTS = ("legs", "tail", "beak", "eye", "outline")  # what draw_bird can leave out
+
+
+def draw_bird(attrs: dict[str, int], pose: dict[str, float], size: int = IMAGE_SIZE, *,
+              leave_out: tuple[str, ...] = (), both_ways: bool = False,
+              flat_background: bool = False) -> Image.Image:
+    """Render one bird (body, wing, head/crown, tail, beak, eye, legs) on its background.
+
+    The keyword-only options draw the flawed birds that calibrate the shape measure
+    (benchmarks/shape_anchors.py --parts): `leave_out` any of BIRD_PARTS; `both_ways` a
+    mirror-symmetric "bow tie" (a head at both ends, no tail), what an early generator
+    draws; `flat_background` the background's mean colour instead of its gradient or leaves.
+    """
+    unknown = sorted(set(leave_out) - set(BIRD_PARTS))
+    if unknown:
+        raise ValueError(f"draw_bird: leave_out {unknown} unknown; parts are {list(BIRD_PARTS)}")
     n = size * _SS
     img = _background(attrs["background"], np.random.default_rng(pose["bg_seed"]), n)
+    if flat_background:
+        mean = np.asarray(img, np.float64).reshape(-1, 3).mean(0)
+        img = Image.new("RGB", (n, n), tuple(int(v) for v in mean))
     draw = ImageDraw.Draw(img)
     unit = 0.45 * n * pose["scale"]  # body length ~ 0.9 unit
     a = np.deg2rad(pose["angle"])
     rot = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])
-    sx = -1.0 if pose["mirror"] else 1.0
     centre = np.array([n / 2 + pose["dx"] * _SS, n / 2 + 0.06 * n + pose["dy"] * _SS])
-
-    def tr(pts) -> list[tuple[float, float]]:
-        p = np.asarray(pts, np.float64) * [sx, 1.0]
-        p = (p @ rot) * unit + centre
-        return [tuple(q) for q in p]
-
     col = {k: COLOURS[COLOUR_NAMES[attrs[k]]] for k in ("body", "wing", "crown", "tail")}
     beak_col = COLOURS[BEAK_COLOURS[attrs["beak_colour"]]]
-    outline = (30, 30, 30)
+    outline = None if "outline" in leave_out else (30, 30, 30)
     w = max(1, int(round(0.012 * n)))
     leg = (70, 60, 50)
-    # legs
-    for lx in (-0.06, 0.08):
-        draw.line(tr([(lx, 0.2), (lx + 0.02, 0.45)]), fill=leg, width=max(2, 2 * w))
-        draw.line(tr([(lx + 0.02, 0.45), (lx + 0.1, 0.47)]), fill=leg, width=max(2, 2 * w))
-    # tail: a fan behind the body
-    draw.polygon(tr([(-0.32, -0.06), (-0.82, -0.2), (-0.86, 0.02), (-0.8, 0.2), (-0.32, 0.08)]),
-                 fill=col["tail"], outline=outline, width=w)
-    # body (breast and belly)
-    draw.polygon(tr(_ellipse(0.0, 0.0, 0.45, 0.27)), fill=col["body"], outline=outline, width=w)
-    # head (crown colour), beak, eye
-    hx, hy, hr = 0.42, -0.27, 0.22
-    beak_len = 0.13 if attrs["beak_length"] == 0 else 0.32
-    draw.polygon(tr([(hx + 0.12, hy - 0.05), (hx + hr + beak_len, hy + 0.03),
-                     (hx + 0.12, hy + 0.09)]), fill=beak_col, outline=outline, width=w)
-    draw.polygon(tr(_ellipse(hx, hy, hr, hr)), fill=col["crown"], outline=outline, width=w)
-    eye = tr(_ellipse(hx + 0.06, hy - 0.03, 0.045, 0.045, k=12))
-    draw.polygon(eye, fill=(250, 250, 250), outline=(10, 10, 10), width=w)
-    draw.polygon(tr(_ellipse(hx + 0.07, hy - 0.03, 0.022, 0.022, k=10)), fill=(10, 10, 10))
-    # wing: a large folded wing over the back of the body
-    draw.polygon(tr(_ellipse(-0.1, -0.05, 0.36, 0.16, rot=-0.12)), fill=col["wing"],
-                 outline=outline, width=w)
+    facings = (1.0, -1.0) if both_ways else (-1.0 if pose["mirror"] else 1.0,)
+    for sx in facings:
+        def tr(pts) -> list[tuple[float, float]]:
+            p = np.asarray(pts, np.float64) * [sx, 1.0]
+            p = (p @ rot) * unit + centre
+            return [tuple(q) for q in p]
+
+        if "legs" not in leave_out:
+            for lx in (-0.06, 0.08):
+                draw.line(tr([(lx, 0.2), (lx + 0.02, 0.45)]), fill=leg, width=max(2, 2 * w))
+                draw.line(tr([(lx + 0.02, 0.45), (lx + 0.1, 0.47)]), fill=leg, width=max(2, 2 * w))
+        if "tail" not in leave_out and not both_ways:  # a fan behind the body
+            draw.polygon(tr([(-0.32, -0.06), (-0.82, -0.2), (-0.86, 0.02), (-0.8, 0.2),
+                             (-0.32, 0.08)]), fill=col["tail"], outline=outline, width=w)
+        # body (breast and belly)
+        draw.polygon(tr(_ellipse(0.0, 0.0, 0.45, 0.27)), fill=col["body"], outline=outline, width=w)
+        # head (crown colour), beak, eye
+        hx, hy, hr = 0.42, -0.27, 0.22
+        beak_len = 0.13 if attrs["beak_length"] == 0 else 0.32
+        if "beak" not in leave_out:
+            draw.polygon(tr([(hx + 0.12, hy - 0.05), (hx + hr + beak_len, hy + 0.03),
+                             (hx + 0.12, hy + 0.09)]), fill=beak_col, outline=outline, width=w)
+        draw.polygon(tr(_ellipse(hx, hy, hr, hr)), fill=col["crown"], outline=outline, width=w)
+        if "eye" not in leave_out:
+            eye = tr(_ellipse(hx + 0.06, hy - 0.03, 0.045, 0.045, k=12))
+            draw.polygon(eye, fill=(250, 250, 250), outline=(10, 10, 10), width=w)
+            draw.polygon(tr(_ellipse(hx + 0.07, hy - 0.03, 0.022, 0.022, k=10)), fill=(10, 10, 10))
+        # wing: a large folded wing over the back of the body
+        draw.polygon(tr(_ellipse(-0.1, -0.05, 0.36, 0.16, rot=-0.12)), fill=col["wing"],
+                     outline=outline, width=w)
     return img.reduce(_SS)
 
 

@@ -193,6 +193,42 @@ class ImageHead(nn.Module):
         return self.img[0](h)
 
 
+class Placement(nn.Module):
+    """A similarity transform (scale, turn, shift) of stage 1's feature map, predicted from
+    [c; z] (model.placement). A convolutional generator changes colour with the caption at
+    once but an outline's size and place only slowly; here one linear layer moves the whole
+    drawing, so "a small bird" can be one scale factor and the noise can place the bird.
+    Zero-initialised: training starts from the identity, as StackGAN++."""
+
+    MAX_LOG_SCALE = 0.35  # scale within exp(+-0.35) = 0.70 .. 1.42
+    MAX_TURN = 0.4  # radians, about 23 degrees (the synthetic birds tilt up to 18)
+    MAX_SHIFT = 0.3  # of the half-width
+
+    def __init__(self, in_dim: int):
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):  # draws nothing: the other modules' start is kept
+            self.fc = nn.Linear(in_dim, 4)
+        nn.init.zeros_(self.fc.weight)
+        nn.init.zeros_(self.fc.bias)
+
+    def transform(self, code: torch.Tensor) -> torch.Tensor:
+        """(n, 2, 3) affine_grid matrices: each output point samples the input at
+        R^T (x - t) / s, so the drawing is scaled by s, turned and moved by t."""
+        a = torch.tanh(self.fc(code.float()))
+        inv_scale = torch.exp(-self.MAX_LOG_SCALE * a[:, 0])
+        turn = self.MAX_TURN * a[:, 1]
+        shift = self.MAX_SHIFT * a[:, 2:4]
+        cos, sin = torch.cos(turn) * inv_scale, torch.sin(turn) * inv_scale
+        rot_t = torch.stack((torch.stack((cos, sin), 1), torch.stack((-sin, cos), 1)), 1)
+        return torch.cat((rot_t, -(rot_t @ shift[:, :, None])), 2)
+
+    def forward(self, h: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        grid = F.affine_grid(self.transform(code), list(h.shape), align_corners=False)
+        # border padding: a moved or shrunk drawing continues its edge (the background) outward
+        return F.grid_sample(h.float(), grid, mode="bilinear", padding_mode="border",
+                             align_corners=False).to(h.dtype)
+
+
 class GeneratorOutput(NamedTuple):
     images: list[torch.Tensor]  # one per stage, 64, 128(, 256) px, in [-1, 1]
     mu: torch.Tensor
@@ -222,6 +258,8 @@ class Generator(nn.Module):
                                                      cfg.text_dim if cfg.word_attention else 0))
             ngf //= 2
             setattr(self, f"img_net{stage}", ImageHead(ngf))
+        # built last: with the switch off, every other module's initial weights are as before
+        self.placement = Placement(cfg.c_dim + cfg.z_dim) if cfg.placement else None
 
     def forward(self, features: TextFeatures, z: torch.Tensor, eps: torch.Tensor | None = None,
                 num_stages: int | None = None) -> GeneratorOutput:
@@ -254,6 +292,8 @@ class Generator(nn.Module):
             flip = (z[:, 0] < 0)[:, None, None, None]
             z = torch.cat((z[:, :1].abs(), z[:, 1:]), dim=1)
         h = self.h_net1(z, c)
+        if self.placement is not None:  # every later stage refines the placed drawing
+            h = self.placement(h, torch.cat((c, z), dim=1))
         rgb = self.img_net1.preactivation(h)
         images = [torch.tanh(rgb)]
         for stage in range(2, (num_stages or self.cfg.stages) + 1):
