@@ -70,3 +70,20 @@ def test_generate_quick(tmp_path):
     assert res["paper-fp32"]["output_shape"] == [4, 3, 128, 128]
     assert ("paper-bf16" in res) == NATIVE_BF16 == ("paper-bf16" not in data["skipped"])
     assert all("error" not in r for r in res.values())
+
+
+@pytest.mark.slow
+def test_shape_anchors_parts_prints_every_flaw(tmp_path):
+    """benchmarks/shape_anchors.py --parts: real birds redrawn with one flaw each, placed
+    between the real and blurred anchors (a small split: the numbers are not the docs')."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "shape_anchors.py"), "--parts", "--count", "240",
+         "--samples", "20"], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {line.split(" | ")[0].strip("| "): float(line.rsplit("|", 2)[1])
+            for line in proc.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("| real birds")}
+    assert len(rows) == 12 and all(v == v for v in rows.values()), proc.stdout
+    assert rows["no beak, eye, legs or tail"] > rows["no beak"]
+    assert rows["no beak, eye, legs or tail"] > 0.2
