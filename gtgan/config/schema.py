@@ -140,7 +140,7 @@ class ModelConfig:
         "layer, zero-initialised) moves stage 1's feature map before its picture and the later "
         "stages are drawn, so size and place are one step from the caption and the noise "
         "instead of being built into the convolutions' outline. Not in StackGAN++; measured "
-        "on the demo in docs/demo.md (\"Size and place by a transform\").", added=15, before=False)
+        "on the demo in docs/demo.md (\"An AMX machine, size by a transform\").", added=15, before=False)
 
     c_film: bool = knob(
         False, "The condition code c also scales and shifts the channels of every stage-1 up "

@@ -258,7 +258,7 @@ class Generator(nn.Module):
                                                      cfg.text_dim if cfg.word_attention else 0))
             ngf //= 2
             setattr(self, f"img_net{stage}", ImageHead(ngf))
-        # built last: with the switch off, every other module's initial weights are as before
+        # built last and drawing no random numbers: every other module starts as without it
         self.placement = Placement(cfg.c_dim + cfg.z_dim) if cfg.placement else None
 
     def forward(self, features: TextFeatures, z: torch.Tensor, eps: torch.Tensor | None = None,
