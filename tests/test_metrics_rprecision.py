@@ -17,13 +17,14 @@ from gtgan.metrics.rprecision import CaptionBank, fold_stats, hits, real_r_preci
 
 
 def _literal(image_feat, own, distractors):
-    """DM-GAN's loop: scores of [own; 99 others] / norms, hit when argmax is 0."""
+    """DM-GAN's loop: scores of [own; 99 others] / norms, hit when argmax is 0 (ties go to the
+    own caption, index 0; a tie is taken within rounding, which differs between CPUs)."""
     out = []
     for i in range(len(image_feat)):
         rnn = torch.cat([own[i:i + 1], distractors[i]], 0)
         cnn = image_feat[i:i + 1]
         scores = cnn @ rnn.t() / (cnn.norm(dim=1, keepdim=True) @ rnn.norm(dim=1, keepdim=True).t()).clamp(min=1e-8)
-        out.append(int(torch.argmax(scores)) == 0)
+        out.append(bool(scores[0, 0] >= scores[0, 1:].max() - 1e-12))
     return out
 
 

@@ -45,13 +45,18 @@ class TextImageEncoder(Protocol):
         ...
 
 
+TIE_TOLERANCE = 1e-12  # cosine similarities in float64 closer than this are equal
+
+
 def hits(image_features: torch.Tensor, own: torch.Tensor, distractors: torch.Tensor) -> torch.Tensor:
     """(n,) bool: image i's own caption (own[i], (n, d)) scores at least as high as each of its
-    distractors (distractors[i], (n, k, d)) by cosine similarity."""
+    distractors (distractors[i], (n, k, d)) by cosine similarity. A tie within TIE_TOLERANCE
+    is a hit, as DM-GAN's argmax gives ties to the own caption: the two scores come from
+    different kernels, whose rounding differs from CPU to CPU."""
     img = F.normalize(image_features.double(), dim=1, eps=1e-8)
     own_s = (img * F.normalize(own.double(), dim=1, eps=1e-8)).sum(1)
     dis_s = torch.einsum("nd,nkd->nk", img, F.normalize(distractors.double(), dim=2, eps=1e-8))
-    return own_s >= dis_s.max(dim=1).values
+    return own_s >= dis_s.max(dim=1).values - TIE_TOLERANCE
 
 
 def fold_stats(hit_list: Sequence[bool], fold_size: int = FOLD_SIZE) -> dict[str, Any]:
