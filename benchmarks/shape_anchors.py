@@ -27,6 +27,11 @@ from gtgan.metrics.judge_fid import blur
 from gtgan.models.lite0 import Lite0Features
 
 
+def features(net: Lite0Features, pictures: torch.Tensor) -> torch.Tensor:
+    """Pooled Lite0 features, 50 pictures at a time (as the metric feeds them)."""
+    return torch.cat([M.pooled_features(net, pictures[i:i + 50]) for i in range(0, len(pictures), 50)])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--count", type=int, default=3000, help="data.synthetic_count (demo: 3000)")
@@ -56,8 +61,7 @@ def main() -> None:
         if cache is not None and cache.is_file():
             feats, secs = torch.load(cache, weights_only=True), float("nan")
         else:
-            feats = {k: torch.cat([M.pooled_features(net, v[i:i + 50]) for i in range(0, len(v), 50)])
-                     for k, v in variants.items()}
+            feats = {k: features(net, v) for k, v in variants.items()}
             secs = time.perf_counter() - t
             if cache is not None:
                 torch.save(feats, cache)
@@ -102,9 +106,6 @@ def parts_positions(count: int, samples: int, size: int) -> None:
     ref, anc = M.halves(len(test), samples)
     net = Lite0Features()
 
-    def feats(x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([M.pooled_features(net, x[i:i + 50]) for i in range(0, len(x), 50)])
-
     def redrawn(**options) -> torch.Tensor:
         out = []
         for i in anc:
@@ -113,9 +114,10 @@ def parts_positions(count: int, samples: int, size: int) -> None:
             out.append(multiscale_views(im, [size], None)[0])
         return torch.stack(out)
 
-    reference = feats(torch.stack([test.real_image(i, size) for i in ref]))
+    reference = features(net, torch.stack([test.real_image(i, size) for i in ref]))
     half_b = torch.stack([test.real_image(i, size) for i in anc])
-    real, blurred = _fd(feats(half_b), reference), _fd(feats(blur(half_b, size / 32)), reference)
+    real = _fd(features(net, half_b), reference)
+    blurred = _fd(features(net, blur(half_b, size / 32)), reference)
     print(f"{len(anc)} held-out birds at {size} px against {len(ref)} others (Lite0, feed "
           f"{M.FEED_SIZE} px); real {real:.1f}, blurred (sigma {size / 32:g} px) {blurred:.1f}; "
           f"load average {open('/proc/loadavg').read().split()[:3]}")
@@ -127,7 +129,7 @@ def parts_positions(count: int, samples: int, size: int) -> None:
     rows["blurred, sigma 2 px"] = blur(half_b, 2.0)
     print("| real birds, flawed | FD | position (0 real, 1 blurred) |\n|---|---|---|")
     for name, pics in rows.items():
-        value = _fd(feats(pics), reference)
+        value = _fd(features(net, pics), reference)
         print(f"| {name} | {value:.1f} | {(value - real) / (blurred - real):.2f} |")
 
 

@@ -415,7 +415,7 @@ def test_placement_starts_as_the_identity_and_moves_the_drawing_as_its_transform
 
     def centre_and_area(bias):
         with torch.no_grad():
-            p.fc.bias.copy_(torch.tensor(bias))
+            p.bias.copy_(torch.tensor(bias))
             out = p(h, code)[0, 0]
         ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
         return (float((out * xs).sum() / out.sum()), float((out * ys).sum() / out.sum()),
@@ -427,22 +427,22 @@ def test_placement_starts_as_the_identity_and_moves_the_drawing_as_its_transform
     _, _, area_small = centre_and_area([-1.0, 0.0, 0.0, 0.0])  # scale exp(-0.35 tanh 1)
     assert area_small / area0 == pytest.approx(math.exp(-0.7 * math.tanh(1.0)), rel=0.05)
     with torch.no_grad():  # a quarter turn of a bar standing up lays it down
-        p.fc.bias.copy_(torch.tensor([0.0, 10.0, 0.0, 0.0]))
+        p.bias.copy_(torch.tensor([0.0, 10.0, 0.0, 0.0]))
         bar = torch.zeros(1, 1, 32, 32)
         bar[0, 0, 4:28, 15:17] = 1.0
         turned = p(bar, code)[0, 0]
     assert turned[:, 15:17].sum() < bar[0, 0].sum()  # a 23-degree turn moves it off the column
     placed.train()
     placed(t, z, eps).images[-1].mean().backward()
-    assert placed.placement.fc.weight.grad.abs().sum() > 0
+    assert placed.placement.weight.grad.abs().sum() > 0
 
 
 def test_placement_keeps_the_mirror_by_noise():
     torch.manual_seed(0)
     g = build_generator(ModelConfig(**TINY, mirror_noise=True, placement=True)).eval()
     with torch.no_grad():
-        g.placement.fc.bias.copy_(torch.tensor([0.3, 0.4, 0.5, -0.2]))
-        g.placement.fc.weight.normal_(0, 0.3)
+        g.placement.bias.copy_(torch.tensor([0.3, 0.4, 0.5, -0.2]))
+        g.placement.weight.normal_(0, 0.3)
     t = TextFeatures(torch.randn(1, 24).expand(2, -1))
     z = torch.randn(1, 8).expand(2, -1).clone()
     z[0, 0], z[1, 0] = 0.7, -0.7

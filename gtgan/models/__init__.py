@@ -32,8 +32,6 @@ def build_generator(cfg: ModelConfig, init: bool = True) -> Generator:
         if g.h_net1.film is not None:  # FiLM starts as the identity: StackGAN++'s stage 1
             for lin in g.h_net1.film:
                 nn.init.zeros_(lin.weight)
-        if g.placement is not None:  # the placement starts as the identity
-            nn.init.zeros_(g.placement.fc.weight)
         if cfg.image_skip:  # each refinement stage starts as the previous image, upsampled
             for stage in range(2, cfg.stages + 1):
                 nn.init.zeros_(getattr(g, f"img_net{stage}").img[0].weight)

@@ -206,15 +206,15 @@ class Placement(nn.Module):
 
     def __init__(self, in_dim: int):
         super().__init__()
-        with torch.random.fork_rng(devices=[]):  # draws nothing: the other modules' start is kept
-            self.fc = nn.Linear(in_dim, 4)
-        nn.init.zeros_(self.fc.weight)
-        nn.init.zeros_(self.fc.bias)
+        # Plain parameters, not an nn.Linear: nothing draws random numbers for them (here or in
+        # init_weights), so every other network starts as it does without the switch.
+        self.weight = nn.Parameter(torch.zeros(4, in_dim))
+        self.bias = nn.Parameter(torch.zeros(4))
 
     def transform(self, code: torch.Tensor) -> torch.Tensor:
         """(n, 2, 3) affine_grid matrices: each output point samples the input at
         R^T (x - t) / s, so the drawing is scaled by s, turned and moved by t."""
-        a = torch.tanh(self.fc(code.float()))
+        a = torch.tanh(F.linear(code.float(), self.weight, self.bias))
         inv_scale = torch.exp(-self.MAX_LOG_SCALE * a[:, 0])
         turn = self.MAX_TURN * a[:, 1]
         shift = self.MAX_SHIFT * a[:, 2:4]
@@ -258,7 +258,6 @@ class Generator(nn.Module):
                                                      cfg.text_dim if cfg.word_attention else 0))
             ngf //= 2
             setattr(self, f"img_net{stage}", ImageHead(ngf))
-        # built last and drawing no random numbers: every other module starts as without it
         self.placement = Placement(cfg.c_dim + cfg.z_dim) if cfg.placement else None
 
     def forward(self, features: TextFeatures, z: torch.Tensor, eps: torch.Tensor | None = None,
